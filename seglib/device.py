@@ -1,0 +1,16 @@
+"""Pick the fastest device this machine has: CUDA, then Apple's MPS, then the CPU."""
+from __future__ import annotations
+
+import torch
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """Return ``prefer`` if given, else the best available device (cuda > mps > cpu)."""
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

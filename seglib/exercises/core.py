@@ -1,0 +1,97 @@
+"""The machinery every exercise check shares: run cases, compare, explain.
+
+Each case gives the arguments, the expected answer and a short description. The
+learner's answer is compared with ``compare`` (default: shape, dtype-free value
+check with a relative-error tolerance) and the first failure is explained.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class Case:
+    """One known answer: ``fn(*args, **kwargs)`` should equal ``expected``."""
+
+    description: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    expected: Any = None
+
+
+@dataclass
+class CheckResult:
+    """Outcome of a check: ``passed`` plus the message shown to the learner."""
+
+    name: str
+    passed: bool
+    attempted: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:  # what the notebook shows
+        return self.message
+
+
+def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
+    """max|got - expected| / max(|expected|, 1e-8): the assignment-course yardstick."""
+    got, expected = got.double(), expected.double()
+    return ((got - expected).abs().max() / expected.abs().max().clamp_min(1e-8)).item()
+
+
+def compare(got: Any, expected: Any, rtol: float = 1e-5) -> str | None:
+    """Return ``None`` if ``got`` matches ``expected``, else a sentence saying how it differs."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a torch.Tensor, got {type(got).__name__}"
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        if expected.numel() == 0:
+            return None
+        if not torch.isfinite(got.double()).all():
+            return "the result contains NaN or infinity"
+        err = relative_error(got, expected)
+        if err > rtol:
+            worst = (got.double() - expected.double()).abs().argmax().item()
+            idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), expected.shape))
+            return (f"values differ: relative error {err:.2e} (tolerance {rtol:.0e}); "
+                    f"worst at index {idx}: expected {expected[idx].item():.6g}, got {got[idx].item():.6g}")
+        return None
+    if isinstance(expected, float):
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            return f"expected a number, got {type(got).__name__}"
+        if abs(value - expected) > rtol * max(abs(expected), 1.0):
+            return f"expected {expected:.6g}, got {value:.6g}"
+        return None
+    if got != expected:
+        return f"expected {expected!r}, got {got!r}"
+    return None
+
+
+def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
+               comparer: Callable[[Any, Any], str | None] | None = None) -> CheckResult:
+    """Run ``fn`` on every case; report the first failure, or success.
+
+    A stub that raises ``NotImplementedError`` is "not attempted yet" (the notebook
+    keeps running). Any other exception is reported with the case that raised it.
+    """
+    comparer = comparer or (lambda got, exp: compare(got, exp, rtol))
+    for i, case in enumerate(cases, 1):
+        try:
+            got = fn(*case.args, **case.kwargs)
+        except NotImplementedError:
+            return CheckResult(name, False, False, f"⏳ {name}: not attempted yet — fill in the function and re-run this cell.")
+        except Exception as exc:  # the learner's code crashed: say where
+            return CheckResult(name, False, True,
+                               f"✗ {name}: case {i} ({case.description}) raised {type(exc).__name__}: {exc}")
+        problem = comparer(got, case.expected)
+        if problem is not None:
+            return CheckResult(name, False, True, f"✗ {name}: case {i} ({case.description}): {problem}")
+    return CheckResult(name, True, True, f"✓ {name}: all {len(cases)} cases pass.")
