@@ -1,0 +1,87 @@
+"""The small core modules: profile, device, paths, palette, exercise machinery."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+import seglib
+from seglib.exercises import Case, run_checks
+from seglib.palette import voc_palette
+from seglib.paths import checkpoint_root, data_root
+
+
+def test_profile_from_argument_and_environment(monkeypatch):
+    assert seglib.get_profile("quick").quick
+    assert seglib.get_profile("full").full
+    monkeypatch.setenv("SEGLIB_PROFILE", "full")
+    assert seglib.get_profile().name == "full"
+    with pytest.raises(ValueError, match="quick"):
+        seglib.get_profile("fast")
+
+
+def test_auto_profile_is_quick_without_cuda(monkeypatch):
+    monkeypatch.setenv("SEGLIB_PROFILE", "auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert seglib.get_profile().quick
+
+
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert seglib.pick_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert seglib.pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert seglib.pick_device() == torch.device("cuda")
+    assert seglib.pick_device("cpu") == torch.device("cpu")
+
+
+def test_data_root_follows_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_DATA", str(tmp_path / "datasets"))
+    assert data_root() == tmp_path / "datasets"
+    assert data_root().is_dir()
+    assert checkpoint_root() == tmp_path / "datasets" / "checkpoints"
+
+
+def test_data_root_on_colab_without_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEGLIB_DATA", raising=False)
+    monkeypatch.setattr("seglib.paths.repo_root", lambda: None)
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    monkeypatch.setattr("pathlib.Path.mkdir", lambda *a, **k: None)
+    assert str(data_root()) == "/content/data"
+
+
+def test_voc_palette_known_colours():
+    palette = voc_palette()
+    assert palette.shape == (256, 3) and palette.dtype == torch.uint8
+    assert palette[0].tolist() == [0, 0, 0]          # background
+    assert palette[1].tolist() == [128, 0, 0]        # aeroplane
+    assert palette[15].tolist() == [192, 128, 128]   # person
+    assert palette[255].tolist() == [224, 224, 192]  # the ignore border's cream colour
+    assert len({tuple(c) for c in palette[:21].tolist()}) == 21
+
+
+def test_run_checks_reports_pass_failure_crash_and_not_attempted():
+    cases = [Case("ones", (torch.ones(2, 3),), expected=torch.full((2, 3), 2.0))]
+    assert run_checks("double", lambda x: 2 * x, cases).passed
+    wrong_value = run_checks("double", lambda x: 3 * x, cases)
+    assert not wrong_value and "relative error" in wrong_value.message and "case 1 (ones)" in wrong_value.message
+    wrong_shape = run_checks("double", lambda x: (2 * x).T, cases)
+    assert "expected shape (2, 3), got (3, 2)" in wrong_shape.message
+    crash = run_checks("double", lambda x: x @ x, cases)
+    assert crash.attempted and "RuntimeError" in crash.message
+
+    def stub(x):
+        raise NotImplementedError
+
+    todo = run_checks("double", stub, cases)
+    assert not todo.passed and not todo.attempted and "not attempted" in todo.message
+
+
+def test_run_checks_compares_plain_values():
+    cases = [Case("size", (5,), expected=10)]
+    assert run_checks("twice", lambda n: 2 * n, cases).passed
+    assert "expected 10, got 11" in run_checks("twice", lambda n: 2 * n + 1, cases).message
+    assert not run_checks("half", lambda: 0.4, [Case("float", expected=0.5)]).passed
