@@ -1,0 +1,208 @@
+"""Checks and solutions for lesson 03 (upsampling).
+
+Three exercises, each with a ``check_*`` that runs the learner's function on known cases
+and a ``solution_*`` that shows one way to write it:
+
+1. ``bilinear_kernel(kernel_size)``: the 2-D bilinear kernel FCN starts from;
+2. ``transposed_output_size(size, kernel_size, stride, padding, output_padding)``;
+3. ``conv_transpose2d(x, weight, stride)``: transposed convolution by hand, no padding.
+
+When an answer is wrong, the check also tries the usual mistakes (kernel centred on the
+wrong cell, padding forgotten, stride and kernel swapped, ...) and names the one the
+answer matches, if any.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from seglib.exercises.core import Case, CheckResult, compare, run_checks
+
+
+# --- solutions ----------------------------------------------------------------------------
+
+def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
+    """Outer product of two 1-D tents centred at ``(kernel_size - 1) / 2``, zero ``factor`` away."""
+    factor = (kernel_size + 1) // 2            # 2 for kernel sizes 3 and 4
+    center = (kernel_size - 1) / 2             # the middle cell (odd) or between two (even)
+    tent = 1 - (torch.arange(kernel_size) - center).abs() / factor
+    return tent[:, None] * tent[None, :]
+
+
+def solution_transposed_output_size(size: int, kernel_size: int, stride: int = 1,
+                                    padding: int = 0, output_padding: int = 0) -> int:
+    """Last window's start, plus its width, minus the cropped padding, plus output_padding."""
+    return (size - 1) * stride + kernel_size - 2 * padding + output_padding
+
+
+def solution_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """Each input cell (i, j) adds its value times the kernel to the window at (i*s, j*s)."""
+    n, _, h, w = x.shape
+    _, c_out, k, _ = weight.shape
+    out = torch.zeros(n, c_out, (h - 1) * stride + k, (w - 1) * stride + k)
+    for i in range(h):
+        for j in range(w):
+            stamp = torch.einsum("nc,cokl->nokl", x[:, :, i, j], weight)  # sum over Cin
+            out[:, :, i * stride:i * stride + k, j * stride:j * stride + k] += stamp
+    return out
+
+
+# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
+
+def _tent(kernel_size: int, center: float, reach: float) -> torch.Tensor:
+    tent = 1 - (torch.arange(kernel_size) - center).abs() / reach
+    return tent[:, None] * tent[None, :]
+
+
+BILINEAR_MISTAKES: dict[str, Callable] = {
+    "the centre is at kernel_size // 2; for an even size it lies between two cells, at "
+    "(kernel_size - 1) / 2":
+        lambda k: _tent(k, k // 2, (k + 1) // 2),
+    "the centre is at factor - 0.5, which is right only for even sizes; for an odd size the "
+    "centre is the middle cell, (kernel_size - 1) / 2":
+        lambda k: _tent(k, (k + 1) // 2 - 0.5, (k + 1) // 2),
+    "the tent falls to zero kernel_size / 2 away; it should reach zero factor = "
+    "ceil(kernel_size / 2) away (this differs for odd sizes)":
+        lambda k: _tent(k, (k - 1) / 2, k / 2),
+    "the tent is not normalised (factor - distance instead of 1 - distance / factor): the "
+    "centre must weigh 1 and the weights fall linearly to 0":
+        lambda k: solution_bilinear_kernel(k) * ((k + 1) // 2) ** 2,
+    "the kernel is scaled to sum to 1; bilinear weights are 1 at the centre (each output "
+    "pixel's weights from its input neighbours sum to 1, not the kernel's)":
+        lambda k: solution_bilinear_kernel(k) / solution_bilinear_kernel(k).sum(),
+}
+
+SIZE_MISTAKES: dict[str, Callable] = {
+    "padding is forgotten: it crops padding pixels from each side, so subtract 2 * padding":
+        lambda n, k, s=1, p=0, op=0: (n - 1) * s + k + op,
+    "output_padding is forgotten: it adds that many pixels back on one side":
+        lambda n, k, s=1, p=0, op=0: (n - 1) * s + k - 2 * p,
+    "stride and kernel_size are swapped: windows start stride apart, each kernel_size wide":
+        lambda n, k, s=1, p=0, op=0: (n - 1) * k + s - 2 * p + op,
+    "this is the convolution formula (it shrinks); the transposed one runs it backwards":
+        lambda n, k, s=1, p=0, op=0: (n + 2 * p - k) // s + 1,
+    "off by one: the last window starts at (size - 1) * stride, not size * stride":
+        lambda n, k, s=1, p=0, op=0: n * s + k - 2 * p + op,
+}
+
+
+def _conv_transpose_mistake(x: torch.Tensor, weight: torch.Tensor, stride: int,
+                            step: int, overwrite: bool = False, flip: bool = False) -> torch.Tensor:
+    """A by-hand transposed convolution with one deliberate bug."""
+    n, _, h, w = x.shape
+    k = weight.shape[-1]
+    weight = weight.flip(-2, -1) if flip else weight
+    out = torch.zeros(n, weight.shape[1], (h - 1) * step + k, (w - 1) * step + k)
+    for i in range(h):
+        for j in range(w):
+            stamp = torch.einsum("nc,cokl->nokl", x[:, :, i, j], weight)
+            window = (slice(None), slice(None), slice(i * step, i * step + k), slice(j * step, j * step + k))
+            out[window] = stamp if overwrite else out[window] + stamp
+    return out
+
+
+CONV_TRANSPOSE_MISTAKES: dict[str, Callable] = {
+    "windows start kernel_size apart (stride and kernel swapped); they start stride apart, "
+    "at (i * stride, j * stride)":
+        lambda x, w, stride=2: _conv_transpose_mistake(x, w, stride, step=w.shape[-1]),
+    "overlapping windows overwrite each other (=); contributions must add up (+=)":
+        lambda x, w, stride=2: _conv_transpose_mistake(x, w, stride, step=stride, overwrite=True),
+    "the kernel is flipped; a transposed convolution stamps the kernel as it is":
+        lambda x, w, stride=2: _conv_transpose_mistake(x, w, stride, step=stride, flip=True),
+}
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+def _bilinear_cases() -> list[Case]:
+    sizes = [(4, "even: factor 2, FCN's 2x upsampling"), (3, "odd: centre on the middle cell"),
+             (8, "even: factor 4"), (5, "odd: factor 3"), (2, "the smallest even kernel")]
+    return [Case(f"kernel_size={k} ({why})", (k,), expected=solution_bilinear_kernel(k))
+            for k, why in sizes]
+
+
+def _size_cases() -> list[Case]:
+    settings = [  # (size, kernel_size, stride, padding, output_padding, why)
+        (4, 3, 2, 0, 0, "no padding"),
+        (4, 3, 2, 1, 0, "padding 1 crops one pixel from each side"),
+        (7, 4, 2, 1, 0, "FCN-style 2x upsampling: 7 -> 14"),
+        (8, 3, 2, 1, 0, "back to an odd size, 15"),
+        (8, 3, 2, 1, 1, "output_padding 1 picks 16 instead of 15"),
+        (5, 3, 1, 1, 0, "stride 1, 'same' padding keeps the size"),
+        (3, 16, 8, 4, 0, "8x upsampling as in FCN-8s"),
+        (1, 5, 3, 0, 2, "one input cell"),
+    ]
+    return [Case(f"size={n}, kernel_size={k}, stride={s}, padding={p}, output_padding={op}: {why}",
+                 (n, k, s, p, op), expected=solution_transposed_output_size(n, k, s, p, op))
+            for n, k, s, p, op, why in settings]
+
+
+def _conv_transpose_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(3)
+
+    def ints(*shape: int) -> torch.Tensor:  # small integers keep the expected values exact
+        return torch.randint(-3, 4, shape, generator=g).float()
+
+    worked_x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    worked_w = torch.arange(1.0, 10.0).view(1, 1, 3, 3)
+    settings = [  # (x, weight, stride, why)
+        (worked_x, worked_w, 2, "the 2x2 input and 3x3 kernel of the worked example"),
+        (ints(1, 1, 3, 3), ints(1, 1, 4, 4), 2, "kernel 4, stride 2 (as in FCN)"),
+        (ints(1, 1, 2, 5), ints(1, 1, 3, 3), 2, "a non-square 2x5 input"),
+        (ints(2, 3, 2, 3), ints(3, 2, 3, 3), 2, "batch 2, 3 input and 2 output channels"),
+        (ints(1, 1, 3, 2), ints(1, 1, 3, 3), 1, "stride 1"),
+        (ints(1, 2, 2, 2), ints(2, 1, 2, 2), 3, "stride 3 > kernel 2: gaps between windows"),
+    ]
+    return [Case(f"x {tuple(x.shape)}, weight {tuple(w.shape)}, stride={s}: {why}", (x, w),
+                 {"stride": s}, expected=F.conv_transpose2d(x, w, stride=s))
+            for x, w, s, why in settings]
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+def _name_the_mistake(result: CheckResult, fn: Callable, cases: list[Case],
+                      mistakes: dict[str, Callable]) -> CheckResult:
+    """If a failed answer behaves exactly like a known mistake on every case, say which."""
+    if result.passed or not result.attempted:
+        return result
+    for hint, wrong in mistakes.items():
+        try:
+            same = all(compare(fn(*c.args, **c.kwargs), wrong(*c.args, **c.kwargs)) is None
+                       for c in cases)
+        except Exception:  # the learner's code crashes somewhere: no diagnosis
+            same = False
+        if same:
+            return CheckResult(result.name, False, True, f"{result.message}\n  Hint: {hint}.")
+    return result
+
+
+def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
+    """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``."""
+    cases = _bilinear_cases()
+    result = run_checks("bilinear_kernel", fn, cases)
+    return _name_the_mistake(result, fn, cases, BILINEAR_MISTAKES)
+
+
+def check_transposed_output_size(fn: Callable[..., int]) -> CheckResult:
+    """``fn(size, kernel_size, stride, padding, output_padding)`` must match ``nn.ConvTranspose2d``."""
+    cases = _size_cases()
+    result = run_checks("transposed_output_size", fn, cases, comparer=_compare_int)
+    return _name_the_mistake(result, fn, cases, SIZE_MISTAKES)
+
+
+def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
+    """``fn(x, weight, stride=...)`` must equal ``F.conv_transpose2d`` (no padding)."""
+    cases = _conv_transpose_cases()
+    result = run_checks("conv_transpose2d", fn, cases)
+    return _name_the_mistake(result, fn, cases, CONV_TRANSPOSE_MISTAKES)
+
+
+def _compare_int(got: object, expected: int) -> str | None:
+    """Sizes are whole numbers: accept an int (or a whole float), say so otherwise."""
+    if isinstance(got, torch.Tensor):
+        got = got.item() if got.numel() == 1 else got
+    if not isinstance(got, (int, float)) or isinstance(got, bool) or got != int(got):
+        return f"expected a whole number ({expected}), got {got!r}"
+    return None if int(got) == expected else f"expected {expected}, got {int(got)}"

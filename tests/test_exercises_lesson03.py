@@ -1,0 +1,74 @@
+"""seglib.exercises.lesson03: the checks accept the solutions and reject (and name) the usual mistakes."""
+import pytest
+import torch
+
+from seglib.exercises import lesson03 as ex
+from seglib.models.upsampling import bilinear_kernel
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+CHECKS = [
+    (ex.check_bilinear_kernel, ex.solution_bilinear_kernel, ex.BILINEAR_MISTAKES),
+    (ex.check_transposed_output_size, ex.solution_transposed_output_size, ex.SIZE_MISTAKES),
+    (ex.check_conv_transpose2d, ex.solution_conv_transpose2d, ex.CONV_TRANSPOSE_MISTAKES),
+]
+
+
+@pytest.mark.parametrize("check,solution,_", CHECKS)
+def test_solutions_pass(check, solution, _):
+    result = check(solution)
+    assert result.passed and result.attempted and "all" in result.message
+
+
+@pytest.mark.parametrize("check,_,__", CHECKS)
+def test_stub_is_not_attempted(check, _, __):
+    result = check(_stub)
+    assert not result.passed and not result.attempted and "not attempted" in repr(result)
+
+
+@pytest.mark.parametrize("check,mistakes", [(c, m) for c, _, ms in CHECKS for m in ms.items()],
+                         ids=lambda v: getattr(v, "__name__", None) if callable(v) else v[0][:40])
+def test_each_typical_mistake_is_rejected_and_named(check, mistakes):
+    hint, wrong = mistakes
+    result = check(wrong)
+    assert not result.passed and result.attempted
+    assert "✗" in result.message and f"Hint: {hint}." in result.message
+
+
+def test_library_bilinear_kernel_passes():
+    assert ex.check_bilinear_kernel(bilinear_kernel).passed
+
+
+def test_bilinear_mistakes_are_caught_on_the_right_case():
+    odd_wrong = ex.check_bilinear_kernel(list(ex.BILINEAR_MISTAKES.values())[1])  # factor - 0.5 always
+    assert "case 2 (kernel_size=3" in odd_wrong.message  # passes the even case, fails the odd one
+    tent_only = ex.check_bilinear_kernel(lambda k: ex.solution_bilinear_kernel(k)[0])
+    assert "expected shape (4, 4), got (4,)" in tent_only.message and "Hint" not in tent_only.message
+
+
+def test_size_check_says_what_was_expected():
+    result = ex.check_transposed_output_size(lambda n, k, s, p, op: (n - 1) * s + k)  # no p, no op
+    assert "case 2" in result.message and "expected 7, got 9" in result.message
+
+
+def test_size_check_accepts_whole_floats_and_rejects_tensors_of_many_values():
+    assert ex.check_transposed_output_size(lambda *a: float(ex.solution_transposed_output_size(*a))).passed
+    bad = ex.check_transposed_output_size(lambda *a: torch.tensor([1, 2]))
+    assert not bad.passed and "whole number" in bad.message
+
+
+def test_conv_transpose_check_reports_shape_and_crashes():
+    wrong_size = ex.check_conv_transpose2d(lambda x, w, stride=2: torch.zeros(1, 1, 4, 4))
+    assert "expected shape (1, 1, 5, 5), got (1, 1, 4, 4)" in wrong_size.message
+    crash = ex.check_conv_transpose2d(lambda x, w, stride=2: x[9])
+    assert "raised IndexError" in crash.message
+
+
+def test_conv_transpose_check_catches_channel_mixing_mistake():
+    def first_channel_only(x, w, stride=2):  # forgets to sum over input channels
+        return ex.solution_conv_transpose2d(x[:, :1], w[:1], stride)
+    result = ex.check_conv_transpose2d(first_channel_only)
+    assert not result.passed and "case 4" in result.message

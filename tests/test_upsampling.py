@@ -1,0 +1,183 @@
+"""seglib.models.upsampling: the by-hand transposed convolution, its sizes, steps and kernels."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seglib.models.upsampling import (
+    bilinear_kernel,
+    bilinear_kernel_1d,
+    bilinear_upsampler,
+    conv_transpose2d_by_hand,
+    overlap_count,
+    transposed_conv_steps,
+    transposed_output_size,
+)
+
+# every (kernel, stride, padding, output_padding) that PyTorch accepts on a 3x5 input
+SETTINGS = [(k, s, p, op) for k, s, p, op in itertools.product([1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2], [0, 1, 2])
+            if op < s and (3 - 1) * s - 2 * p + k + op >= 1]
+
+
+@pytest.mark.parametrize("k,s,p,op", SETTINGS)
+def test_by_hand_matches_pytorch(k, s, p, op):
+    x = torch.randn(2, 3, 3, 5)  # batch 2, 3 channels, non-square
+    w = torch.randn(3, 2, k, k)
+    b = torch.randn(2)
+    expected = F.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op)
+    got = conv_transpose2d_by_hand(x, w, stride=s, padding=p, output_padding=op, bias=b)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_by_hand_worked_example():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    w = torch.ones(1, 1, 3, 3)
+    out = conv_transpose2d_by_hand(x, w, stride=2)
+    assert out.shape == (1, 1, 5, 5)
+    # the centre pixel is written by all four windows; the corners by one each
+    assert out[0, 0, 2, 2] == 10 and out[0, 0, 0, 0] == 1 and out[0, 0, 4, 4] == 4
+    assert out[0, 0, 0, 2] == 3  # top middle: windows of x[0,0] and x[0,1]
+
+
+def test_by_hand_non_square_kernel():
+    x, w = torch.randn(1, 2, 3, 4), torch.randn(2, 1, 2, 3)
+    torch.testing.assert_close(conv_transpose2d_by_hand(x, w, stride=2),
+                               F.conv_transpose2d(x, w, stride=2))
+
+
+@pytest.mark.parametrize("x_shape,w_shape,kwargs,match", [
+    ((1, 3, 4, 4), (2, 1, 3, 3), {}, "3 channels but weight expects 2"),
+    ((3, 4, 4), (3, 1, 3, 3), {}, r"x must be \[N, Cin, H, W\]"),
+    ((1, 1, 4, 4), (1, 1, 3, 3), {"stride": 2, "output_padding": 2}, "output_padding=2 must be smaller than stride=2"),
+    ((1, 1, 1, 1), (1, 1, 1, 1), {"padding": 1}, "gives an output of -1"),
+])
+def test_by_hand_rejects_bad_input(x_shape, w_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        conv_transpose2d_by_hand(torch.zeros(x_shape), torch.zeros(w_shape), **kwargs)
+
+
+def test_by_hand_rejects_bias_of_wrong_size():
+    with pytest.raises(ValueError, match="one value per output channel"):
+        conv_transpose2d_by_hand(torch.zeros(1, 1, 2, 2), torch.zeros(1, 2, 3, 3), bias=torch.zeros(3))
+
+
+@pytest.mark.parametrize("size,k,s,p,op,d", [
+    (7, 4, 2, 1, 0, 1), (8, 3, 2, 1, 0, 1), (8, 3, 2, 1, 1, 1), (15, 3, 2, 1, 0, 1), (1, 5, 3, 0, 2, 1),
+    (5, 3, 1, 1, 0, 1), (3, 16, 8, 4, 0, 1), (6, 3, 1, 0, 0, 2), (6, 3, 2, 2, 1, 3), (9, 64, 32, 16, 0, 1),
+])
+def test_output_size_matches_conv_transpose2d(size, k, s, p, op, d):
+    layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op, dilation=d)
+    actual = layer(torch.zeros(1, 1, size, size + 1)).shape[-2:]
+    assert transposed_output_size(size, k, s, p, op, d) == actual[0]
+    assert transposed_output_size(size + 1, k, s, p, op, d) == actual[1]
+
+
+def test_output_size_known_values():
+    assert transposed_output_size(7, 4, 2, 1) == 14          # FCN's 2x upsampling
+    assert transposed_output_size(8, 3, 2, 1) == 15          # a stride-2 conv maps 15 and 16 to 8 ...
+    assert transposed_output_size(8, 3, 2, 1, 1) == 16      # ... output_padding picks 16
+
+
+@pytest.mark.parametrize("args,match", [
+    ((8, 3, 2, 1, 2), "output_padding=2 must be smaller than stride=2"),
+    ((8, 3, 1, 0, 1), "output_padding=1 must be smaller than stride=1"),
+    ((1, 1, 1, 1), "gives an output of -1"),
+    ((0, 3), "size must be an integer >= 1"),
+    ((4, 3, 0), "stride must be an integer >= 1"),
+    ((4, 3, 1, -1), "padding must be an integer >= 0"),
+    ((4, 2.5), "kernel_size must be an integer"),
+])
+def test_output_size_rejects_invalid_settings(args, match):
+    with pytest.raises(ValueError, match=match):
+        transposed_output_size(*args)
+
+
+def test_output_padding_allowed_below_dilation():  # PyTorch's rule: smaller than stride OR dilation
+    assert transposed_output_size(4, 3, 1, 0, 1, 2) == nn.ConvTranspose2d(
+        1, 1, 3, output_padding=1, dilation=2)(torch.zeros(1, 1, 4, 4)).shape[-1]
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 0), (2, 1), (3, 1)])
+def test_steps_accumulate_to_conv_transpose2d(stride, padding):
+    x, w = torch.randn(3, 2), torch.randn(3, 3)
+    steps = transposed_conv_steps(x, w, stride, padding)
+    assert len(steps) == 6
+    assert [s.position for s in steps] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    running = torch.zeros_like(steps[0].partial)
+    for step in steps:  # step t holds the sum of the first t contributions
+        top, left, bottom, right = step.window
+        running[top:bottom, left:right] += step.contribution
+        torch.testing.assert_close(step.partial, running)
+    expected = F.conv_transpose2d(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+    torch.testing.assert_close(steps[-1].output, expected)
+
+
+def test_steps_windows_and_contributions():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    w = torch.arange(9.0).view(3, 3)
+    steps = transposed_conv_steps(x, w, stride=2)
+    assert steps[1].window == (0, 2, 3, 5) and steps[2].window == (2, 0, 5, 3)
+    torch.testing.assert_close(steps[3].contribution, 4 * w)
+    assert steps[0].partial.shape == (5, 5)
+    assert steps[0].partial[3:].abs().sum() == 0  # nothing written below the first window yet
+
+
+def test_steps_reject_batched_input():
+    with pytest.raises(ValueError, match="one channel"):
+        transposed_conv_steps(torch.zeros(1, 1, 2, 2), torch.zeros(3, 3))
+
+
+def test_overlap_count_known_values():
+    assert overlap_count(3, 2, 4).tolist() == [1, 1, 2, 1, 2, 1, 2, 1, 1]
+    assert overlap_count(4, 2, 4).tolist() == [1, 1, 2, 2, 2, 2, 2, 2, 1, 1]
+    assert overlap_count(2, 3, 2).tolist() == [1, 1, 0, 1, 1]  # stride > kernel leaves gaps
+
+
+@pytest.mark.parametrize("k,s", [(2, 1), (3, 1), (3, 2), (4, 2), (5, 2), (6, 2), (4, 3), (6, 3), (8, 4), (16, 8)])
+def test_overlap_is_even_in_the_interior_iff_kernel_divisible_by_stride(k, s):
+    counts = overlap_count(k, s, 10)
+    interior = counts[k:-k]
+    assert counts.sum() == 10 * k
+    assert (interior.unique().numel() == 1) == (k % s == 0)
+    ones = F.conv_transpose1d(torch.ones(1, 1, 10), torch.ones(1, 1, k), stride=s)[0, 0]
+    assert counts.tolist() == ones.long().tolist()
+
+
+def test_bilinear_kernel_known_values():
+    assert bilinear_kernel_1d(4).tolist() == [0.25, 0.75, 0.75, 0.25]
+    assert bilinear_kernel_1d(3).tolist() == [0.5, 1.0, 0.5]
+    k = bilinear_kernel(4)
+    assert k.shape == (4, 4)
+    torch.testing.assert_close(k, bilinear_kernel_1d(4)[:, None] * bilinear_kernel_1d(4)[None, :])
+    assert k[1, 1] == 0.5625 and k[0, 0] == 0.0625
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_bilinear_upsampler_equals_interpolate_in_the_interior(factor):
+    x = torch.randn(1, 3, 6, 7)
+    up = bilinear_upsampler(3, factor)
+    got = up(x)
+    expected = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    assert got.shape == expected.shape == (1, 3, 6 * factor, 7 * factor)
+    b = factor // 2  # the outer factor/2 pixels read past the edge, where the layer sees zeros
+    torch.testing.assert_close(got[..., b:-b, b:-b], expected[..., b:-b, b:-b], rtol=1e-5, atol=1e-5)
+    for edge in (got[..., b - 1, :] - expected[..., b - 1, :], got[..., :, -b] - expected[..., :, -b]):
+        assert edge.abs().max() > 1e-3  # ... so the border ring differs
+
+
+def test_bilinear_upsampler_keeps_channels_apart():
+    up = bilinear_upsampler(2, 2)
+    x = torch.zeros(1, 2, 4, 4)
+    x[0, 1] = 1.0
+    out = up(x)
+    assert out[0, 0].abs().sum() == 0 and out[0, 1].sum() > 0
+    assert up.weight.requires_grad and not bilinear_upsampler(2, 2, trainable=False).weight.requires_grad
+
+
+@pytest.mark.parametrize("factor", [1, 3, 0])
+def test_bilinear_upsampler_rejects_odd_factors(factor):
+    with pytest.raises(ValueError, match="even integer"):
+        bilinear_upsampler(1, factor)
