@@ -1,0 +1,154 @@
+"""Tiny VOC- and Cityscapes-style trees in the real on-disk formats, for tests and CI.
+
+The real datasets are gigabytes and (Cityscapes) behind a login, so CI cannot read
+them. These functions write a handful of small images *in exactly the files and
+folders the real datasets use*, so that the readers, the checks and the notebooks'
+full-profile code path all run on them unchanged. The pictures are simple
+(coloured shapes); the formats are real.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torchvision import datasets
+
+from seglib.constants import IGNORE_INDEX
+from seglib.palette import voc_palette
+
+_ID_TO_COLOR = {c.id: c.color for c in datasets.Cityscapes.classes if c.id >= 0}
+_ID_TO_NAME = {c.id: c.name for c in datasets.Cityscapes.classes if c.id >= 0}
+_HAS_INSTANCES = {c.id for c in datasets.Cityscapes.classes if c.has_instances}
+
+
+def _boundary(label: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of another label: both sides of every edge between regions."""
+    edge = np.zeros(label.shape, dtype=bool)
+    vertical, horizontal = label[1:] != label[:-1], label[:, 1:] != label[:, :-1]
+    edge[1:] |= vertical
+    edge[:-1] |= vertical
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    return edge
+
+
+def _voc_objects(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Background (0) with 1-3 rectangles or ellipses of random VOC classes (1..20)."""
+    label = np.zeros((height, width), dtype=np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    for _ in range(rng.integers(1, 4)):
+        cls = rng.integers(1, 21)
+        h, w = rng.integers(height // 4, height // 2 + 1), rng.integers(width // 4, width // 2 + 1)
+        y0, x0 = rng.integers(1, height - h), rng.integers(1, width - w)
+        if rng.random() < 0.5:
+            inside = (yy >= y0) & (yy < y0 + h) & (xx >= x0) & (xx < x0 + w)
+        else:
+            inside = ((yy - y0 - h / 2) / (h / 2)) ** 2 + ((xx - x0 - w / 2) / (w / 2)) ** 2 <= 1
+        label[inside] = cls
+    return label
+
+
+def _render(label: np.ndarray, colors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A photo-like RGB image: each region in its class colour, plus noise."""
+    noisy = colors[label].astype(np.float32) + rng.normal(0, 6, size=(*label.shape, 3))
+    return noisy.clip(0, 255).astype(np.uint8)
+
+
+def make_voc_tree(root: str | Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (48, 64),
+                  seed: int = 0) -> Path:
+    """Write a VOC 2012-style tree under ``root``; return ``root`` (pass it to ``VOCSegmentation``).
+
+    ``root/VOCdevkit/VOC2012/JPEGImages/*.jpg``, ``SegmentationClass/*.png`` (palette PNGs
+    with 255 borders around objects) and ``ImageSets/Segmentation/{train,val,trainval}.txt``.
+    ``size`` is ``(height, width)``.
+    """
+    root = Path(root)
+    voc = root / "VOCdevkit" / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    palette = voc_palette().numpy()
+    names = [f"2012_{i:06d}" for i in range(n_train + n_val)]
+    for name in names:
+        objects = _voc_objects(rng, *size)
+        Image.fromarray(_render(objects, palette, rng)).save(voc / "JPEGImages" / f"{name}.jpg", quality=90)
+        label = np.where(_boundary(objects), IGNORE_INDEX, objects).astype(np.uint8)  # VOC's unsure band
+        mask = Image.fromarray(label)
+        mask.putpalette(palette.flatten().tolist())  # turns it into a palette ("P") PNG, like VOC's
+        mask.save(voc / "SegmentationClass" / f"{name}.png")
+    splits = {"train": names[:n_train], "val": names[n_train:], "trainval": names}
+    for split, members in splits.items():
+        (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(f"{n}\n" for n in members))
+    return root
+
+
+def _street_scene(rng: np.random.Generator, height: int,
+                  width: int) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """A street as rectangles ``(label_id, (x0, y0, x1, y1))``, painted in order (later on top)."""
+    horizon = int(height * rng.uniform(0.35, 0.5))
+    def box(x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+        return int(x0), int(y0), max(int(x0) + 1, int(x1)), max(int(y0) + 1, int(y1))
+    scene = [(23, box(0, 0, width, horizon)),                              # sky
+             (7, box(0, horizon, width, height))]                          # road
+    for _ in range(3):                                                     # buildings
+        x0 = rng.uniform(0, width * 0.8)
+        scene.append((11, box(x0, rng.uniform(0.1, 0.6) * horizon, x0 + rng.uniform(0.1, 0.3) * width, horizon)))
+    scene += [(21, box(width * 0.8, horizon * 0.4, width, horizon)),        # vegetation
+              (8, box(0, horizon, width * 0.2, height)),                    # sidewalks
+              (8, box(width * 0.8, horizon, width, height)),
+              (9, box(width * 0.25, height * 0.8, width * 0.35, height)),   # parking: ignored in training
+              (17, box(width * 0.22, horizon * 0.3, width * 0.22 + 1, horizon + 3))]  # pole
+    for _ in range(rng.integers(1, 3)):                                    # cars
+        x0 = rng.uniform(0.25, 0.65) * width
+        scene.append((26, box(x0, horizon + 1, x0 + width * 0.15, horizon + height * 0.2)))
+    scene.append((24, box(width * 0.1, horizon - 4, width * 0.1 + 2, horizon + 3)))  # person
+    scene.append((1, box(0, height - 2, width, height)))                   # ego vehicle (bonnet)
+    return scene
+
+
+def _write_cityscapes_sample(image_dir: Path, label_dir: Path, stem: str, size: tuple[int, int],
+                             rng: np.random.Generator) -> None:
+    """The image and the four gtFine files (labelIds, instanceIds, color, polygons) of one frame."""
+    height, width = size
+    label_ids = np.zeros(size, dtype=np.uint8)  # 0 = unlabeled where nothing is painted
+    instance_ids = np.zeros(size, dtype=np.int32)
+    objects, counts = [], {}
+    for label_id, (x0, y0, x1, y1) in _street_scene(rng, height, width):
+        label_ids[y0:y1, x0:x1] = label_id
+        k = counts[label_id] = counts.get(label_id, -1) + 1
+        instance_ids[y0:y1, x0:x1] = label_id * 1000 + k if label_id in _HAS_INSTANCES else label_id
+        objects.append({"label": _ID_TO_NAME[label_id], "polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]})
+    colors = np.zeros((256, 3), dtype=np.uint8)
+    for label_id, color in _ID_TO_COLOR.items():
+        colors[label_id] = color
+    Image.fromarray(_render(label_ids, colors, rng)).save(image_dir / f"{stem}_leftImg8bit.png")
+    Image.fromarray(label_ids).save(label_dir / f"{stem}_gtFine_labelIds.png")
+    Image.fromarray(instance_ids.astype(np.uint16)).save(label_dir / f"{stem}_gtFine_instanceIds.png")
+    rgba = np.dstack([colors[label_ids], np.full(size, 255, dtype=np.uint8)])
+    Image.fromarray(rgba).save(label_dir / f"{stem}_gtFine_color.png")
+    polygons = {"imgHeight": height, "imgWidth": width, "objects": objects}
+    (label_dir / f"{stem}_gtFine_polygons.json").write_text(json.dumps(polygons))
+
+
+def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, size: tuple[int, int] = (32, 64),
+                         seed: int = 0) -> Path:
+    """Write a Cityscapes-style tree under ``root``; return ``root`` (pass it to ``CityscapesSegmentation``).
+
+    ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and, next to it in
+    ``gtFine/<split>/<city>/``, the ``_gtFine_labelIds.png`` (label ids 0..33),
+    ``_gtFine_instanceIds.png``, ``_gtFine_color.png`` and ``_gtFine_polygons.json`` files.
+    Train frames alternate between two cities; ``size`` is ``(height, width)``.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    cities = {"train": ("aachen", "bochum"), "val": ("frankfurt",)}
+    for split, count in (("train", n_train), ("val", n_val)):
+        for i in range(count):
+            city = cities[split][i % len(cities[split])]
+            image_dir, label_dir = root / "leftImg8bit" / split / city, root / "gtFine" / split / city
+            image_dir.mkdir(parents=True, exist_ok=True)
+            label_dir.mkdir(parents=True, exist_ok=True)
+            _write_cityscapes_sample(image_dir, label_dir, f"{city}_{i:06d}_000019", size, rng)
+    return root

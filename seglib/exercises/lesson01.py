@@ -1,0 +1,197 @@
+"""Checks and solutions for lesson 01 (datasets).
+
+Two exercises, each with a ``check_*`` that runs the learner's function on known cases
+and a ``solution_*`` that shows one way to write it:
+
+1. ``label_ids_to_train_ids(mask)``: Cityscapes label ids -> the 19 train ids, with a
+   lookup table (255 for everything that is not one of the 19 classes);
+2. ``class_pixel_counts(masks, num_classes, ignore_index=255)``: pixels per class,
+   leaving out the ignore label.
+
+When an answer is wrong, the check also tries the usual mistakes (255 counted as a
+class, the license plate's -1 read from the wrong end of the table, wrong dtype, ...)
+and names the one the answer matches, if any.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from seglib.constants import IGNORE_INDEX
+from seglib.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+from seglib.exercises.core import Case, CheckResult, run_checks
+
+
+# --- solutions ----------------------------------------------------------------------------
+
+def solution_label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
+    """Build a table indexed by ``id + 1`` (so -1 lands at 0), then read it at every pixel at once."""
+    table = torch.full((257,), IGNORE_INDEX, dtype=torch.int64)  # ids -1..255; unknown ids -> 255
+    for label_id, train_id in LABEL_ID_TO_TRAIN_ID.items():
+        table[label_id + 1] = train_id
+    return table[(mask.long() + 1).clamp(0, len(table) - 1)]
+
+
+def solution_class_pixel_counts(masks: torch.Tensor, num_classes: int,
+                                ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Drop the ignore pixels, then count each class; ``minlength`` keeps absent classes as 0."""
+    labels = masks.flatten()
+    labels = labels[labels != ignore_index]
+    return torch.bincount(labels, minlength=num_classes)
+
+
+# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
+
+def _table(fill: int, offset: int, size: int = 257, minus_one: int | None = None) -> torch.Tensor:
+    """A lookup table like the solution's, with one of the usual slips: the 19 classes are
+    entered, every other entry keeps ``fill``, -1 is entered as ``minus_one`` if given."""
+    table = torch.full((size,), fill, dtype=torch.int64)
+    for label_id, train_id in LABEL_ID_TO_TRAIN_ID.items():
+        if train_id != IGNORE_INDEX:
+            table[label_id + offset] = train_id
+    if minus_one is not None:
+        table[-1 + offset] = minus_one
+    return table
+
+
+def _read(table: torch.Tensor, mask: torch.Tensor, offset: int) -> torch.Tensor:
+    return table[(mask.long() + offset).clamp(-len(table), len(table) - 1)]
+
+
+LOOKUP_MISTAKES: dict[str, Callable] = {
+    "ids that are not among the 19 classes became 0, which is 'road'; they must become 255 "
+    "(fill the table with 255, not zeros)":
+        lambda m: _read(_table(0, 1), m, 1),
+    "the license plate (-1) came out as a class: a table indexed by the id itself reads "
+    "table[-1], its *last* entry; shift the ids by one (index id + 1) or map -1 first":
+        lambda m: torch.tensor([LABEL_ID_TO_TRAIN_ID[i] for i in range(34)])[m.long().clamp(max=33)],
+    "the license plate (-1) stayed -1 (torchvision lists its train id as -1); every id that is "
+    "not one of the 19 classes, -1 included, must become 255":
+        lambda m: _read(_table(IGNORE_INDEX, 1, minus_one=-1), m, 1),
+    "off by one: the table is filled at id + 1 but read at id (or the other way round); "
+    "use the same offset for both":
+        lambda m: _read(_table(IGNORE_INDEX, 1), m, 0),
+    "the mask is returned unchanged: the label ids must go through the table":
+        lambda m: m.long(),
+    "the values are right but the dtype is not int64, the dtype cross_entropy and the metrics "
+    "expect for class indices; finish with .long()":
+        lambda m: solution_label_ids_to_train_ids(m).to(torch.uint8),
+}
+
+
+def _bincount(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.bincount(labels.flatten(), minlength=num_classes)
+
+
+COUNT_MISTAKES: dict[str, Callable] = {
+    "255 was counted as a class: torch.bincount made room for values up to 255; drop the "
+    "ignore pixels first (labels[labels != ignore_index])":
+        lambda m, c, ignore_index=IGNORE_INDEX: _bincount(m, c),
+    "the ignore pixels were counted as background (class 0); they belong to no class":
+        lambda m, c, ignore_index=IGNORE_INDEX: _bincount(torch.where(m == ignore_index, 0, m), c),
+    "the ignore pixels were clamped into the last class; they belong to no class":
+        lambda m, c, ignore_index=IGNORE_INDEX: _bincount(m.clamp(max=c - 1), c),
+    "classes that do not appear at the end are missing: pass minlength=num_classes to "
+    "torch.bincount so every class gets a count, 0 if absent":
+        lambda m, c, ignore_index=IGNORE_INDEX: torch.bincount(m.flatten()[m.flatten() != ignore_index]),
+    "background (class 0) was left out: it is a class like the others; only the ignore label "
+    "is left out":
+        lambda m, c, ignore_index=IGNORE_INDEX: solution_class_pixel_counts(m, c).index_fill(0, torch.tensor([0]), 0),
+    "the counts are floats (torch.histc returns float32); return whole-number int64 counts":
+        lambda m, c, ignore_index=IGNORE_INDEX: solution_class_pixel_counts(m, c).float(),
+    "these are fractions, not counts; return the pixel counts (int64) and divide by their sum "
+    "afterwards":
+        lambda m, c, ignore_index=IGNORE_INDEX: (lambda n: n / n.sum().clamp_min(1))(solution_class_pixel_counts(m, c)),
+}
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+def _lookup_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(1)
+    settings = [  # (label ids, why)
+        (torch.tensor([7, 8, 26, 33]), "road, sidewalk, car, bicycle"),
+        (torch.tensor([0, 1, 9, 29]), "unlabeled, ego vehicle, parking, caravan: not among the 19"),
+        (torch.tensor([-1, 7]), "the license plate id -1"),
+        (torch.arange(-1, 34), "every label id, -1..33"),
+        (torch.tensor([[7, 7, 26, 0], [11, 23, 24, 1], [8, 21, 17, 33]], dtype=torch.uint8),
+         "a 2-D uint8 mask as read from a labelIds PNG: same shape, int64 out"),
+        (torch.randint(0, 34, (2, 5, 6), generator=g), "a batch of masks [2, 5, 6]"),
+        (torch.tensor([34, 100, 255]), "values above 33 (never in real files): 255"),
+    ]
+    return [Case(f"{why}; ids {ids.flatten().tolist()[:6]}{'...' if ids.numel() > 6 else ''}", (ids,),
+                 expected=solution_label_ids_to_train_ids(ids)) for ids, why in settings]
+
+
+def _count_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(2)
+    border = torch.randint(0, 21, (2, 8, 8), generator=g)
+    border[:, 0, :] = border[:, :, 0] = IGNORE_INDEX
+    settings = [  # (masks, num_classes, why)
+        (torch.tensor([[0, 0, 1], [2, 2, 2]]), 3, "the worked example: 2 background, 1 of class 1, 3 of class 2"),
+        (torch.tensor([[0, 255, 1], [255, 1, 1]]), 2, "two ignore pixels, which belong to no class"),
+        (torch.tensor([[1, 1], [0, 255]]), 5, "classes 2..4 absent: their counts are 0"),
+        (border, 21, "a batch of two 8x8 VOC-like masks with a 255 border"),
+        (torch.full((3, 3), 255), 4, "nothing but ignore: all counts 0"),
+    ]
+    return [Case(why, (m, c), expected=solution_class_pixel_counts(m, c)) for m, c, why in settings]
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+def compare_labels(got: object, expected: torch.Tensor) -> str | None:
+    """Exact comparison for class indices or counts: type, shape, dtype int64, then values."""
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if got.dtype != torch.int64:
+        return f"expected dtype torch.int64, got {got.dtype}"
+    wrong = (got != expected).nonzero()
+    if len(wrong):
+        idx = tuple(wrong[0].tolist())
+        return (f"{len(wrong)} value(s) differ; the first at index {idx}: expected "
+                f"{expected[idx].item()}, got {got[idx].item()}")
+    return None
+
+
+def _name_the_mistake(result: CheckResult, fn: Callable, cases: list[Case],
+                      mistakes: dict[str, Callable]) -> CheckResult:
+    """If a failed answer behaves exactly like a known mistake, say which."""
+    if result.passed or not result.attempted:
+        return result
+    for hint, wrong in mistakes.items():
+        if _behaves_like(fn, wrong, cases):
+            return CheckResult(result.name, False, True, f"{result.message}\n  Hint: {hint}.")
+    return result
+
+
+def _behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
+    """True if ``fn`` gives exactly ``wrong``'s answer on every case where ``fn`` does not crash."""
+    compared = 0
+    for case in cases:
+        try:
+            got = fn(*case.args, **case.kwargs)
+        except Exception:  # a crash is reported by the check itself
+            continue
+        expected = wrong(*case.args, **case.kwargs)
+        if not (isinstance(got, torch.Tensor) and got.shape == expected.shape
+                and got.dtype == expected.dtype and bool((got == expected).all())):
+            return False
+        compared += 1
+    return compared > 0
+
+
+def check_label_ids_to_train_ids(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """``fn(mask)`` must map every Cityscapes label id to its train id (int64, 255 if unused)."""
+    cases = _lookup_cases()
+    result = run_checks("label_ids_to_train_ids", fn, cases, comparer=compare_labels)
+    return _name_the_mistake(result, fn, cases, LOOKUP_MISTAKES)
+
+
+def check_class_pixel_counts(fn: Callable[..., torch.Tensor]) -> CheckResult:
+    """``fn(masks, num_classes)`` must return int64 ``[num_classes]`` pixel counts, 255 left out."""
+    cases = _count_cases()
+    result = run_checks("class_pixel_counts", fn, cases, comparer=compare_labels)
+    return _name_the_mistake(result, fn, cases, COUNT_MISTAKES)

@@ -1,0 +1,77 @@
+"""The checks name the file or sample and say what is wrong with it."""
+import pytest
+import torch
+
+from seglib import DatasetError
+from seglib.data.validate import check_dataset_folder, check_files_exist, check_mask, check_pair
+
+
+def test_check_mask_accepts_classes_and_ignore():
+    mask = torch.tensor([[0, 20], [255, 3]])
+    check_mask(mask, num_classes=21, source="sample 0")  # no error
+
+
+def test_check_mask_names_source_and_bad_values():
+    mask = torch.tensor([[0, 21], [37, 255]])
+    with pytest.raises(DatasetError) as info:
+        check_mask(mask, num_classes=21, source="sample 17")
+    message = str(info.value)
+    assert "sample 17" in message
+    assert "{21, 37}" in message and "0..20" in message and "255" in message
+    assert "device-side assert" in message
+
+
+def test_check_mask_rejects_negative_values_and_custom_ignore():
+    with pytest.raises(DatasetError, match=r"\{-1\}"):
+        check_mask(torch.tensor([[-1, 0]]), 2, "a.png")
+    with pytest.raises(DatasetError, match=r"\{255\}"):  # 255 is only fine when it is the ignore label
+        check_mask(torch.tensor([[255, 0]]), 2, "a.png", ignore_index=-100)
+
+
+def test_check_mask_rejects_float_and_wrong_rank():
+    with pytest.raises(DatasetError, match="dtype torch.float32"):
+        check_mask(torch.zeros(2, 2), 2, "m.png")
+    with pytest.raises(DatasetError, match=r"shape \(1, 2, 2\)"):
+        check_mask(torch.zeros(1, 2, 2, dtype=torch.long), 2, "m.png")
+
+
+def test_check_mask_lists_at_most_ten_bad_values():
+    with pytest.raises(DatasetError, match="and 5 more"):
+        check_mask(torch.arange(100, 115).view(3, 5), 21, "m.png")
+
+
+def test_check_pair_reports_both_sizes():
+    check_pair(torch.zeros(3, 4, 5), torch.zeros(4, 5), "ok")
+    with pytest.raises(DatasetError) as info:
+        check_pair(torch.zeros(3, 4, 5), torch.zeros(4, 6), "img.jpg and img.png")
+    assert "img.jpg and img.png" in str(info.value)
+    assert "4x5" in str(info.value) and "4x6" in str(info.value)
+
+
+def test_check_dataset_folder_missing_root(tmp_path):
+    with pytest.raises(DatasetError) as info:
+        check_dataset_folder(tmp_path / "nope", ["a"], "MyData", "Download it from X.")
+    assert "MyData not found" in str(info.value) and str(tmp_path / "nope") in str(info.value)
+    assert "Download it from X." in str(info.value)
+
+
+def test_check_dataset_folder_half_extracted(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(DatasetError) as info:
+        check_dataset_folder(tmp_path, ["images", "labels"], "MyData", "Get it.")
+    message = str(info.value)
+    assert "incomplete" in message and "missing labels" in message and "Found: images" in message
+    assert str(tmp_path / "labels") in message
+
+
+def test_check_dataset_folder_complete_returns_path(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert check_dataset_folder(str(tmp_path), ["a/b"], "D", "") == tmp_path
+
+
+def test_check_files_exist_names_missing_files(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"")
+    with pytest.raises(DatasetError) as info:
+        check_files_exist([tmp_path / "x.jpg", tmp_path / "y.jpg"], "train.txt")
+    assert "1 file(s) named by train.txt" in str(info.value) and "y.jpg" in str(info.value)
+    assert "x.jpg" not in str(info.value)
