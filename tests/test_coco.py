@@ -1,0 +1,266 @@
+"""COCO-style mask AP/AR: hand-worked cases and a brute-force re-implementation."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seglib import DatasetError
+from seglib.metrics import (IOU_THRESHOLDS, average_precision, average_recall, coco_mask_metrics,
+                            interpolated_ap, mask_iou, match, precision_recall)
+
+
+def box(h, w, top, left, bottom, right):
+    """A bool [H, W] mask that is True on rows top..bottom-1 and columns left..right-1."""
+    m = torch.zeros(h, w, dtype=torch.bool)
+    m[top:bottom, left:right] = True
+    return m
+
+
+def image(pred_masks, scores, pred_labels, gt_masks, gt_labels):
+    """One image as (prediction dict, target dict)."""
+    return ({"masks": torch.stack(pred_masks) if pred_masks else torch.zeros(0, 8, 8, dtype=torch.bool),
+             "scores": torch.tensor(scores, dtype=torch.float32), "labels": torch.tensor(pred_labels)},
+            {"masks": torch.stack(gt_masks) if gt_masks else torch.zeros(0, 8, 8, dtype=torch.bool),
+             "labels": torch.tensor(gt_labels, dtype=torch.long)})
+
+
+def unzip(images):
+    return [p for p, _ in images], [t for _, t in images]
+
+
+# --- mask IoU and matching --------------------------------------------------------------
+
+def test_mask_iou_matches_loops():
+    pred = torch.rand(3, 6, 5) > 0.5
+    gt = torch.rand(4, 6, 5) > 0.5
+    got = mask_iou(pred, gt)
+    assert got.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            inter = sum(bool(a and b) for a, b in zip(pred[i].flatten().tolist(), gt[j].flatten().tolist()))
+            union = sum(bool(a or b) for a, b in zip(pred[i].flatten().tolist(), gt[j].flatten().tolist()))
+            assert got[i, j].item() == pytest.approx(inter / union)
+
+
+def test_mask_iou_known_values_and_empty_masks():
+    gt = box(8, 8, 0, 0, 1, 5)[None]            # 5 pixels
+    pred = torch.stack([box(8, 8, 0, 0, 1, 3),  # 3 of them: IoU 3/5
+                        box(8, 8, 4, 4, 6, 6),  # disjoint: 0
+                        torch.zeros(8, 8, dtype=torch.bool)])
+    assert mask_iou(pred, gt)[:, 0].tolist() == [0.6, 0.0, 0.0]
+    empty = torch.zeros(1, 8, 8, dtype=torch.bool)
+    assert mask_iou(empty, empty).item() == 0.0
+    with pytest.raises(ValueError, match="same H, W"):
+        mask_iou(torch.zeros(1, 4, 4, dtype=torch.bool), torch.zeros(1, 4, 5, dtype=torch.bool))
+
+
+def test_match_is_greedy_by_score_and_one_to_one():
+    ious = torch.tensor([[0.9, 0.0],
+                         [0.95, 0.0],   # duplicate of object 0, lower score
+                         [0.1, 0.6]])
+    scores = torch.tensor([0.9, 0.5, 0.7])
+    assert match(ious, scores, 0.5).tolist() == [0, -1, 1]
+    assert match(ious, scores, 0.7).tolist() == [0, -1, -1]
+    # the higher score wins the object even with the lower IoU
+    assert match(ious, torch.tensor([0.5, 0.9, 0.7]), 0.5).tolist() == [-1, 0, 1]
+
+
+def test_match_takes_next_best_free_object():
+    ious = torch.tensor([[0.8, 0.7],
+                         [0.9, 0.6]])
+    assert match(ious, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0, 1]
+
+
+# --- AP and AR on hand-worked images --------------------------------------------------------
+
+def test_perfect_prediction_gives_ap_and_ar_one():
+    a, b, c = box(8, 8, 0, 0, 3, 3), box(8, 8, 4, 4, 8, 8), box(8, 8, 0, 5, 2, 8)
+    images = [image([a, b], [0.9, 0.8], [1, 2], [b, a], [2, 1]),
+              image([c], [0.3], [1], [c], [1])]
+    m = coco_mask_metrics(*unzip(images))
+    assert m == {"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "AR": 1.0}
+
+
+def test_one_prediction_at_iou_0_6():
+    gt, pred = box(8, 8, 0, 0, 1, 5), box(8, 8, 0, 0, 1, 3)  # IoU 3/5
+    preds, targets = unzip([image([pred], [0.9], [1], [gt], [1])])
+    # matched at 0.50, 0.55, 0.60: three of the ten thresholds
+    assert average_precision(preds, targets) == pytest.approx(0.3)
+    assert average_recall(preds, targets) == pytest.approx(0.3)
+    m = coco_mask_metrics(preds, targets)
+    assert (m["AP50"], m["AP75"]) == (1.0, 0.0)
+
+
+def test_duplicate_prediction_is_a_false_positive():
+    a, b = box(8, 8, 0, 0, 3, 3), box(8, 8, 4, 4, 8, 8)
+    # found a, found a again, found b: TP, FP, TP -> precision 1, 1/2, 2/3; recall 1/2, 1/2, 1
+    preds, targets = unzip([image([a, a, b], [0.9, 0.8, 0.7], [1, 1, 1], [a, b], [1, 1])])
+    expected = (51 * 1.0 + 50 * (2 / 3)) / 101  # recall points 0..0.50 see 1, 0.51..1 see 2/3
+    assert average_precision(preds, targets) == pytest.approx(expected)
+    assert average_recall(preds, targets) == pytest.approx(1.0)
+    without_dup = unzip([image([a, b], [0.9, 0.7], [1, 1], [a, b], [1, 1])])
+    assert average_precision(*without_dup) == pytest.approx(1.0)
+
+
+def test_score_ordering_matters():
+    a, wrong = box(8, 8, 0, 0, 3, 3), box(8, 8, 5, 5, 8, 8)
+    right_first = unzip([image([a, wrong], [0.9, 0.1], [1, 1], [a], [1])])
+    wrong_first = unzip([image([a, wrong], [0.1, 0.9], [1, 1], [a], [1])])
+    assert average_precision(*right_first) == pytest.approx(1.0)
+    assert average_precision(*wrong_first) == pytest.approx(0.5)  # precision 1/2 at the only recall
+
+
+def test_class_without_ground_truth_is_left_out():
+    a = box(8, 8, 0, 0, 3, 3)
+    preds, targets = unzip([image([a, a], [0.9, 0.95], [1, 5], [a], [1])])
+    assert average_precision(preds, targets) == pytest.approx(1.0)  # class 5 has no objects
+
+
+def test_wrong_class_is_not_a_match():
+    a = box(8, 8, 0, 0, 3, 3)
+    preds, targets = unzip([image([a], [0.9], [2], [a], [1])])
+    assert average_precision(preds, targets) == 0.0 and average_recall(preds, targets) == 0.0
+
+
+def test_max_dets_limits_recall():
+    a, b = box(8, 8, 0, 0, 3, 3), box(8, 8, 4, 4, 8, 8)
+    preds, targets = unzip([image([a, b], [0.9, 0.8], [1, 1], [a, b], [1, 1])])
+    assert average_recall(preds, targets, max_dets=1) == pytest.approx(0.5)
+    assert average_recall(preds, targets, max_dets=100) == pytest.approx(1.0)
+
+
+def test_probability_masks_are_thresholded():
+    a = box(8, 8, 0, 0, 3, 3)
+    pred = {"masks": (a.float() * 0.8)[None, None], "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}
+    target = {"masks": a[None], "labels": torch.tensor([1])}
+    assert average_precision([pred], [target]) == pytest.approx(1.0)
+
+
+def test_no_ground_truth_at_all_is_nan():
+    a = box(8, 8, 0, 0, 3, 3)
+    preds, targets = unzip([image([a], [0.9], [1], [], [])])
+    assert math.isnan(average_precision(preds, targets))
+
+
+def test_inconsistent_inputs_raise():
+    a = box(8, 8, 0, 0, 3, 3)
+    preds, targets = unzip([image([a], [0.9], [1], [a], [1])])
+    targets[0]["labels"] = torch.tensor([1, 2])
+    with pytest.raises(DatasetError, match="image 0: 1 ground-truth masks but 2 labels"):
+        average_precision(preds, targets)
+    preds, targets = unzip([image([a], [0.9], [1], [a], [1])])
+    preds[0]["scores"] = torch.tensor([0.9, 0.1])
+    with pytest.raises(ValueError, match="image 0"):
+        average_precision(preds, targets)
+    with pytest.raises(ValueError, match="1 predictions but 2 targets"):
+        average_precision(preds, targets * 2)
+
+
+# --- against a brute-force re-implementation ----------------------------------------------
+
+def brute_interpolated_ap(is_tp, num_gt):
+    """101-point interpolated AP with plain Python loops."""
+    tp = fp = 0
+    precision, recall = [], []
+    for hit in is_tp:
+        tp, fp = tp + hit, fp + (not hit)
+        precision.append(tp / (tp + fp))
+        recall.append(tp / num_gt)
+    total = 0.0
+    for i in range(101):
+        r = i / 100
+        reachable = [p for p, rc in zip(precision, recall) if rc >= r]
+        total += max(reachable) if reachable else 0.0
+    return total / 101
+
+
+def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
+    """COCO's AP and AR with numpy masks and loops: matching, sorting, interpolation."""
+    classes = sorted({int(c) for _, t in images for c in t["labels"]})
+    aps, recalls = [], []
+    for c in classes:
+        for thr in thresholds:
+            dets, num_gt = [], 0
+            for p, t in images:
+                gts = [t["masks"][j].numpy() for j in range(len(t["labels"])) if t["labels"][j] == c]
+                mine = sorted([(float(p["scores"][i]), i) for i in range(len(p["labels"])) if p["labels"][i] == c],
+                              key=lambda s: -s[0])[:max_dets]
+                num_gt += len(gts)
+                used = [False] * len(gts)
+                for score, i in mine:
+                    m = p["masks"][i].numpy()
+                    best, best_iou = -1, -1.0
+                    for j, g in enumerate(gts):
+                        union = np.logical_or(m, g).sum()
+                        iou = np.logical_and(m, g).sum() / union if union else 0.0
+                        if not used[j] and iou >= thr and iou > best_iou:
+                            best, best_iou = j, iou
+                    if best >= 0:
+                        used[best] = True
+                    dets.append((score, best >= 0))
+            dets.sort(key=lambda d: -d[0])
+            hits = [h for _, h in dets]
+            aps.append(brute_interpolated_ap(hits, num_gt))
+            recalls.append(sum(hits) / num_gt)
+    return float(np.mean(aps)), float(np.mean(recalls))
+
+
+def random_images(n_images=5, size=16, n_classes=3):
+    """Random rectangles as objects; predictions are jittered copies, misses and junk."""
+    gen = torch.Generator().manual_seed(1)
+    rand = lambda lo, hi: int(torch.randint(lo, hi, (1,), generator=gen))
+    images = []
+    for _ in range(n_images):
+        gts, gl, preds, pl = [], [], [], []
+        for _ in range(rand(1, 5)):
+            top, left = rand(0, size - 6), rand(0, size - 6)
+            g = box(size, size, top, left, top + rand(4, 9), left + rand(4, 9))
+            gts.append(g)
+            gl.append(rand(0, n_classes))
+            for _ in range(rand(0, 3)):  # 0-2 jittered guesses per object
+                dt, dl = (rand(-1, 2), rand(-1, 2)) if rand(0, 2) else (0, 0)
+                preds.append(torch.roll(g, (dt, dl), (0, 1)) | (torch.rand(size, size, generator=gen) > 0.98))
+                pl.append(gl[-1] if rand(0, 5) else rand(0, n_classes))
+        for _ in range(rand(0, 2)):  # junk
+            preds.append(torch.rand(size, size, generator=gen) > 0.8)
+            pl.append(rand(0, n_classes))
+        scores = torch.rand(len(preds), generator=gen).tolist()
+        masks = torch.stack(preds) if preds else torch.zeros(0, size, size, dtype=torch.bool)
+        images.append(({"masks": masks, "scores": torch.tensor(scores), "labels": torch.tensor(pl, dtype=torch.long)},
+                       {"masks": torch.stack(gts), "labels": torch.tensor(gl)}))
+    return images
+
+
+def test_interpolated_ap_matches_brute_force():
+    gen = torch.Generator().manual_seed(3)
+    for trial in range(20):
+        n = int(torch.randint(1, 30, (1,), generator=gen))
+        is_tp = torch.rand(n, generator=gen) > 0.5
+        num_gt = int(is_tp.sum()) + int(torch.randint(0, 4, (1,), generator=gen))
+        if num_gt == 0:
+            continue
+        precision, recall = precision_recall(is_tp, num_gt)
+        assert interpolated_ap(precision, recall) == pytest.approx(
+            brute_interpolated_ap(is_tp.tolist(), num_gt), abs=1e-12), trial
+
+
+def test_interpolated_ap_exact_recall_points():
+    # recall reaches exactly 0.25, 0.5, 0.75, 1: ties at the points must count as reached
+    precision, recall = precision_recall(torch.tensor([True, True, False, True, True]), 4)
+    assert recall.tolist() == [0.25, 0.5, 0.5, 0.75, 1.0]
+    assert interpolated_ap(precision, recall) == pytest.approx(
+        brute_interpolated_ap([True, True, False, True, True], 4))
+
+
+@pytest.mark.parametrize("max_dets", [100, 2])
+def test_ap_and_ar_match_brute_force_on_random_images(max_dets):
+    images = random_images()
+    preds, targets = unzip(images)
+    want_ap, want_ar = brute_coco(images, max_dets=max_dets)
+    assert 0.05 < want_ap < 0.95  # a non-trivial case
+    assert average_precision(preds, targets, max_dets=max_dets) == pytest.approx(want_ap, abs=1e-12)
+    assert average_recall(preds, targets, max_dets=max_dets) == pytest.approx(want_ar, abs=1e-12)
+    m = coco_mask_metrics(preds, targets, max_dets=max_dets)
+    assert m["AP50"] == pytest.approx(brute_coco(images, (0.5,), max_dets)[0], abs=1e-12)
+    assert m["AP75"] == pytest.approx(brute_coco(images, (0.75,), max_dets)[0], abs=1e-12)

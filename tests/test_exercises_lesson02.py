@@ -1,0 +1,92 @@
+"""seglib.exercises.lesson02: the checks accept the solutions and reject (and name) the usual mistakes."""
+import math
+
+import pytest
+import torch
+
+from seglib.exercises import lesson02 as ex
+from seglib.metrics import ConfusionMatrix, iou_per_class, mask_iou
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+CHECKS = [
+    (ex.check_confusion_matrix, ex.solution_confusion_matrix, ex.CONFUSION_MISTAKES),
+    (ex.check_iou_per_class, ex.solution_iou_per_class, ex.IOU_MISTAKES),
+    (ex.check_pixel_accuracy, ex.solution_pixel_accuracy, ex.ACCURACY_MISTAKES),
+    (ex.check_mask_iou, ex.solution_mask_iou, ex.MASK_IOU_MISTAKES),
+]
+
+
+@pytest.mark.parametrize("check,solution,_", CHECKS)
+def test_solutions_pass(check, solution, _):
+    result = check(solution)
+    assert result.passed and result.attempted and "all" in result.message
+
+
+@pytest.mark.parametrize("check,_,__", CHECKS)
+def test_stub_is_not_attempted(check, _, __):
+    result = check(_stub)
+    assert not result.passed and not result.attempted and "not attempted" in repr(result)
+
+
+@pytest.mark.parametrize("check,mistake", [(c, m) for c, _, ms in CHECKS for m in ms.items()],
+                         ids=lambda v: getattr(v, "__name__", None) if callable(v) else v[0][:40])
+def test_each_typical_mistake_is_rejected_and_named(check, mistake):
+    hint, wrong = mistake
+    result = check(wrong)
+    assert not result.passed and result.attempted
+    assert "✗" in result.message and f"Hint: {hint}." in result.message
+
+
+def test_library_functions_pass_the_checks():
+    def library_confusion(pred, target, num_classes, ignore_index=255):
+        cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+        cm.update(pred, target)
+        return cm.matrix
+
+    assert ex.check_confusion_matrix(library_confusion).passed
+    assert ex.check_iou_per_class(iou_per_class).passed
+    assert ex.check_mask_iou(mask_iou).passed
+
+
+def test_swapped_rows_and_columns_rejected_on_the_hand_example():
+    result = ex.check_confusion_matrix(lambda p, t, c, ignore_index=255:
+                                       ex.solution_confusion_matrix(p, t, c, ignore_index).T)
+    assert "case 1 (the lesson's 2x3 example" in result.message
+    assert "expected 1, got 0" in result.message
+
+
+def test_ignore_counted_rejected_with_the_value():
+    result = ex.check_pixel_accuracy(lambda p, t, ignore_index=255: (p == t).double().mean().item())
+    assert "expected 0.8, got 0.666667" in result.message
+
+
+def test_absent_class_scored_zero_rejected_on_the_absent_case():
+    result = ex.check_iou_per_class(lambda cm: torch.nan_to_num(ex.solution_iou_per_class(cm), nan=0.0))
+    assert "case 3" in result.message and "expected NaN" in result.message and "index (2,)" in result.message
+
+
+def test_nan_where_a_value_is_expected_is_rejected():
+    nan_everywhere = ex.check_iou_per_class(lambda cm: torch.full((cm.shape[0],), math.nan))
+    assert not nan_everywhere.passed and "expected 0.5, got nan" in nan_everywhere.message
+
+
+def test_wrong_types_and_shapes_are_explained():
+    assert "expected a torch.Tensor, got list" in ex.check_iou_per_class(lambda cm: [1.0]).message
+    assert "expected a number, got str" in ex.check_pixel_accuracy(lambda p, t, ignore_index=255: "x").message
+    tensor_answer = ex.check_pixel_accuracy(lambda p, t, ignore_index=255: torch.tensor(
+        ex.solution_pixel_accuracy(p, t, ignore_index)))
+    assert tensor_answer.passed  # a 0-d tensor is a fine number
+
+
+def test_crashing_answer_names_the_case():
+    result = ex.check_mask_iou(lambda p, g: torch.mm(p.float(), g.float().mT))  # forgot to flatten
+    assert not result.passed and result.attempted and "case 1" in result.message and "raised" in result.message
+
+
+def test_compare_with_nan_checks_shape_first():
+    assert "expected shape (2,), got (3,)" in ex.compare_with_nan(torch.zeros(3), torch.zeros(2))
+    assert ex.compare_with_nan(torch.tensor([1.0, math.nan]), torch.tensor([1.0, math.nan])) is None
