@@ -1,0 +1,146 @@
+"""Pictures of segmentations: colour label maps, overlays, image/truth/prediction grids, confusion matrices.
+
+Every class index gets its PASCAL VOC colour (``seglib.palette.voc_palette``), so class 1
+is the same dark red in every lesson, and the ignore label 255 shows in VOC's own cream
+colour: the border you see around VOC objects. Figures are small on purpose: they are
+stored inside the notebooks.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from torchvision.utils import draw_segmentation_masks
+
+from seglib.constants import IGNORE_INDEX
+from seglib.errors import DatasetError
+from seglib.palette import voc_palette
+
+
+@lru_cache(maxsize=1)
+def _default_palette() -> torch.Tensor:
+    return voc_palette(256)
+
+
+def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndarray:
+    """Colour a label map ``[H, W]``: a uint8 NumPy array ``[H, W, 3]``, ready for ``plt.imshow``.
+
+    >>> colorize(torch.tensor([[0, 1], [15, 255]])).tolist()
+    [[[0, 0, 0], [128, 0, 0]], [[192, 128, 128], [224, 224, 192]]]
+    """
+    palette = _default_palette() if palette is None else torch.as_tensor(palette, dtype=torch.uint8)
+    mask = torch.as_tensor(mask)
+    if mask.dim() != 2 or mask.is_floating_point():
+        raise DatasetError(f"colorize expects an integer label map [H, W], got {mask.dtype} {tuple(mask.shape)}")
+    if mask.numel() and (mask.min() < 0 or mask.max() >= len(palette)):
+        raise DatasetError(f"label map has values outside [0, {len(palette)}): "
+                           f"min {mask.min().item()}, max {mask.max().item()}")
+    return palette[mask.long().cpu()].numpy()
+
+
+def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
+    """A float ``[3, H, W]`` image in [0, 1] (clipped) as uint8; uint8 images pass through."""
+    image = torch.as_tensor(image).detach().cpu()
+    if image.dtype == torch.uint8:
+        return image
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5,
+            num_classes: int | None = None) -> np.ndarray:
+    """Paint each class of ``mask`` over ``image`` in its VOC colour: uint8 ``[H, W, 3]`` for ``plt.imshow``.
+
+    Background (0) is left unpainted so the photo shows through; the ignore label 255 is
+    painted cream. With ``num_classes``, labels ``>= num_classes`` (other than 255) raise.
+    """
+    mask = torch.as_tensor(mask).cpu()
+    classes = [c for c in torch.unique(mask).tolist() if c != 0]
+    if num_classes is not None and any(c >= num_classes and c != IGNORE_INDEX for c in classes):
+        raise DatasetError(f"mask has labels {[c for c in classes if c >= num_classes and c != IGNORE_INDEX]} "
+                           f"outside [0, {num_classes})")
+    image = to_uint8_image(image)
+    if classes:
+        palette = _default_palette()
+        image = draw_segmentation_masks(image, torch.stack([mask == c for c in classes]), alpha=alpha,
+                                        colors=[tuple(palette[c].tolist()) for c in classes])
+    return image.permute(1, 2, 0).numpy().copy()
+
+
+def legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = None) -> list[Patch]:
+    """One coloured patch per class, named from ``class_names`` when given (255 is "ignore")."""
+    palette = _default_palette()
+
+    def name(c: int) -> str:
+        if c == IGNORE_INDEX:
+            return "ignore (255)"
+        return class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
+
+    return [Patch(facecolor=(palette[c].float() / 255).tolist(), edgecolor="grey", label=name(c))
+            for c in sorted(classes)]
+
+
+def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None = None,
+                 preds: Sequence[torch.Tensor] | None = None, class_names: Sequence[str] | None = None,
+                 max_items: int = 4) -> Figure:
+    """A grid with one column per sample and rows image / ground truth / prediction.
+
+    ``images`` is ``[N, 3, H, W]`` (or a list of ``[3, H, W]``); ``masks`` and ``preds``
+    are ``[N, H, W]`` label maps (or lists). A legend names the classes that appear.
+    """
+    rows = [("image", images)] + [(title, maps) for title, maps in (("ground truth", masks), ("prediction", preds))
+                                  if maps is not None]
+    count = min(len(images), max_items)
+    fig, axes = plt.subplots(len(rows), count, figsize=(1.8 * count + 1.6, 1.8 * len(rows)), squeeze=False)
+    present: set[int] = set()
+    for r, (title, items) in enumerate(rows):
+        for i in range(count):
+            ax = axes[r, i]
+            if title == "image":
+                ax.imshow(to_uint8_image(items[i]).permute(1, 2, 0).numpy())
+            else:
+                ax.imshow(colorize(items[i]), interpolation="nearest")
+                present.update(torch.unique(torch.as_tensor(items[i])).tolist())
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(title)
+    if present:
+        fig.legend(handles=legend_handles(present, class_names), loc="center right", fontsize="small",
+                   frameon=False)
+    fig.tight_layout(rect=(0, 0, 1 - 1.6 / (1.8 * count + 1.6), 1) if present else None)
+    return fig
+
+
+def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool = True) -> Figure:
+    """Show a confusion matrix (rows: ground truth, columns: prediction).
+
+    With ``normalize`` each row is divided by its total, so the diagonal is each class's
+    accuracy and a row shows where that class's pixels went (rows without pixels stay blank).
+    """
+    cm = torch.as_tensor(cm).double().cpu()
+    if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
+        raise ValueError(f"expected a [{len(class_names)}, {len(class_names)}] matrix for "
+                         f"{len(class_names)} class names, got shape {tuple(cm.shape)}")
+    values = cm / cm.sum(dim=1, keepdim=True) if normalize else cm
+    k = len(class_names)
+    side = min(3 + 0.25 * k, 7)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    shown = ax.imshow(values.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), class_names, rotation=90)
+    ax.set_yticks(range(k), class_names)
+    ax.set(xlabel="prediction", ylabel="ground truth",
+           title="confusion (row-normalised)" if normalize else "confusion (pixels)")
+    if k <= 12:  # numbers stay readable
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j].item()
+                if v == v:  # skip NaN rows
+                    ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
+                            fontsize="small", color="white" if v > 0.6 * values.nan_to_num().max().item() else "black")
+    fig.tight_layout()
+    return fig

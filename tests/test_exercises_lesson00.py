@@ -1,0 +1,97 @@
+"""Lesson 00's checks accept the solutions and reject the usual wrong answers with a useful message."""
+from __future__ import annotations
+
+import torch
+from torchvision.ops import masks_to_boxes
+
+from seglib.data import ShapesConfig, make_sample
+from seglib.exercises.lesson00 import (check_bounding_box, check_pixel_counts, solution_bounding_box,
+                                       solution_pixel_counts)
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+# --- pixel_counts ---------------------------------------------------------------------------------
+
+def test_pixel_counts_solution_passes_and_matches_a_plain_loop():
+    assert check_pixel_counts(solution_pixel_counts).passed
+    mask = make_sample(0, seed=1, config=ShapesConfig(size=40))[1]
+    mask[:3] = 255
+    loop = torch.tensor([(mask == c).sum() for c in range(6)])
+    assert torch.equal(solution_pixel_counts(mask, 6), loop)
+    assert solution_pixel_counts(mask, 6).sum() == mask.numel() - 3 * 40
+
+
+def test_pixel_counts_stub_is_not_attempted():
+    result = check_pixel_counts(stub)
+    assert not result.passed and not result.attempted and "not attempted" in result.message
+
+
+def test_pixel_counts_rejects_bincount_without_minlength():
+    result = check_pixel_counts(lambda m, n: torch.bincount(m[m != 255].flatten()))
+    assert not result.passed
+    assert "case 3" in result.message and "minlength=5" in result.message
+
+
+def test_pixel_counts_rejects_counting_ignore_as_a_class():
+    result = check_pixel_counts(lambda m, n: torch.bincount(m.flatten(), minlength=n))
+    assert not result.passed and "case 2" in result.message and "255 is the ignore label" in result.message
+
+
+def test_pixel_counts_rejects_folding_ignore_into_the_last_class():
+    result = check_pixel_counts(lambda m, n: torch.bincount(m.clamp(max=n - 1).flatten(), minlength=n))
+    assert not result.passed and "case 2" in result.message and "leave the 255 (ignore) pixels out" in result.message
+
+
+def test_pixel_counts_rejects_unique_counts():
+    result = check_pixel_counts(lambda m, n: torch.unique(m, return_counts=True)[1])
+    assert not result.passed and "case 2" in result.message
+
+
+def test_pixel_counts_reports_a_crash_with_its_case():
+    result = check_pixel_counts(lambda m, n: m.float().mean(dim=5))
+    assert result.attempted and not result.passed and "case 1" in result.message and "raised IndexError" in result.message
+
+
+# --- bounding_box ---------------------------------------------------------------------------------
+
+def test_bounding_box_solution_passes_and_agrees_with_torchvision():
+    assert check_bounding_box(solution_bounding_box).passed
+    _, _, instances = make_sample(4, seed=0, config=ShapesConfig(size=96), return_instances=True)
+    masks = torch.stack([instances == k for k in range(1, int(instances.max()) + 1)])
+    ours = torch.stack([solution_bounding_box(m) for m in masks])
+    assert torch.equal(ours.float(), masks_to_boxes(masks))
+
+
+def test_bounding_box_accepts_a_list():
+    assert check_bounding_box(lambda m: solution_bounding_box(m).tolist()).passed
+
+
+def test_bounding_box_rejects_swapped_axes():
+    result = check_bounding_box(lambda m: solution_bounding_box(m)[[1, 0, 3, 2]])
+    assert not result.passed and "case 1" in result.message and "x and y are swapped" in result.message
+
+
+def test_bounding_box_rejects_exclusive_ends():
+    result = check_bounding_box(lambda m: solution_bounding_box(m) + torch.tensor([0, 0, 1, 1]))
+    assert not result.passed and "one too large" in result.message
+
+
+def test_bounding_box_rejects_wrong_order():
+    result = check_bounding_box(lambda m: solution_bounding_box(m)[[0, 2, 1, 3]])
+    assert not result.passed and "not [x_min, x_max, y_min, y_max]" in result.message
+
+
+def test_bounding_box_rejects_a_box_from_the_first_and_last_pixel_only():
+    """Taking the first and last True pixel in reading order fails on the J-shape (case 2)."""
+    def first_last(m):
+        rows, cols = torch.nonzero(m, as_tuple=True)
+        return torch.stack([cols[0], rows[0], cols[-1], rows[-1]])
+    result = check_bounding_box(first_last)
+    assert not result.passed and "case 2 (a J-shape)" in result.message
+
+
+def test_bounding_box_stub_is_not_attempted():
+    assert not check_bounding_box(stub).attempted

@@ -1,0 +1,90 @@
+"""Colours, overlays and figures: known colours, shapes, legends and clear errors."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+import numpy as np
+import torch
+
+from seglib import DatasetError
+from seglib.palette import voc_palette
+from seglib.viz import colorize, legend_handles, overlay, plot_confusion, show_samples, to_uint8_image
+
+
+def test_colorize_uses_voc_colours_and_cream_for_ignore():
+    rgb = colorize(torch.tensor([[0, 1], [15, 255]]))
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert rgb.tolist() == [[[0, 0, 0], [128, 0, 0]], [[192, 128, 128], [224, 224, 192]]]
+
+
+def test_colorize_with_own_palette_and_bad_input():
+    palette = torch.tensor([[1, 2, 3], [4, 5, 6]], dtype=torch.uint8)
+    assert colorize(torch.tensor([[1, 0]]), palette).tolist() == [[[4, 5, 6], [1, 2, 3]]]
+    with pytest.raises(DatasetError, match=r"outside \[0, 2\).*max 2"):
+        colorize(torch.tensor([[2]]), palette)
+    with pytest.raises(DatasetError, match="integer label map"):
+        colorize(torch.zeros(2, 2))
+    with pytest.raises(DatasetError, match=r"\[H, W\]"):
+        colorize(torch.zeros(1, 2, 2, dtype=torch.long))
+
+
+def test_to_uint8_image_scales_and_clips():
+    image = torch.tensor([-0.5, 0.0, 0.5, 1.0, 2.0]).view(1, 1, 5).expand(3, 1, 5)
+    assert to_uint8_image(image)[0, 0].tolist() == [0, 0, 128, 255, 255]
+    as_bytes = torch.full((3, 2, 2), 7, dtype=torch.uint8)
+    assert torch.equal(to_uint8_image(as_bytes), as_bytes)
+
+
+def test_overlay_paints_objects_and_ignore_but_not_background():
+    image = torch.zeros(3, 4, 4)
+    mask = torch.zeros(4, 4, dtype=torch.long)
+    mask[0, 0], mask[3, 3] = 1, 255
+    out = overlay(image, mask, alpha=1.0)
+    assert out.shape == (4, 4, 3) and out.dtype == np.uint8
+    assert out[0, 0].tolist() == voc_palette()[1].tolist()
+    assert out[3, 3].tolist() == [224, 224, 192]
+    assert out[1, 1].tolist() == [0, 0, 0]  # background left as the photo
+    half = overlay(torch.ones(3, 4, 4), mask, alpha=0.5)
+    assert half[0, 0].tolist() == [191, 127, 127]  # halfway between white and (128, 0, 0), rounded down
+    assert (overlay(torch.ones(3, 4, 4), torch.zeros(4, 4, dtype=torch.long)) == 255).all()
+    with pytest.raises(DatasetError, match=r"labels \[5\]"):
+        overlay(image, torch.full((4, 4), 5), num_classes=3)
+
+
+def test_legend_names_classes_and_ignore():
+    handles = legend_handles({255, 2, 0}, ["bg", "cat", "dog"])
+    assert [h.get_label() for h in handles] == ["bg", "dog", "ignore (255)"]
+    assert [h.get_label() for h in legend_handles([7])] == ["class 7"]
+
+
+def test_show_samples_grid_and_legend():
+    images = torch.rand(6, 3, 8, 8)
+    masks = torch.zeros(6, 8, 8, dtype=torch.long)
+    masks[:, :2] = 1
+    preds = masks.clone()
+    preds[0, 0, 0] = 255
+    fig = show_samples(images, masks, preds, class_names=["background", "thing"], max_items=3)
+    assert len(fig.axes) == 9  # 3 rows (image, truth, prediction) x 3 columns
+    assert fig.axes[0].get_ylabel() == "image" and fig.axes[6].get_ylabel() == "prediction"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["background", "thing", "ignore (255)"]
+    width, height = fig.get_size_inches()
+    assert width <= 9 and height <= 6
+    plt.close(fig)
+    fig = show_samples(list(images[:2]))
+    assert len(fig.axes) == 2 and not fig.legends
+    plt.close(fig)
+
+
+def test_plot_confusion_normalises_rows():
+    cm = torch.tensor([[3, 1], [0, 0]])
+    fig = plot_confusion(cm, ["a", "b"])
+    shown = fig.axes[0].images[0].get_array()
+    assert shown[0].tolist() == [0.75, 0.25]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.75", "0.25"]  # the empty row shows no numbers
+    plt.close(fig)
+    fig = plot_confusion(cm, ["a", "b"], normalize=False)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["3", "1", "0", "0"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="3 class names"):
+        plot_confusion(cm, ["a", "b", "c"])
