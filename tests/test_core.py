@@ -85,3 +85,15 @@ def test_run_checks_compares_plain_values():
     assert run_checks("twice", lambda n: 2 * n, cases).passed
     assert "expected 10, got 11" in run_checks("twice", lambda n: 2 * n + 1, cases).message
     assert not run_checks("half", lambda: 0.4, [Case("float", expected=0.5)]).passed
+
+
+def test_run_checks_names_a_known_mistake_and_only_that_one():
+    cases = [Case("small", (torch.tensor([1.0, 2.0]),), expected=torch.tensor([2.0, 4.0])),
+             Case("negative", (torch.tensor([-3.0]),), expected=torch.tensor([-6.0]))]
+    mistakes = {"you squared instead of doubling": lambda x: x * x,
+                "you added one instead of doubling": lambda x: x + 1}
+    squared = run_checks("double", lambda x: x ** 2, cases, mistakes=mistakes)
+    assert not squared and squared.message.endswith("Hint: you squared instead of doubling.")
+    other = run_checks("double", lambda x: x * 3, cases, mistakes=mistakes)
+    assert not other and "Hint" not in other.message
+    assert "Hint" not in run_checks("double", lambda x: 2 * x, cases, mistakes=mistakes).message

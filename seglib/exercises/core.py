@@ -76,13 +76,58 @@ def compare(got: Any, expected: Any, rtol: float = 1e-5) -> str | None:
 
 
 def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
-               comparer: Callable[[Any, Any], str | None] | None = None) -> CheckResult:
+               comparer: Callable[[Any, Any], str | None] | None = None,
+               mistakes: dict[str, Callable] | None = None) -> CheckResult:
     """Run ``fn`` on every case; report the first failure, or success.
 
     A stub that raises ``NotImplementedError`` is "not attempted yet" (the notebook
     keeps running). Any other exception is reported with the case that raised it.
+    ``mistakes`` maps a hint to a typical wrong implementation: a failing answer that
+    behaves exactly like one of them gets that hint added to the message.
     """
-    comparer = comparer or (lambda got, exp: compare(got, exp, rtol))
+    result = _first_failure(name, fn, cases, comparer or (lambda got, exp: compare(got, exp, rtol)))
+    if mistakes and result.attempted and not result.passed:
+        for hint, wrong in mistakes.items():
+            if behaves_like(fn, wrong, cases):
+                return CheckResult(name, False, True, f"{result.message}\n  Hint: {hint}.")
+    return result
+
+
+def same_answer(a: Any, b: Any) -> bool:
+    """True if two answers are the same: equal shapes, and values equal up to float rounding
+    (NaN matching NaN), so a learner's copy of a known mistake is recognised."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.shape != b.shape or a.is_floating_point() != b.is_floating_point():
+            return False
+        if not a.is_floating_point():
+            return a.dtype == b.dtype and torch.equal(a, b)
+        return torch.allclose(a.double(), b.double(), rtol=1e-6, atol=1e-9, equal_nan=True)
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return False
+    return a == b
+
+
+def behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
+    """True if ``fn`` gives exactly ``wrong``'s answer on every case where both run.
+
+    Cases where either crashes are passed over (the check reports crashes itself), but at
+    least one case must agree.
+    """
+    agreed = 0
+    for c in cases:
+        try:
+            got, mistaken = fn(*c.args, **c.kwargs), wrong(*c.args, **c.kwargs)
+        except Exception:
+            continue
+        if not same_answer(got, mistaken):
+            return False
+        agreed += 1
+    return agreed > 0
+
+
+def _first_failure(name: str, fn: Callable, cases: list[Case],
+                   comparer: Callable[[Any, Any], str | None]) -> CheckResult:
+    """Run the cases in order and describe the first one that fails."""
     for i, case in enumerate(cases, 1):
         try:
             got = fn(*case.args, **case.kwargs)

@@ -162,41 +162,19 @@ def _conv_transpose_cases() -> list[Case]:
 
 # --- the checks ------------------------------------------------------------------------------
 
-def _name_the_mistake(result: CheckResult, fn: Callable, cases: list[Case],
-                      mistakes: dict[str, Callable]) -> CheckResult:
-    """If a failed answer behaves exactly like a known mistake on every case, say which."""
-    if result.passed or not result.attempted:
-        return result
-    for hint, wrong in mistakes.items():
-        try:
-            same = all(compare(fn(*c.args, **c.kwargs), wrong(*c.args, **c.kwargs)) is None
-                       for c in cases)
-        except Exception:  # the learner's code crashes somewhere: no diagnosis
-            same = False
-        if same:
-            return CheckResult(result.name, False, True, f"{result.message}\n  Hint: {hint}.")
-    return result
-
-
 def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
     """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``."""
-    cases = _bilinear_cases()
-    result = run_checks("bilinear_kernel", fn, cases)
-    return _name_the_mistake(result, fn, cases, BILINEAR_MISTAKES)
+    return run_checks("bilinear_kernel", fn, _bilinear_cases(), mistakes=BILINEAR_MISTAKES)
 
 
 def check_transposed_output_size(fn: Callable[..., int]) -> CheckResult:
     """``fn(size, kernel_size, stride, padding, output_padding)`` must match ``nn.ConvTranspose2d``."""
-    cases = _size_cases()
-    result = run_checks("transposed_output_size", fn, cases, comparer=_compare_int)
-    return _name_the_mistake(result, fn, cases, SIZE_MISTAKES)
+    return run_checks("transposed_output_size", fn, _size_cases(), comparer=_compare_int, mistakes=SIZE_MISTAKES)
 
 
 def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
     """``fn(x, weight, stride=...)`` must equal ``F.conv_transpose2d`` (no padding)."""
-    cases = _conv_transpose_cases()
-    result = run_checks("conv_transpose2d", fn, cases)
-    return _name_the_mistake(result, fn, cases, CONV_TRANSPOSE_MISTAKES)
+    return run_checks("conv_transpose2d", fn, _conv_transpose_cases(), mistakes=CONV_TRANSPOSE_MISTAKES)
 
 
 def _compare_int(got: object, expected: int) -> str | None:
