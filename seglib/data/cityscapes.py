@@ -10,14 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
-from torchvision import datasets, tv_tensors
+from torchvision import datasets
 
 from seglib.constants import IGNORE_INDEX
+from seglib.data.base import CheckedSegmentationFiles, Transforms
 from seglib.data.download import cityscapes_instructions
-from seglib.data.validate import (check_dataset_folder, check_files_exist, check_mask, check_pair,
-                                  named_read_errors, to_sample)
-from seglib.data.voc import Transforms
+from seglib.data.validate import check_dataset_folder, check_files_exist
 
 CITYSCAPES_CLASSES: tuple[str, ...] = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -58,7 +56,7 @@ def label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
     return _LOOKUP.to(mask.device)[index]
 
 
-class CityscapesSegmentation(Dataset):
+class CityscapesSegmentation(CheckedSegmentationFiles):
     """Cityscapes fine-annotation samples ``(image, mask)`` with masks in train ids.
 
     ``image``: ``tv_tensors.Image`` float32 ``[3, H, W]`` in ``[0, 1]``;
@@ -68,7 +66,6 @@ class CityscapesSegmentation(Dataset):
 
     classes = CITYSCAPES_CLASSES
     num_classes = len(CITYSCAPES_CLASSES)
-    ignore_index = IGNORE_INDEX
 
     def __init__(self, root: str | Path, split: str = "train", transforms: Transforms | None = None,
                  check: bool = True):
@@ -99,15 +96,8 @@ class CityscapesSegmentation(Dataset):
     def __len__(self) -> int:
         return len(self._cityscapes)
 
-    def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        image_path, mask_path = self.images[index], self.masks[index]
-        with named_read_errors(image_path, mask_path):
-            pil_image, pil_mask = self._cityscapes[index]
-            image, label_ids = to_sample(pil_image, pil_mask, mask_path)
-        mask = tv_tensors.Mask(label_ids_to_train_ids(label_ids))
-        if self.check:
-            check_pair(image, mask, f"{image_path} and {mask_path}")
-            check_mask(mask, self.num_classes, mask_path)
-        if self.transforms is not None:
-            image, mask = self.transforms(image, mask)
-        return image, mask
+    def _read(self, index: int):
+        return self._cityscapes[index]
+
+    def _labels(self, mask: torch.Tensor) -> torch.Tensor:
+        return label_ids_to_train_ids(mask)

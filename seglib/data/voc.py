@@ -8,16 +8,13 @@ for missing, half-extracted or corrupt data.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from torch.utils.data import Dataset
-from torchvision import datasets, tv_tensors
+from torchvision import datasets
 
-from seglib.constants import IGNORE_INDEX
 from seglib.data.download import download_voc2012, voc2012_instructions
-from seglib.data.validate import (check_dataset_folder, check_files_exist, check_mask, check_pair,
-                                  named_read_errors, to_sample)
+from seglib.data.base import CheckedSegmentationFiles, Transforms
+from seglib.data.validate import check_dataset_folder, check_files_exist
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -26,10 +23,7 @@ VOC_CLASSES: tuple[str, ...] = (
 )
 """The 21 VOC classes: index 0 is background, 1..20 the object classes. 255 is not a class."""
 
-Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[tv_tensors.Image, tv_tensors.Mask]]
-
-
-class VOCSegmentation(Dataset):
+class VOCSegmentation(CheckedSegmentationFiles):
     """PASCAL VOC segmentation samples ``(image, mask)``.
 
     ``image``: ``tv_tensors.Image`` float32 ``[3, H, W]`` in ``[0, 1]``;
@@ -41,7 +35,6 @@ class VOCSegmentation(Dataset):
 
     classes = VOC_CLASSES
     num_classes = len(VOC_CLASSES)
-    ignore_index = IGNORE_INDEX
 
     def __init__(self, root: str | Path, image_set: str = "train", year: str = "2012",
                  transforms: Transforms | None = None, download: bool = False, check: bool = True):
@@ -70,14 +63,5 @@ class VOCSegmentation(Dataset):
     def __len__(self) -> int:
         return len(self._voc)
 
-    def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        image_path, mask_path = self.images[index], self.masks[index]
-        with named_read_errors(image_path, mask_path):
-            pil_image, pil_mask = self._voc[index]
-            image, mask = to_sample(pil_image, pil_mask, mask_path)
-        if self.check:
-            check_pair(image, mask, f"{image_path} and {mask_path}")
-            check_mask(mask, self.num_classes, mask_path)
-        if self.transforms is not None:
-            image, mask = self.transforms(image, mask)
-        return image, mask
+    def _read(self, index: int):
+        return self._voc[index]
