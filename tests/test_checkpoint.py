@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from seglib.train import (CheckpointError, fit, load_checkpoint, rng_state, save_checkpoint,
                           set_rng_state)
-from test_train import RandomFlip, red_data, single_thread, tiny_net  # noqa: F401 (autouse fixture)
+from test_train import RandomFlip, red_data, tiny_net
 
 
 # --- save / load ----------------------------------------------------------------------------------

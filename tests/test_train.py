@@ -15,15 +15,6 @@ from seglib.train.loop import _Batches
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tensors this small gain nothing from threads, and on a busy 2-core machine threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_net(num_classes: int = 2, dropout: float = 0.0) -> nn.Module:
     """Two convolutions: enough to learn "bright red pixels are class 1"."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(dropout),

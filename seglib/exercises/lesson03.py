@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from seglib.exercises.core import Case, CheckResult, compare, run_checks
+from seglib.exercises.core import Case, CheckResult, run_checks
 
 
 # --- solutions ----------------------------------------------------------------------------
