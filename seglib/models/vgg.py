@@ -1,0 +1,164 @@
+"""VGG16, at full or reduced width, and how to make it fully convolutional.
+
+FCN (Long et al., 2015) starts from VGG16, an ImageNet classifier. This module gives
+you that classifier in two sizes built by the same code:
+
+- ``vgg16()`` is torchvision's VGG16 exactly (same layers, same ``state_dict`` keys,
+  so ImageNet weights load unchanged);
+- ``vgg16(width=1/8)`` has the same layer layout with every channel count scaled
+  (8, 16, 32, 64, 64 conv channels and a 512-wide classifier): the course's quick,
+  CPU-sized network. Everything FCN does to VGG16 works the same on it.
+
+``convolutionalize`` then turns the classifier's fully connected layers into
+convolutions with the same weights, so the network accepts any image size and returns
+a map of class scores instead of a single vector.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torchvision.models import VGG16_Weights
+from torchvision.models.vgg import VGG, cfgs, make_layers
+
+VGG16_CFG: list[int | str] = cfgs["D"]
+"""torchvision's VGG16 layout: conv channel counts, with ``"M"`` for each 2x2 max-pool."""
+
+HIDDEN: int = 4096
+"""Width of VGG16's fully connected layers fc6 and fc7."""
+
+POOL5_SIZE: int = 7
+"""fc6 reads a 7x7 grid of pool5 features: the 224x224 ImageNet input divided by 32."""
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count scaled by ``width``, at least 1."""
+    return max(1, round(channels * width))
+
+
+def scaled_cfg(width: float = 1.0) -> list[int | str]:
+    """VGG16's layout with every conv channel count multiplied by ``width``."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return [v if v == "M" else scaled(v, width) for v in VGG16_CFG]
+
+
+def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes: int = 1000,
+          dropout: float = 0.5) -> VGG:
+    """torchvision's ``VGG`` with VGG16's layout and every channel count scaled by ``width``.
+
+    At ``width=1`` the model is the real VGG16 (its ``state_dict`` is interchangeable with
+    ``torchvision.models.vgg16()``'s). ``weights`` (e.g. ``VGG16_Weights.IMAGENET1K_V1``,
+    downloaded once by torchvision) needs ``width=1`` and ``num_classes=1000``.
+    """
+    if weights is not None and (width != 1.0 or num_classes != 1000):
+        raise ValueError("pretrained weights exist only for width=1.0 and num_classes=1000")
+    cfg = scaled_cfg(width)
+    # VGG's constructor always builds a full-size classifier (102 million weights, seconds
+    # to initialise). Build that shell on the "meta" device, which allocates nothing, then
+    # put in the real, scaled layers.
+    with torch.device("meta"):
+        model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False, dropout=dropout)
+    # With pretrained weights, skip drawing random ones that would be overwritten at once.
+    with torch.device("meta") if weights is not None else contextlib.nullcontext():
+        model.features = make_layers(cfg)
+        model.classifier = _classifier(cfg[-2] * POOL5_SIZE**2, scaled(HIDDEN, width), num_classes, dropout)
+    if weights is None:
+        _init_like_torchvision(model)
+    else:
+        model.load_state_dict(weights.get_state_dict(progress=True, check_hash=True), assign=True)
+    return model
+
+
+def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """VGG's fc6, fc7, fc8 in torchvision's order, so the ``state_dict`` keys match."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden), nn.ReLU(True), nn.Dropout(dropout),
+        nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def _init_like_torchvision(model: nn.Module) -> None:
+    """torchvision's VGG initialisation: He-normal convs, N(0, 0.01) linears, zero biases."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def convolutionalize_linear(linear: nn.Linear, in_channels: int, kernel_size: int,
+                            padding: int = 0) -> nn.Conv2d:
+    """The convolution that computes ``linear`` at every position of a feature map.
+
+    ``linear`` reads a flattened ``[in_channels, kernel_size, kernel_size]`` block
+    (``torch.flatten`` orders it channel, row, column), so its weight matrix
+    ``[out, in_channels * k * k]`` reshapes into a conv kernel ``[out, in_channels, k, k]``
+    without moving a single number. On a block of exactly ``k x k`` the two are equal;
+    on a larger map the conv slides the same classifier across it.
+    """
+    if linear.in_features != in_channels * kernel_size**2:
+        raise ValueError(f"a Linear with {linear.in_features} inputs cannot read "
+                         f"{in_channels} x {kernel_size} x {kernel_size} blocks")
+    conv = nn.Conv2d(in_channels, linear.out_features, kernel_size, padding=padding)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight.view(linear.out_features, in_channels, kernel_size, kernel_size))
+        conv.bias.copy_(linear.bias)
+    return conv
+
+
+def convolutionalize(vgg: VGG) -> nn.Sequential:
+    """A fully convolutional copy of ``vgg``: fc6 -> 7x7 conv, fc7 and fc8 -> 1x1 convs.
+
+    On a 224x224 image it returns the same class scores as ``vgg`` (as a 1x1 map); on a
+    larger image it returns a map of scores, one for each 7x7 window of pool5 features,
+    that is one every 32 pixels. ``vgg`` itself is left unchanged.
+    (``vgg.avgpool`` is dropped: on a 224x224 input it does nothing, pool5 is already 7x7.)
+    """
+    fc6, fc7, fc8 = (m for m in vgg.classifier if isinstance(m, nn.Linear))
+    pool5_channels = fc6.in_features // POOL5_SIZE**2
+    return nn.Sequential(OrderedDict(
+        features=copy.deepcopy(vgg.features),
+        fc6=convolutionalize_linear(fc6, pool5_channels, POOL5_SIZE),
+        relu6=nn.ReLU(inplace=True),
+        drop6=nn.Dropout(vgg.classifier[2].p),
+        fc7=convolutionalize_linear(fc7, fc7.in_features, 1),
+        relu7=nn.ReLU(inplace=True),
+        drop7=nn.Dropout(vgg.classifier[5].p),
+        fc8=convolutionalize_linear(fc8, fc8.in_features, 1),
+    ))
+
+
+class VGGBackbone(nn.Module):
+    """VGG's conv layers cut after pool3, pool4 and pool5, so FCN can read all three.
+
+    ``forward`` returns ``{"pool3": ..., "pool4": ..., "pool5": ...}``: feature maps at
+    1/8, 1/16 and 1/32 of the input size. ``channels`` holds their channel counts.
+    """
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__()
+        pools = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)]
+        if len(pools) != 5:
+            raise ValueError(f"expected VGG features with 5 max-pools, got {len(pools)}")
+        self.pool3 = features[: pools[2] + 1]
+        self.pool4 = features[pools[2] + 1: pools[3] + 1]
+        self.pool5 = features[pools[3] + 1: pools[4] + 1]
+        self.channels = {name: _out_channels(getattr(self, name)) for name in ("pool3", "pool4", "pool5")}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        pool3 = self.pool3(x)
+        pool4 = self.pool4(pool3)
+        pool5 = self.pool5(pool4)
+        return {"pool3": pool3, "pool4": pool4, "pool5": pool5}
+
+
+def _out_channels(stage: nn.Sequential) -> int:
+    """Channel count of the last convolution in ``stage``."""
+    return [m for m in stage if isinstance(m, nn.Conv2d)][-1].out_channels

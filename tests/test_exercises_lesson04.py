@@ -1,0 +1,78 @@
+"""seglib.exercises.lesson04: the checks accept the solutions and reject (and name) the usual mistakes."""
+import pytest
+import torch
+from torch import nn
+
+from seglib.exercises import lesson04 as ex
+from seglib.models import convolutionalize, vgg16
+from seglib.models.vgg import convolutionalize_linear
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def test_solutions_and_the_library_pass():
+    assert ex.check_convolutionalize_linear(ex.solution_convolutionalize_linear).passed
+    assert ex.check_convolutionalize_linear(convolutionalize_linear).passed
+    assert ex.check_score_map_size(ex.solution_score_map_size).passed
+    assert ex.check_crop_add(ex.solution_crop_add).passed
+
+
+@pytest.mark.parametrize("check", [ex.check_convolutionalize_linear, ex.check_score_map_size, ex.check_crop_add])
+def test_a_stub_is_not_attempted_yet(check):
+    result = check(stub)
+    assert not result.passed and not result.attempted and "not attempted" in result.message
+
+
+@pytest.mark.parametrize("hint, wrong", list(ex.CONVOLUTIONALIZE_MISTAKES.items()))
+def test_convolutionalize_mistakes_are_rejected_and_named(hint, wrong):
+    result = ex.check_convolutionalize_linear(wrong)
+    assert not result.passed and result.attempted
+    assert f"Hint: {hint}." in result.message
+
+
+def test_convolutionalize_mistake_written_by_hand_is_named():
+    def learner(linear, c, k):  # reshaped channels-last, as a learner might
+        conv = nn.Conv2d(c, linear.out_features, k)
+        with torch.no_grad():
+            conv.weight.copy_(linear.weight.view(linear.out_features, k, k, c).permute(0, 3, 1, 2))
+            conv.bias.copy_(linear.bias)
+        return conv
+    result = ex.check_convolutionalize_linear(learner)
+    assert "case 1" in result.message and "[out, k, k, in_channels]" in result.message
+
+
+def test_convolutionalize_check_explains_a_wrong_return_type():
+    result = ex.check_convolutionalize_linear(lambda linear, c, k: linear.weight)
+    assert not result.passed and "expected an nn.Conv2d, got Parameter" in result.message
+
+
+def test_score_map_size_matches_the_real_network():
+    net = convolutionalize(vgg16(1 / 16)).eval()
+    with torch.no_grad():
+        scores = net(torch.rand(1, 3, 255, 288))
+    assert tuple(scores.shape[-2:]) == ex.solution_score_map_size(255, 288) == (1, 3)
+
+
+@pytest.mark.parametrize("hint, wrong", list(ex.SCORE_SIZE_MISTAKES.items()))
+def test_score_map_size_mistakes_are_rejected_and_named(hint, wrong):
+    result = ex.check_score_map_size(wrong)
+    assert not result.passed and hint in result.message
+
+
+def test_score_map_size_accepts_lists_and_whole_floats_but_not_a_single_number():
+    assert ex.check_score_map_size(lambda h, w: [h / 32 // 1 - 6, w // 32 - 6]).passed
+    result = ex.check_score_map_size(lambda h, w: h // 32 - 6)
+    assert not result.passed and "expected a pair (rows, columns) like (1, 1), got 1" in result.message
+
+
+@pytest.mark.parametrize("hint, wrong", list(ex.CROP_ADD_MISTAKES.items()))
+def test_crop_add_mistakes_are_rejected_and_named(hint, wrong):
+    result = ex.check_crop_add(wrong)
+    assert not result.passed and hint in result.message
+
+
+def test_crop_add_check_reports_a_shape_error():
+    result = ex.check_crop_add(lambda up, skip, off: up + skip)  # forgot to crop
+    assert not result.passed and "case 1" in result.message and "raised RuntimeError" in result.message
