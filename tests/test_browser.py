@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
@@ -57,32 +56,11 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
 }
 
-FALLBACK_CELLS = [
-    "import torch\nfrom torch import nn\nfrom seglib.widgets import FeatureMapExplorer",
-    "torch.manual_seed(0)\n"
-    "model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
-    "                      nn.Conv2d(8, 3, 1), nn.Upsample(scale_factor=2))\n"
-    "explorer = FeatureMapExplorer(model, torch.rand(2, 3, 32, 32), class_names=['bg', 'a', 'b'])",
-    "# NBVAL_IGNORE_OUTPUT\nexplorer",
-]
-
-
 def target_notebook(folder: Path) -> Path:
-    """Put the notebook to drive into ``folder`` and return its path.
-
-    The lesson if it shows the explorer; otherwise a tiny stand-in (to drop once lesson
-    04 exists). Either way a copy: JupyterLab autosaves, and the repository's stored
-    outputs must not change.
-    """
-    if LESSON.exists() and "FeatureMapExplorer" in LESSON.read_text(encoding="utf-8"):
-        print(f"driving the lesson {LESSON.relative_to(REPO)}")
-        return Path(shutil.copy(LESSON, folder / LESSON.name))
-    print(f"{LESSON.relative_to(REPO)} does not show FeatureMapExplorer yet: driving a small stand-in notebook")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in FALLBACK_CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    path = folder / "feature_map_explorer.ipynb"
-    nbformat.write(nb, path)
-    return path
+    """Copy lesson 04 (which shows the explorer) into ``folder`` and return the copy's path:
+    JupyterLab autosaves, and the repository's stored outputs must not change."""
+    assert "FeatureMapExplorer" in LESSON.read_text(encoding="utf-8"), f"{LESSON} no longer shows the explorer"
+    return Path(shutil.copy(LESSON, folder / LESSON.name))
 
 
 @pytest.fixture

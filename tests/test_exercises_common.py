@@ -2,7 +2,7 @@
 known mistake is rejected with its hint. Lesson-specific cases live in test_exercises_lessonNN.py."""
 import pytest
 
-from seglib.exercises import lesson00, lesson01, lesson02, lesson03
+from seglib.exercises import lesson00, lesson01, lesson02, lesson03, lesson04
 
 # (check, solution, known mistakes {hint: wrong implementation})
 CHECKS = [
@@ -17,6 +17,10 @@ CHECKS = [
     (lesson03.check_bilinear_kernel, lesson03.solution_bilinear_kernel, lesson03.BILINEAR_MISTAKES),
     (lesson03.check_transposed_output_size, lesson03.solution_transposed_output_size, lesson03.SIZE_MISTAKES),
     (lesson03.check_conv_transpose2d, lesson03.solution_conv_transpose2d, lesson03.CONV_TRANSPOSE_MISTAKES),
+    (lesson04.check_convolutionalize_linear, lesson04.solution_convolutionalize_linear,
+     lesson04.CONVOLUTIONALIZE_MISTAKES),
+    (lesson04.check_score_map_size, lesson04.solution_score_map_size, lesson04.SCORE_SIZE_MISTAKES),
+    (lesson04.check_crop_add, lesson04.solution_crop_add, lesson04.CROP_ADD_MISTAKES),
 ]
 NAMES = [check.__module__.rsplit(".", 1)[-1] + "." + check.__name__ for check, _, _ in CHECKS]
 
