@@ -14,3 +14,12 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def model_device(model: torch.nn.Module, default: torch.device | None = None) -> torch.device:
+    """The device ``model``'s weights are on; for a model without weights, ``default``
+    (if given) or the best available device."""
+    param = next(model.parameters(), None)
+    if param is not None:
+        return param.device
+    return default if default is not None else pick_device()

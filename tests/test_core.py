@@ -97,3 +97,13 @@ def test_run_checks_names_a_known_mistake_and_only_that_one():
     other = run_checks("double", lambda x: x * 3, cases, mistakes=mistakes)
     assert not other and "Hint" not in other.message
     assert "Hint" not in run_checks("double", lambda x: 2 * x, cases, mistakes=mistakes).message
+
+
+def test_model_device_reads_the_weights_or_falls_back():
+    from torch import nn
+
+    from seglib.device import model_device
+
+    assert model_device(nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(nn.ReLU(), torch.device("cpu")) == torch.device("cpu")
+    assert model_device(nn.ReLU()) == seglib.pick_device()

@@ -10,14 +10,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from seglib.constants import IGNORE_INDEX
-from seglib.device import pick_device
+from seglib.device import model_device
 from seglib.metrics import ConfusionMatrix
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device the model's weights are on (or the best device for a model without weights)."""
-    param = next(model.parameters(), None)
-    return param.device if param is not None else pick_device()
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype:

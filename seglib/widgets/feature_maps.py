@@ -28,6 +28,7 @@ from matplotlib.patches import Patch
 from torch import nn
 from torchvision.utils import make_grid
 
+from seglib.device import model_device
 from seglib.errors import DatasetError
 from seglib.palette import voc_palette
 
@@ -62,12 +63,6 @@ def _check_layer_names(model: nn.Module, layer_names: Sequence[str]) -> dict[str
     return {name: modules[name] for name in layer_names}
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters live (the CPU for a model without parameters)."""
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 def _as_batch(image: torch.Tensor) -> torch.Tensor:
     """``[C, H, W]`` or ``[1, C, H, W]`` -> a float batch of one, ``[1, C, H, W]``."""
     image = torch.as_tensor(image)
@@ -90,7 +85,7 @@ def forward_with_activations(
     restored afterwards, even if the forward pass fails.
     """
     modules = _check_layer_names(model, layer_names)
-    batch = _as_batch(image).to(device or _model_device(model))
+    batch = _as_batch(image).to(device or model_device(model, torch.device("cpu")))
     captured: dict[str, torch.Tensor] = {}
 
     def recorder(name: str):
@@ -243,7 +238,7 @@ class FeatureMapExplorer:
         if len(images) == 0:
             raise ValueError("FeatureMapExplorer needs at least one image")
         self.model = model if device is None else model.to(device)
-        self.device = _model_device(self.model)
+        self.device = model_device(self.model, torch.device("cpu"))
         self.images = images
         names = list(layer_names) if layer_names is not None else layer_choices(model)
         if not names:
