@@ -12,26 +12,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from torchvision import datasets
 
 from seglib.constants import IGNORE_INDEX
+from seglib.metrics.boundary import boundary_pixels
 from seglib.palette import voc_palette
 
 _ID_TO_COLOR = {c.id: c.color for c in datasets.Cityscapes.classes if c.id >= 0}
 _ID_TO_NAME = {c.id: c.name for c in datasets.Cityscapes.classes if c.id >= 0}
 _HAS_INSTANCES = {c.id for c in datasets.Cityscapes.classes if c.has_instances}
-
-
-def _boundary(label: np.ndarray) -> np.ndarray:
-    """Pixels with a 4-neighbour of another label: both sides of every edge between regions."""
-    edge = np.zeros(label.shape, dtype=bool)
-    vertical, horizontal = label[1:] != label[:-1], label[:, 1:] != label[:, :-1]
-    edge[1:] |= vertical
-    edge[:-1] |= vertical
-    edge[:, 1:] |= horizontal
-    edge[:, :-1] |= horizontal
-    return edge
 
 
 def _voc_objects(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -74,7 +65,8 @@ def make_voc_tree(root: str | Path, n_train: int = 4, n_val: int = 2, size: tupl
     for name in names:
         objects = _voc_objects(rng, *size)
         Image.fromarray(_render(objects, palette, rng)).save(voc / "JPEGImages" / f"{name}.jpg", quality=90)
-        label = np.where(_boundary(objects), IGNORE_INDEX, objects).astype(np.uint8)  # VOC's unsure band
+        border = boundary_pixels(torch.from_numpy(objects)).numpy()  # both sides of every edge
+        label = np.where(border, IGNORE_INDEX, objects).astype(np.uint8)  # VOC's unsure band
         mask = Image.fromarray(label)
         mask.putpalette(palette.flatten().tolist())  # turns it into a palette ("P") PNG, like VOC's
         mask.save(voc / "SegmentationClass" / f"{name}.png")
