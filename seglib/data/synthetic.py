@@ -49,10 +49,6 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 }
 """Variant name -> class names; index 0 is always ``"background"``."""
 
-# Each object class owns a hue (degrees); they are >= 55 degrees apart, so colour families
-# with +-hue_jitter never meet. Background and distractors are nearly grey instead.
-_HUES: dict[str, float] = {"disc": 0.0, "square": 55.0, "triangle": 130.0, "ring": 210.0,
-                           "cross": 285.0, "wire": 180.0}
 _CUES: dict[str, float] = {"water": 215.0, "grass": 110.0}  # frame hue of the "context" scenes
 _COORDS = np.arange(4096, dtype=np.float32)  # pixel centres along an axis; slices of it are free
 
@@ -70,7 +66,7 @@ class ShapesConfig:
     """One of ``VARIANTS``."""
     num_objects: tuple[int, int] = (3, 8)
     """Objects per image ("shapes", "thin") or blobs per scene ("context")."""
-    min_object_size: float = 3.0
+    min_object_size: float = 8.0
     """Smallest object extent in pixels: tiny objects stay tiny at any image size."""
     max_object_fraction: float = 0.75
     """Largest object extent as a fraction of ``size``."""
@@ -243,16 +239,6 @@ def _hsv(hue_deg: float, saturation: float, value: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb((hue_deg / 360.0) % 1.0, saturation, value), np.float32)
 
 
-def _class_colours(names: list[str], uniforms: np.ndarray, config: ShapesConfig) -> list[np.ndarray]:
-    """Saturated colours from each class's hue family: what makes a class locally visible.
-
-    ``uniforms`` is ``[3, n]`` in ``[0, 1)``: hue jitter, saturation and value per object.
-    """
-    jitter = ((2 * uniforms[0] - 1) * config.hue_jitter).tolist()
-    return [_hsv(_HUES[name] + j, 0.6 + 0.4 * s, 0.55 + 0.45 * v)
-            for name, j, s, v in zip(names, jitter, uniforms[1].tolist(), uniforms[2].tolist())]
-
-
 @lru_cache(maxsize=16)
 def _interpolation_matrix(size: int, cells: int) -> np.ndarray:
     """``[size, cells]`` weights that linearly interpolate ``cells`` values onto ``size`` pixels."""
@@ -358,7 +344,7 @@ def _draw_objects(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfi
     centres = (lo + u[1:3] * (hi - lo)).T
     chosen = [names[k] for k in (u[3] * len(names)).astype(int).tolist()]
     labels = [first_label + names.index(name) for name in chosen]
-    _draw_shapes(canvas, chosen, extents, centres, _class_colours(chosen, u[4:7], config), labels, u[7:9])
+    _draw_shapes(canvas, chosen, extents, centres, _any_colours(u[4:7]), labels, u[7:9])
 
 
 def _add_noise(rng: np.random.Generator, image: np.ndarray, level: float) -> None:
@@ -372,17 +358,22 @@ _Drawn = tuple[np.ndarray, np.ndarray, np.ndarray]  # image [3, H, W], mask [H, 
 
 
 def _shapes_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
-    """FCN's data: coloured shapes of very different sizes over grey look-alikes."""
+    """FCN's data: shapes whose class only their outline tells, over clutter of the same colours."""
     size = config.size
-    canvas = _new_canvas(rng, size, saturation=0.15)
+    canvas = _new_canvas(rng, size, saturation=0.5)
     n = int(rng.integers(config.num_distractors[0], config.num_distractors[1] + 1))
-    u = rng.random((9, n))
-    kinds = [VARIANTS["shapes"][1 + k] for k in (u[0] * 5).astype(int).tolist()]
-    greys = [_hsv(360 * h, 0.15 * s, 0.15 + 0.75 * v) for h, s, v in u[1:4].T.tolist()]
-    lo, hi = config.min_object_size, config.max_object_fraction * size
-    _draw_shapes(canvas, kinds, lo * (hi / lo) ** u[4], size * u[5:7].T, greys, [0] * n, u[7:9])
+    if n:
+        u = rng.random((9, n))
+        lo, hi = config.min_object_size, config.max_object_fraction * size
+        kinds = ["ellipse"] * n
+        _draw_shapes(canvas, kinds, lo * (hi / lo) ** u[4], size * u[5:7].T, _any_colours(u[1:4]), [0] * n, u[7:9])
     _draw_objects(canvas, rng, config, VARIANTS["shapes"][1:])
     return canvas.finish()
+
+
+def _any_colours(uniforms: np.ndarray) -> list[np.ndarray]:
+    """One colour per column of ``uniforms`` ``[3, n]``, from the same wide family for every class."""
+    return [_hsv(360 * h, 0.3 + 0.7 * s, 0.35 + 0.65 * v) for h, s, v in uniforms.T.tolist()]
 
 
 def _context_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
@@ -443,7 +434,7 @@ def _draw_wire(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfig) 
     pixels = pixels[((pixels >= 0) & (pixels < size)).all(1)]
     region = np.zeros((size, size), bool)
     region[pixels[:, 0], pixels[:, 1]] = True
-    canvas.paint((0, size, 0, size), region, _class_colours(["wire"], rng.random((3, 1)), config)[0], 1)
+    canvas.paint((0, size, 0, size), region, _any_colours(rng.random((3, 1)))[0], 1)
 
 
 def _touching_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:

@@ -45,14 +45,17 @@ Memory: fitting full-size FCN-8s on a 16 GB GPU
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VGG16_Weights
+from torchvision.models import VGG, VGG16_Weights
 from torchvision.transforms import v2
 
 from seglib.models.upsampling import bilinear_upsampler
-from seglib.models.vgg import POOL5_SIZE, VGGBackbone, convolutionalize_linear, vgg16
+
+from seglib.models.vgg import VGGBackbone, convolutionalize_linear, vgg16
 
 VARIANTS: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
 """FCN variant -> stride of its finest prediction (the factor of its last upsampling)."""
@@ -74,17 +77,18 @@ class FCN(nn.Module):
     """
 
     def __init__(self, num_classes: int = 21, variant: str = "32s", width: float = 1.0,
-                 weights: VGG16_Weights | None = None) -> None:
+                 weights: VGG16_Weights | None = None, vgg: VGG | None = None) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         self.num_classes, self.variant, self.width = num_classes, variant, width
         self.normalize = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
-        vgg = vgg16(width, weights)
+        vgg = vgg16(width, weights) if vgg is None else vgg
         self.backbone = VGGBackbone(vgg.features)
         channels = self.backbone.channels
         fc6, fc7 = vgg.classifier[0], vgg.classifier[3]
-        self.fc6 = convolutionalize_linear(fc6, channels["pool5"], POOL5_SIZE, padding=POOL5_SIZE // 2)
+        k = round(math.sqrt(fc6.in_features / channels["pool5"]))  # 7 for ImageNet's 224 px inputs
+        self.fc6 = convolutionalize_linear(fc6, channels["pool5"], k, padding=k // 2)
         self.relu6, self.drop6 = nn.ReLU(inplace=True), nn.Dropout(0.5)
         self.fc7 = convolutionalize_linear(fc7, fc7.in_features, 1)
         self.relu7, self.drop7 = nn.ReLU(inplace=True), nn.Dropout(0.5)
@@ -118,7 +122,7 @@ class FCN(nn.Module):
         layers keep their zero start, so the finer net begins by predicting exactly what
         the coarser one did, up to the final upsampling. Returns ``self``.
         """
-        if (coarser.num_classes, coarser.width) != (self.num_classes, self.width):
+        if (coarser.num_classes, coarser.backbone.channels) != (self.num_classes, self.backbone.channels):
             raise ValueError(f"cannot initialise a {self.num_classes}-class, width-{self.width} FCN "
                              f"from a {coarser.num_classes}-class, width-{coarser.width} one")
         own = self.state_dict()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from pathlib import Path
 from collections import OrderedDict
 
 import torch
@@ -47,7 +48,7 @@ def scaled_cfg(width: float = 1.0) -> list[int | str]:
 
 
 def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes: int = 1000,
-          dropout: float = 0.5) -> VGG:
+          dropout: float = 0.5, batch_norm: bool = False, pool5_size: int = POOL5_SIZE) -> VGG:
     """torchvision's ``VGG`` with VGG16's layout and every channel count scaled by ``width``.
 
     At ``width=1`` the model is the real VGG16 (its ``state_dict`` is interchangeable with
@@ -64,8 +65,9 @@ def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes:
         model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False, dropout=dropout)
     # With pretrained weights, skip drawing random ones that would be overwritten at once.
     with torch.device("meta") if weights is not None else contextlib.nullcontext():
-        model.features = make_layers(cfg)
-        model.classifier = _classifier(cfg[-2] * POOL5_SIZE**2, scaled(HIDDEN, width), num_classes, dropout)
+        model.features = make_layers(cfg, batch_norm=batch_norm)
+        model.avgpool = nn.AdaptiveAvgPool2d(pool5_size)
+        model.classifier = _classifier(cfg[-2] * pool5_size**2, scaled(HIDDEN, width), num_classes, dropout)
     if weights is None:
         _init_like_torchvision(model)
     else:
@@ -162,3 +164,16 @@ class VGGBackbone(nn.Module):
 def _out_channels(stage: nn.Sequential) -> int:
     """Channel count of the last convolution in ``stage``."""
     return [m for m in stage if isinstance(m, nn.Conv2d)][-1].out_channels
+
+
+SHAPES_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vgg16bn_w8_shapes.pt"
+SHAPES_CLASSES = ("disc", "square", "triangle", "ring", "cross")
+
+
+def shapes_vgg16() -> VGG:
+    """The quick profile's stand-in for an ImageNet VGG16: 1/8 of the channels, batch norm,
+    96 x 96 inputs (so fc6 reads 3 x 3 pool5 cells), trained to name the one shape in an image
+    (``scripts/pretrain_shapes_vgg.py``; shipped with seglib, nothing is downloaded)."""
+    model = vgg16(1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_size=3)
+    model.load_state_dict(torch.load(SHAPES_WEIGHTS, weights_only=True))
+    return model

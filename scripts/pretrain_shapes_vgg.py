@@ -1,0 +1,71 @@
+"""Pretrain the quick profile's VGG16 as a shape classifier: the course's stand-in for ImageNet.
+
+FCN (Long et al., 2015) starts from a VGG16 trained to classify ImageNet photos. The quick
+profile cannot download those weights, and a narrow VGG16 trained from scratch on
+segmentation learns too slowly for a CPU lesson. So, once, offline, we train the quick
+VGG16 (1/8 of the channels, batch norm, 96 x 96 inputs, hence a 3 x 3 fc6) to name the one
+shape in an image, and ship the weights in ``seglib/weights``. Lesson 04 then does what the
+paper did: convolutionalize the classifier and fine-tune it for segmentation.
+
+    python scripts/pretrain_shapes_vgg.py            # about 10-20 minutes on 2 CPU cores
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from seglib.data import ShapesConfig, make_sample
+from seglib.models.vgg import vgg16
+
+SIZE = 96
+CLASSES = ("disc", "square", "triangle", "ring", "cross")
+CONFIG = ShapesConfig(size=SIZE, num_objects=(1, 1), min_object_size=12.0, max_object_fraction=0.9)
+
+
+def batch(n: int, start: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images with one labelled shape each, and that shape's class (0..4)."""
+    pairs = [make_sample(start + i, seed, CONFIG) for i in range(n)]
+    return torch.stack([x for x, _ in pairs]), torch.tensor([int(m.max()) - 1 for _, m in pairs])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--out", type=Path, default=Path("seglib/weights/vgg16bn_w8_shapes.pt"))
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = vgg16(width=1 / 8, num_classes=len(CLASSES), batch_norm=True, pool5_size=SIZE // 32)
+    opt = torch.optim.Adam(model.parameters(), args.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - s / args.steps) ** 0.9)
+    val_x, val_y = batch(1000, 0, seed=1)
+    start, best = time.perf_counter(), 0.0
+    for step in range(args.steps):
+        x, y = batch(args.batch, step * args.batch, seed=0)
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % 250 == 0 or step + 1 == args.steps:
+            model.eval()
+            with torch.no_grad():
+                acc = sum((model(val_x[i:i + 250]).argmax(1) == val_y[i:i + 250]).sum().item()
+                          for i in range(0, len(val_x), 250)) / len(val_x)
+            print(f"step {step + 1}: loss {loss.item():.3f}, validation accuracy {acc:.3f}, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+            if acc >= best:
+                best = acc
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(model.state_dict(), args.out)
+    print(f"best validation accuracy {best:.3f}; weights in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
