@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from seglib import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX
 from seglib.metrics import ConfusionMatrix
 
 

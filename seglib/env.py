@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from seglib.device import pick_device
+from seglib.core import pick_device
 
 #: Packages reported, in this order; the lessons need all but jupyterlab (Colab has its own UI).
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "tqdm", "jupyterlab")

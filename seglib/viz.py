@@ -1,14 +1,12 @@
 """Pictures of segmentations: colour label maps, overlays, image/truth/prediction grids, confusion matrices.
 
-Every class index gets its PASCAL VOC colour (``seglib.palette.voc_palette``), so class 1
-is the same dark red in every lesson, and the ignore label 255 shows in VOC's own cream
-colour: the border you see around VOC objects. Figures are small on purpose: they are
-stored inside the notebooks.
+Every class gets its PASCAL VOC colour, so class 1 is the same dark red in every lesson,
+and the ignore label 255 shows in VOC's cream: the border around VOC objects.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,9 +15,25 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torchvision.utils import draw_segmentation_masks
 
-from seglib.constants import IGNORE_INDEX
-from seglib.errors import DatasetError
-from seglib.palette import voc_palette
+from seglib.core import IGNORE_INDEX, check_labels
+
+
+def voc_palette(n: int = 256) -> torch.Tensor:
+    """The VOC colour table, ``uint8 [n, 3]``: the bits of class ``c`` spread over R, G, B.
+
+    >>> voc_palette()[[0, 1, 15, 255]].tolist()
+    [[0, 0, 0], [128, 0, 0], [192, 128, 128], [224, 224, 192]]
+    """
+    table = torch.zeros(n, 3, dtype=torch.uint8)
+    for label in range(n):
+        c, r, g, b = label, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        table[label] = torch.tensor([r, g, b], dtype=torch.uint8)
+    return table
 
 
 @lru_cache(maxsize=1)
@@ -35,11 +49,9 @@ def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndar
     """
     palette = _default_palette() if palette is None else torch.as_tensor(palette, dtype=torch.uint8)
     mask = torch.as_tensor(mask)
-    if mask.dim() != 2 or mask.is_floating_point():
-        raise DatasetError(f"colorize expects an integer label map [H, W], got {mask.dtype} {tuple(mask.shape)}")
-    if mask.numel() and (mask.min() < 0 or mask.max() >= len(palette)):
-        raise DatasetError(f"label map has values outside [0, {len(palette)}): "
-                           f"min {mask.min().item()}, max {mask.max().item()}")
+    if mask.dim() != 2:
+        raise ValueError(f"colorize expects a label map [H, W], got shape {tuple(mask.shape)}")
+    check_labels(mask, len(palette), "colorize", ignore_index=None)
     return palette[mask.long().cpu()].numpy()
 
 
@@ -59,10 +71,9 @@ def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5,
     painted cream. With ``num_classes``, labels ``>= num_classes`` (other than 255) raise.
     """
     mask = torch.as_tensor(mask).cpu()
+    if num_classes is not None:
+        check_labels(mask, num_classes, "overlay")
     classes = [c for c in torch.unique(mask).tolist() if c != 0]
-    if num_classes is not None and any(c >= num_classes and c != IGNORE_INDEX for c in classes):
-        raise DatasetError(f"mask has labels {[c for c in classes if c >= num_classes and c != IGNORE_INDEX]} "
-                           f"outside [0, {num_classes})")
     image = to_uint8_image(image)
     if classes:
         palette = _default_palette()
@@ -105,7 +116,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
             else:
                 ax.imshow(colorize(items[i]), interpolation="nearest")
                 present.update(torch.unique(torch.as_tensor(items[i])).tolist())
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             if i == 0:
                 ax.set_ylabel(title)
     if present:

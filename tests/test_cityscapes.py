@@ -7,9 +7,10 @@ import torch
 from PIL import Image
 from torchvision import datasets, tv_tensors
 
-from seglib import IGNORE_INDEX, DatasetError
-from seglib.data import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, LABEL_ID_TO_TRAIN_ID, CityscapesSegmentation,
-                         label_ids_to_train_ids, make_cityscapes_tree)
+from seglib.core import IGNORE_INDEX, DatasetError
+from seglib.datasets import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, LABEL_ID_TO_TRAIN_ID,
+                             CityscapesSegmentation, label_ids_to_train_ids)
+from seglib.fixtures import make_cityscapes_tree
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """seglib.exercises.lesson01: the checks accept right answers and reject (and name) the usual mistakes."""
 import torch
 
-from seglib.data import label_ids_to_train_ids
-from seglib.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+from seglib.datasets import LABEL_ID_TO_TRAIN_ID, label_ids_to_train_ids
 from seglib.exercises import lesson01 as ex
 
 

@@ -4,8 +4,10 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib import IGNORE_INDEX
-from seglib.data import VOCSegmentation, eval_transforms, make_voc_tree, train_transforms
+from seglib.core import IGNORE_INDEX
+from seglib.datasets import VOCSegmentation
+from seglib.fixtures import make_voc_tree
+from seglib.transforms import eval_transforms, train_transforms
 
 
 def _pair(h=20, w=24):

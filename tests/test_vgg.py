@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from seglib.models import VGGBackbone, convolutionalize, convolutionalize_linear, scaled_cfg, vgg16
+from seglib.models.vgg import VGGBackbone, convolutionalize, convolutionalize_linear, scaled_cfg, vgg16
 
 QUICK = 1 / 8
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from seglib import DatasetError
-from seglib.widgets import (
+from seglib.core import DatasetError
+from seglib.widgets.feature_maps import (
     FeatureMapExplorer,
     activations,
     channel_grid,

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import torch
 
-from seglib.constants import IGNORE_INDEX
-from seglib.data.synthetic import ShapesConfig, make_sample
+from seglib.core import IGNORE_INDEX
+from seglib.synthetic import ShapesConfig, make_sample
 from seglib.exercises.core import Case, CheckResult, compare, run_checks
 
 

@@ -47,33 +47,34 @@ def scaled_cfg(width: float = 1.0) -> list[int | str]:
 
 
 def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes: int = 1000,
-          dropout: float = 0.5) -> VGG:
+          device: str | torch.device | None = None) -> VGG:
     """torchvision's ``VGG`` with VGG16's layout and every channel count scaled by ``width``.
 
-    At ``width=1`` the model is the real VGG16 (its ``state_dict`` is interchangeable with
-    ``torchvision.models.vgg16()``'s). ``weights`` (e.g. ``VGG16_Weights.IMAGENET1K_V1``,
-    downloaded once by torchvision) needs ``width=1`` and ``num_classes=1000``.
+    At ``width=1`` it is the real VGG16 (same ``state_dict`` keys); ``weights`` (e.g.
+    ``VGG16_Weights.IMAGENET1K_V1``) needs ``width=1`` and ``num_classes=1000``.
+    ``device="meta"`` builds it without memory or random weights, in milliseconds: enough
+    to print the layers and the shapes a ``meta`` input goes through.
+    Built in notebooks/04_fcn.ipynb, section 1.
     """
     if weights is not None and (width != 1.0 or num_classes != 1000):
         raise ValueError("pretrained weights exist only for width=1.0 and num_classes=1000")
     cfg = scaled_cfg(width)
-    # VGG's constructor always builds a full-size classifier (102 million weights, seconds
-    # to initialise). Build that shell on the "meta" device, which allocates nothing, then
-    # put in the real, scaled layers.
-    with torch.device("meta"):
-        model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False, dropout=dropout)
-    # With pretrained weights, skip drawing random ones that would be overwritten at once.
-    with torch.device("meta") if weights is not None else contextlib.nullcontext():
+    meta = weights is not None or (device is not None and torch.device(device).type == "meta")
+    with torch.device("meta"):  # VGG's constructor always builds a full-size classifier: on meta it is free
+        model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False)
+    with torch.device("meta") if meta else (torch.device(device) if device else contextlib.nullcontext()):
         model.features = make_layers(cfg)
-        model.classifier = _classifier(cfg[-2] * POOL5_SIZE**2, scaled(HIDDEN, width), num_classes, dropout)
-    if weights is None:
-        _init_like_torchvision(model)
-    else:
+        model.classifier = _classifier(cfg[-2] * POOL5_SIZE**2, scaled(HIDDEN, width), num_classes)
+    if weights is not None:
         model.load_state_dict(weights.get_state_dict(progress=True, check_hash=True), assign=True)
+        if device is not None:
+            model.to(device)
+    elif not meta:
+        _init_like_torchvision(model)
     return model
 
 
-def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float = 0.5) -> nn.Sequential:
     """VGG's fc6, fc7, fc8 in torchvision's order, so the ``state_dict`` keys match."""
     return nn.Sequential(
         nn.Linear(in_features, hidden), nn.ReLU(True), nn.Dropout(dropout),

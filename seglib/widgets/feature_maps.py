@@ -28,9 +28,8 @@ from matplotlib.patches import Patch
 from torch import nn
 from torchvision.utils import make_grid
 
-from seglib.device import model_device
-from seglib.errors import DatasetError
-from seglib.palette import voc_palette
+from seglib.core import DatasetError, model_device
+from seglib.viz import voc_palette
 
 # Layers whose outputs are feature maps a learner wants to see.
 LAYER_TYPES: tuple[type[nn.Module], ...] = (

@@ -31,7 +31,7 @@ import math
 
 import torch
 
-from seglib.errors import DatasetError
+from seglib.core import DatasetError
 
 IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 """COCO's ten IoU thresholds 0.50, 0.55, ..., 0.95."""
@@ -127,7 +127,7 @@ def _image_results(pred: dict, target: dict, ious: torch.Tensor, label: int,
     return scores, is_tp, len(gt)
 
 
-def evaluate(predictions: list[dict], targets: list[dict],
+def ap_recall_table(predictions: list[dict], targets: list[dict],
              iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS,
              max_dets: int = 100) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """AP and final recall for each IoU threshold and class: two ``[T, K]`` tensors and the K class labels.
@@ -138,15 +138,15 @@ def evaluate(predictions: list[dict], targets: list[dict],
         raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets (one dict per image each)")
     if not iou_thresholds:
         raise ValueError("iou_thresholds is empty")
-    for i, (p, t) in enumerate(zip(predictions, targets)):
+    for i, (p, t) in enumerate(zip(predictions, targets, strict=True)):
         _check_image(i, p, t)
-    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])) for p, t in zip(predictions, targets)]
+    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])) for p, t in zip(predictions, targets, strict=True)]
     classes = sorted({int(c) for t in targets for c in t["labels"]})
     ap = torch.zeros(len(iou_thresholds), len(classes), dtype=torch.float64)
     recall = torch.zeros_like(ap)
     for k, label in enumerate(classes):
         per_image = [_image_results(p, t, iou, label, iou_thresholds, max_dets)
-                     for p, t, iou in zip(predictions, targets, ious)]
+                     for p, t, iou in zip(predictions, targets, ious, strict=True)]
         scores = torch.cat([s for s, _, _ in per_image])
         is_tp = torch.cat([tp for _, tp, _ in per_image], dim=1)
         num_gt = sum(n for _, _, n in per_image)
@@ -163,20 +163,12 @@ def _mean(values: torch.Tensor) -> float:
     return values.mean().item() if values.numel() else math.nan
 
 
-def average_precision(predictions: list[dict], targets: list[dict],
-                      iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS, max_dets: int = 100) -> float:
-    """Mask AP averaged over classes and ``iou_thresholds`` (COCO's AP with the defaults)."""
-    return _mean(evaluate(predictions, targets, iou_thresholds, max_dets)[0])
-
-
-def average_recall(predictions: list[dict], targets: list[dict],
-                   iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS, max_dets: int = 100) -> float:
-    """Mask AR: recall with at most ``max_dets`` predictions per image and class, averaged like AP."""
-    return _mean(evaluate(predictions, targets, iou_thresholds, max_dets)[1])
-
-
 def coco_mask_metrics(predictions: list[dict], targets: list[dict], max_dets: int = 100) -> dict[str, float]:
-    """``{"AP", "AP50", "AP75", "AR"}`` in one pass over the data."""
-    ap, recall, _ = evaluate(predictions, targets, IOU_THRESHOLDS, max_dets)
+    """COCO's mask ``{"AP", "AP50", "AP75", "AR"}`` (AR: final recall with at most ``max_dets``
+    predictions per image and class), averaged over classes and IoU thresholds.
+
+    Built in notebooks/02_metrics.ipynb, section 7.
+    """
+    ap, recall, _ = ap_recall_table(predictions, targets, IOU_THRESHOLDS, max_dets)
     return {"AP": _mean(ap), "AP50": _mean(ap[IOU_THRESHOLDS.index(0.5)]),
             "AP75": _mean(ap[IOU_THRESHOLDS.index(0.75)]), "AR": _mean(recall)}

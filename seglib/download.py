@@ -15,8 +15,7 @@ from pathlib import Path
 
 from torchvision.datasets.utils import download_and_extract_archive
 
-from seglib.errors import DatasetError
-from seglib.paths import data_root
+from seglib.core import DatasetError, data_root
 
 VOC2012_ARCHIVE = "VOCtrainval_11-May-2012.tar"
 VOC2012_MD5 = "6cd6e144f989b92b3379bac3b3de84fd"
@@ -31,7 +30,7 @@ CITYSCAPES_ARCHIVES = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip"
 def voc2012_instructions(root: str | Path) -> str:
     """Where VOC 2012 must end up, and how to put it there by hand."""
     root = Path(root)
-    return (f"To get PASCAL VOC 2012: call seglib.data.download_voc2012({str(root)!r}), or download "
+    return (f"To get PASCAL VOC 2012: call seglib.download.download_voc2012({str(root)!r}), or download "
             f"{VOC2012_ARCHIVE} (2 GB, md5 {VOC2012_MD5}) from any of\n  " + "\n  ".join(VOC2012_MIRRORS)
             + f"\nand put it in {root} (download_voc2012 then checks and extracts it), or extract it "
             f"yourself there so that {root / 'VOCdevkit' / 'VOC2012' / 'JPEGImages'} exists. "

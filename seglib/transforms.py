@@ -12,7 +12,7 @@ from __future__ import annotations
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.constants import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX
 
 PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
 """Padding values: black for the image, ignore for the mask, so padding never becomes a class."""

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from seglib.constants import IGNORE_INDEX
-from seglib.metrics.boundary import boundary_pixels
-from seglib.palette import voc_palette
+from seglib.core import IGNORE_INDEX
+from seglib.metrics import boundary_pixels
+from seglib.viz import voc_palette
 
 _ID_TO_COLOR = {c.id: c.color for c in datasets.Cityscapes.classes if c.id >= 0}
 _ID_TO_NAME = {c.id: c.name for c in datasets.Cityscapes.classes if c.id >= 0}
