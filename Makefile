@@ -33,6 +33,7 @@ browser-deps:
 test: setup browser-deps unit nbval
 
 unit:
+	$(BIN)/ruff check seglib tests benchmarks scripts
 	$(BIN)/python -m pytest tests
 
 nbval:

@@ -41,7 +41,7 @@ def main() -> None:
     print(f"{'what':<30}{'samples/s (wall)':>18}{'samples/s (CPU)':>18}")
     for variant in CLASSES:
         config = ShapesConfig(size=args.size, variant=variant)
-        wall, cpu = rate(lambda i: make_sample(i, 0, config), args.n, args.repeats)
+        wall, cpu = rate(lambda i, config=config: make_sample(i, 0, config), args.n, args.repeats)
         print(f"{'make_sample ' + variant:<30}{wall:>18,.0f}{cpu:>18,.0f}")
     dataset = ShapesDataset(args.n, size=args.size)
     wall, cpu = rate(dataset.__getitem__, args.n, args.repeats)

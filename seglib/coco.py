@@ -33,6 +33,7 @@ import torch
 
 from seglib.core import DatasetError
 
+
 IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 """COCO's ten IoU thresholds 0.50, 0.55, ..., 0.95."""
 
@@ -135,12 +136,14 @@ def ap_recall_table(predictions: list[dict], targets: list[dict],
     Classes are those with at least one ground-truth object.
     """
     if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets (one dict per image each)")
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets "
+                         "(one dict per image each)")
     if not iou_thresholds:
         raise ValueError("iou_thresholds is empty")
     for i, (p, t) in enumerate(zip(predictions, targets, strict=True)):
         _check_image(i, p, t)
-    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])) for p, t in zip(predictions, targets, strict=True)]
+    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"]))
+            for p, t in zip(predictions, targets, strict=True)]
     classes = sorted({int(c) for t in targets for c in t["labels"]})
     ap = torch.zeros(len(iou_thresholds), len(classes), dtype=torch.float64)
     recall = torch.zeros_like(ap)

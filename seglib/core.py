@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+
 IGNORE_INDEX: int = 255
 """Label of pixels left out of the loss and the metrics (VOC's object borders, Cityscapes' void)."""
 
@@ -29,7 +30,7 @@ def listed(items: Sequence, limit: int = 10) -> str:
 
 def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
                  ignore_index: int | None = IGNORE_INDEX) -> None:
-    """Raise ``DatasetError`` unless ``labels`` holds integer classes ``0..num_classes-1`` (or the ignore label).
+    """Raise ``DatasetError`` unless ``labels`` holds integer classes ``0..num_classes-1`` or the ignore one.
 
     The one label check of the library: datasets, ``fit``, the metrics and the plots call
     it. ``source`` names the file or sample in the message. Float labels are refused, never
@@ -53,7 +54,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
 
 
 def check_images(images: torch.Tensor, where: str = "images", channels: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (``C == channels`` if given)."""
+    """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``)."""
     shape = tuple(images.shape)
     if not images.is_floating_point():
         raise ValueError(f"{where}: got dtype {images.dtype}; expected float images in [0, 1] "

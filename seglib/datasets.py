@@ -20,6 +20,7 @@ from torchvision.transforms.v2 import functional as F
 from seglib.core import IGNORE_INDEX, DatasetError, check_labels, listed
 from seglib.download import cityscapes_instructions, download_voc2012, voc2012_instructions
 
+
 Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[tv_tensors.Image, tv_tensors.Mask]]
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -94,7 +95,7 @@ def check_files_exist(paths: list[str], listed_in: str | Path) -> None:
 
 
 def check_pair(image: torch.Tensor, mask: torch.Tensor, source: str | Path) -> None:
-    """Raise ``DatasetError`` unless ``image [C, H, W]`` and ``mask [H, W]`` have the same height and width."""
+    """Raise ``DatasetError`` unless ``image [C, H, W]`` and ``mask [H, W]`` have the same size."""
     (ih, iw), (mh, mw) = image.shape[-2:], mask.shape[-2:]
     if (ih, iw) != (mh, mw):
         raise DatasetError(f"{source}: image is {ih}x{iw} (HxW) but its mask is {mh}x{mw}; every pixel "

@@ -17,6 +17,7 @@ from torchvision.datasets.utils import download_and_extract_archive
 
 from seglib.core import DatasetError, data_root
 
+
 VOC2012_ARCHIVE = "VOCtrainval_11-May-2012.tar"
 VOC2012_MD5 = "6cd6e144f989b92b3379bac3b3de84fd"
 VOC2012_MIRRORS: tuple[str, ...] = (

@@ -16,6 +16,7 @@ import torch
 
 from seglib.core import pick_device
 
+
 #: Packages reported, in this order; the lessons need all but jupyterlab (Colab has its own UI).
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "tqdm", "jupyterlab")
 REQUIRED = {"torch": None, "torchvision": "0.17", "numpy": "1.24", "matplotlib": "3.7",

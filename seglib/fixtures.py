@@ -20,6 +20,7 @@ from seglib.core import IGNORE_INDEX
 from seglib.metrics import boundary_pixels
 from seglib.viz import voc_palette
 
+
 _ID_TO_COLOR = {c.id: c.color for c in datasets.Cityscapes.classes if c.id >= 0}
 _ID_TO_NAME = {c.id: c.name for c in datasets.Cityscapes.classes if c.id >= 0}
 _HAS_INSTANCES = {c.id for c in datasets.Cityscapes.classes if c.has_instances}
@@ -86,7 +87,8 @@ def _street_scene(rng: np.random.Generator, height: int,
              (7, box(0, horizon, width, height))]                          # road
     for _ in range(3):                                                     # buildings
         x0 = rng.uniform(0, width * 0.8)
-        scene.append((11, box(x0, rng.uniform(0.1, 0.6) * horizon, x0 + rng.uniform(0.1, 0.3) * width, horizon)))
+        top, right = rng.uniform(0.1, 0.6) * horizon, x0 + rng.uniform(0.1, 0.3) * width
+        scene.append((11, box(x0, top, right, horizon)))
     scene += [(21, box(width * 0.8, horizon * 0.4, width, horizon)),        # vegetation
               (8, box(0, horizon, width * 0.2, height)),                    # sidewalks
               (8, box(width * 0.8, horizon, width, height)),

@@ -16,9 +16,19 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 from tqdm.auto import tqdm
 
-from seglib.core import (IGNORE_INDEX, CheckpointError, DatasetError, autocast, check_images,
-                         check_labels, model_device, pick_device, to_device)
+from seglib.core import (
+    IGNORE_INDEX,
+    CheckpointError,
+    DatasetError,
+    autocast,
+    check_images,
+    check_labels,
+    model_device,
+    pick_device,
+    to_device,
+)
 from seglib.metrics import ConfusionMatrix
+
 
 CHECKPOINT_EVERY_S: float = 300.0
 """Besides after every epoch, ``fit`` saves its checkpoint mid-epoch at most this often (seconds)."""
@@ -123,11 +133,12 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     device = pick_device(device)
     model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
     opt = _optimizer(model, optimizer, lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
+    scaler = torch.amp.GradScaler("cuda", enabled=float16)
     loss_fn = loss_fn or (lambda logits, masks: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX))
     steps = -(-len(train_data) // batch_size)  # batches per epoch
-    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "samples": len(train_data),
-                "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "custom")}
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                "samples": len(train_data), "optimizer": getattr(optimizer, "__name__", optimizer)}
     state = {"epoch": 0, "step": 0, "running_loss": 0.0, "elapsed": 0.0, "history": {}}
     if checkpoint is not None:
         checkpoint = Path(checkpoint).expanduser()
@@ -151,9 +162,9 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
             images, masks = default_collate([train_data[i] for i in indices])[:2]
             check_images(images, f"train_data[{indices[0]}]'s image (batched)")
             images, masks = to_device(images, device), masks.to(device)
-            if isinstance(optimizer, str):
+            if optimizer == "sgd":
                 for group in opt.param_groups:
-                    group["lr"] = lr * (poly_lr(epoch * steps + step, epochs * steps) if optimizer == "sgd" else 1)
+                    group["lr"] = lr * poly_lr(epoch * steps + step, epochs * steps)
             with autocast(device):
                 logits = model(images)
             _check_batch(images, masks, logits, indices)
@@ -165,7 +176,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
                 scaler.update()
                 state["running_loss"] += loss.item()
             bar.set_postfix(loss=f"{state['running_loss'] / (step + 1):.3f}", refresh=False)
-            if checkpoint is not None and time.perf_counter() - saved_at > CHECKPOINT_EVERY_S and step + 1 < steps:
+            due = time.perf_counter() - saved_at > CHECKPOINT_EVERY_S
+            if checkpoint is not None and due and step + 1 < steps:
                 state.update(epoch=epoch, step=step + 1, elapsed=time.perf_counter() - start)
                 _save(checkpoint, model, opt, scaler, settings, state)
                 saved_at = time.perf_counter()
@@ -237,7 +249,8 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
     return metrics
 
 
-def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], batch_size: int = 32) -> torch.Tensor:
+def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
+            batch_size: int = 32) -> torch.Tensor:
     """Label maps (argmax of the logits, int64, on the CPU): ``[N, 3, H, W]`` gives ``[N, H, W]``,
     one ``[3, H, W]`` gives ``[H, W]``."""
     single = isinstance(images, torch.Tensor) and images.dim() == 3
@@ -247,6 +260,7 @@ def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], bat
     device, was_training = model_device(model), model.training
     model.eval()
     with torch.inference_mode(), autocast(device):
-        labels = torch.cat([model(to_device(chunk, device)).argmax(dim=1).cpu() for chunk in batch.split(batch_size)])
+        labels = torch.cat([model(to_device(chunk, device)).argmax(dim=1).cpu()
+                            for chunk in batch.split(batch_size)])
     model.train(was_training)
     return labels[0] if single else labels

@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 
 from seglib.core import IGNORE_INDEX
 
+
 PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
 """Padding values: black for the image, ignore for the mask, so padding never becomes a class."""
 

@@ -103,8 +103,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
     ``images`` is ``[N, 3, H, W]`` (or a list of ``[3, H, W]``); ``masks`` and ``preds``
     are ``[N, H, W]`` label maps (or lists). A legend names the classes that appear.
     """
-    rows = [("image", images)] + [(title, maps) for title, maps in (("ground truth", masks), ("prediction", preds))
-                                  if maps is not None]
+    rows = [("image", images)] + [(title, maps) for title, maps in
+                                  (("ground truth", masks), ("prediction", preds)) if maps is not None]
     count = min(len(images), max_items)
     fig, axes = plt.subplots(len(rows), count, figsize=(1.8 * count + 1.6, 1.8 * len(rows)), squeeze=False)
     present: set[int] = set()
@@ -152,7 +152,8 @@ def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool
             for j in range(k):
                 v = values[i, j].item()
                 if v == v:  # skip NaN rows
+                    dark = v > 0.6 * values.nan_to_num().max().item()
                     ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                            fontsize="small", color="white" if v > 0.6 * values.nan_to_num().max().item() else "black")
+                            fontsize="small", color="white" if dark else "black")
     fig.tight_layout()
     return fig

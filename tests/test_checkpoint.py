@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train import RandomFlip, red_data, tiny_net
 from torch import nn
 
 import seglib.train
 from seglib.core import CheckpointError
 from seglib.train import fit, load_checkpoint, save_checkpoint
-from test_train import RandomFlip, red_data, tiny_net
 
 
 # --- save / load ----------------------------------------------------------------------------------
@@ -109,7 +109,8 @@ def test_interrupted_then_resumed_run_matches_an_unbroken_one(tmp_path, capsys, 
 
     other_start = tiny_net(dropout=0.3)  # weights come from the checkpoint, not from here
     history = fit(other_start, make_train(), red_data(8, seed=5), checkpoint=path, **SETTINGS)
-    assert f"Resumed from {path}: epoch {last_saved // 6 + 1}/3, step {last_saved % 6}/6." in capsys.readouterr().out
+    resumed_at = f"epoch {last_saved // 6 + 1}/3, step {last_saved % 6}/6."
+    assert f"Resumed from {path}: {resumed_at}" in capsys.readouterr().out
     for (name, p), q in zip(other_start.named_parameters(), reference.parameters(), strict=True):
         assert torch.equal(p, q), f"{name} differs after resuming"
     assert same_history(history, reference_history)

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from seglib.coco import (IOU_THRESHOLDS, coco_mask_metrics, interpolated_ap, mask_iou, match,
-                         precision_recall)
+from seglib.coco import IOU_THRESHOLDS, coco_mask_metrics, interpolated_ap, mask_iou, match, precision_recall
 from seglib.core import DatasetError
 
 
@@ -38,8 +37,9 @@ def test_mask_iou_matches_loops():
     assert got.shape == (3, 4)
     for i in range(3):
         for j in range(4):
-            inter = sum(bool(a and b) for a, b in zip(pred[i].flatten().tolist(), gt[j].flatten().tolist()))
-            union = sum(bool(a or b) for a, b in zip(pred[i].flatten().tolist(), gt[j].flatten().tolist()))
+            pairs = list(zip(pred[i].flatten().tolist(), gt[j].flatten().tolist(), strict=True))
+            inter = sum(bool(a and b) for a, b in pairs)
+            union = sum(bool(a or b) for a, b in pairs)
             assert got[i, j].item() == pytest.approx(inter / union)
 
 
@@ -132,7 +132,8 @@ def test_max_dets_limits_recall():
 
 def test_probability_masks_are_thresholded():
     a = box(8, 8, 0, 0, 3, 3)
-    pred = {"masks": (a.float() * 0.8)[None, None], "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}
+    pred = {"masks": (a.float() * 0.8)[None, None], "scores": torch.tensor([0.9]),
+            "labels": torch.tensor([1])}
     target = {"masks": a[None], "labels": torch.tensor([1])}
     assert coco_mask_metrics([pred], [target])["AP"] == pytest.approx(1.0)
 
@@ -170,7 +171,7 @@ def brute_interpolated_ap(is_tp, num_gt):
     total = 0.0
     for i in range(101):
         r = i / 100
-        reachable = [p for p, rc in zip(precision, recall) if rc >= r]
+        reachable = [p for p, rc in zip(precision, recall, strict=True) if rc >= r]
         total += max(reachable) if reachable else 0.0
     return total / 101
 
@@ -184,8 +185,8 @@ def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
             dets, num_gt = [], 0
             for p, t in images:
                 gts = [t["masks"][j].numpy() for j in range(len(t["labels"])) if t["labels"][j] == c]
-                mine = sorted([(float(p["scores"][i]), i) for i in range(len(p["labels"])) if p["labels"][i] == c],
-                              key=lambda s: -s[0])[:max_dets]
+                mine = sorted([(float(p["scores"][i]), i) for i in range(len(p["labels"]))
+                               if p["labels"][i] == c], key=lambda s: -s[0])[:max_dets]
                 num_gt += len(gts)
                 used = [False] * len(gts)
                 for score, i in mine:
@@ -209,7 +210,8 @@ def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
 def random_images(n_images=5, size=16, n_classes=3):
     """Random rectangles as objects; predictions are jittered copies, misses and junk."""
     gen = torch.Generator().manual_seed(1)
-    rand = lambda lo, hi: int(torch.randint(lo, hi, (1,), generator=gen))
+    def rand(lo, hi):
+        return int(torch.randint(lo, hi, (1,), generator=gen))
     images = []
     for _ in range(n_images):
         gts, gl, preds, pl = [], [], [], []
@@ -227,7 +229,8 @@ def random_images(n_images=5, size=16, n_classes=3):
             pl.append(rand(0, n_classes))
         scores = torch.rand(len(preds), generator=gen).tolist()
         masks = torch.stack(preds) if preds else torch.zeros(0, size, size, dtype=torch.bool)
-        images.append(({"masks": masks, "scores": torch.tensor(scores), "labels": torch.tensor(pl, dtype=torch.long)},
+        images.append(({"masks": masks, "scores": torch.tensor(scores),
+                        "labels": torch.tensor(pl, dtype=torch.long)},
                        {"masks": torch.stack(gts), "labels": torch.tensor(gl)}))
     return images
 

@@ -10,8 +10,13 @@ from torchvision.datasets import utils as tv_utils
 
 from seglib.core import DatasetError
 from seglib.datasets import VOCSegmentation
-from seglib.download import (VOC2012_ARCHIVE, VOC2012_MD5, VOC2012_MIRRORS, cityscapes_instructions,
-                             download_voc2012)
+from seglib.download import (
+    VOC2012_ARCHIVE,
+    VOC2012_MD5,
+    VOC2012_MIRRORS,
+    cityscapes_instructions,
+    download_voc2012,
+)
 from seglib.fixtures import make_voc_tree
 
 

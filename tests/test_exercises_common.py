@@ -4,6 +4,7 @@ import pytest
 
 from seglib.exercises import lesson00, lesson01, lesson02, lesson03, lesson04
 
+
 # (check, solution, known mistakes {hint: wrong implementation})
 CHECKS = [
     (lesson00.check_pixel_counts, lesson00.solution_pixel_counts, {}),

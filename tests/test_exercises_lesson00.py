@@ -4,9 +4,13 @@ from __future__ import annotations
 import torch
 from torchvision.ops import masks_to_boxes
 
+from seglib.exercises.lesson00 import (
+    check_bounding_box,
+    check_pixel_counts,
+    solution_bounding_box,
+    solution_pixel_counts,
+)
 from seglib.synthetic import ShapesConfig, make_sample
-from seglib.exercises.lesson00 import (check_bounding_box, check_pixel_counts, solution_bounding_box,
-                                       solution_pixel_counts)
 
 
 def stub(*args):

@@ -3,8 +3,8 @@ import math
 
 import torch
 
-from seglib.exercises import lesson02 as ex
 from seglib.coco import mask_iou
+from seglib.exercises import lesson02 as ex
 from seglib.metrics import ConfusionMatrix, iou_per_class
 
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from seglib.models.fcn import FCN, IMAGENET_MEAN, STRIDES, IMAGENET_STD, count_parameters, pad_to_multiple
+from seglib.models.fcn import FCN, IMAGENET_MEAN, IMAGENET_STD, STRIDES, count_parameters, pad_to_multiple
+
 
 QUICK = 1 / 8
 
@@ -27,7 +28,8 @@ def test_logits_have_the_input_size_for_every_variant(quick_models, size):
 
 def test_named_parts_as_in_the_reference_implementation(quick_models):
     names = {v: {n for n, _ in m.named_children()} for v, m in quick_models.items()}
-    common = {"normalize", "backbone", "fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "score_fr", "upscore"}
+    common = {"normalize", "backbone", "fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "score_fr",
+              "upscore"}
     assert names["32s"] == common
     assert names["16s"] == common | {"upscore2", "score_pool4"}
     assert names["8s"] == common | {"upscore2", "score_pool4", "upscore_pool4", "score_pool3"}

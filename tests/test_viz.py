@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import pytest
 import numpy as np
+import pytest
 import torch
 
 from seglib.core import DatasetError
-from seglib.viz import voc_palette, colorize, legend_handles, overlay, plot_confusion, show_samples, to_uint8_image
+from seglib.viz import (
+    colorize,
+    legend_handles,
+    overlay,
+    plot_confusion,
+    show_samples,
+    to_uint8_image,
+    voc_palette,
+)
 
 
 def test_colorize_uses_voc_colours_and_cream_for_ignore():

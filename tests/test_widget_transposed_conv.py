@@ -10,6 +10,7 @@ from seglib.widgets.transposed_conv import (
     plot_steps,
 )
 
+
 PNG = b"\x89PNG"
 
 

@@ -16,6 +16,7 @@ from seglib.widgets.feature_maps import (
     layer_choices,
 )
 
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

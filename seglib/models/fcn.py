@@ -24,6 +24,7 @@ from seglib.core import check_images
 from seglib.models.upsampling import bilinear_upsampler
 from seglib.models.vgg import POOL5_SIZE, VGGBackbone, convolutionalize_linear, vgg16
 
+
 STRIDES: dict[str, int] = {"32s": 32, "16s": 16, "8s": 8}
 """FCN variant -> stride of its finest prediction (the factor of its last upsampling)."""
 

@@ -24,6 +24,7 @@ from torch import nn
 from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import VGG, cfgs, make_layers
 
+
 VGG16_CFG: list[int | str] = cfgs["D"]
 """torchvision's VGG16 layout: conv channel counts, with ``"M"`` for each 2x2 max-pool."""
 
