@@ -1,29 +1,12 @@
-"""COCO-style Average Precision and Average Recall for instance masks, written to be read.
+"""COCO-style mask AP and AR, written to be read: per class, predictions are matched greedily
+by score to unmatched ground truths (:func:`match`), precision/recall traced over all images
+(:func:`precision_recall`), and AP read at 101 recall points (:func:`interpolated_ap`), then
+averaged over classes and IoU thresholds 0.50..0.95. No crowd regions or area ranges.
 
-COCO scores object segmentation like object detection, except that the overlap of a
-prediction with a ground-truth object is the IoU of their *pixel masks*, not of boxes:
-
-1. in each image and for each class, predictions are taken by descending score and
-   each one is matched to the best still-unmatched ground truth whose IoU reaches the
-   threshold (:func:`match`); a matched prediction is a true positive, the others are
-   false positives (a duplicate of an already-found object included);
-2. over all images, the predictions of a class are sorted by score; precision and
-   recall after each one trace the precision-recall curve (:func:`precision_recall`);
-3. AP is the mean of the interpolated precision (the best precision at recall >= r)
-   at the 101 recall points r = 0, 0.01, ..., 1 (:func:`interpolated_ap`);
-4. AP is averaged over the classes and the ten IoU thresholds 0.50, 0.55, ..., 0.95;
-   AP50 and AP75 use one threshold; AR is the final recall (at most ``max_dets``
-   predictions per image and class), averaged the same way.
-
-Simplifications, against the official ``pycocotools``: no crowd regions, no area
-ranges (small/medium/large), no per-image ``maxDets`` other than ``max_dets``.
-A class with no ground-truth object in any image is left out of the averages (its
-predictions are not counted as false positives anywhere), as in COCO.
-
-Input format, like torchvision's detection models: one dict per image,
-``{"masks": [P, H, W] bool, "scores": [P], "labels": [P]}`` for predictions and
-``{"masks": [G, H, W] bool, "labels": [G]}`` for the ground truth. Float masks (Mask
-R-CNN's probabilities, possibly ``[P, 1, H, W]``) are thresholded at 0.5.
+Inputs, as torchvision's detection models give them, one dict per image:
+``{"masks": [P, H, W], "scores": [P], "labels": [P]}`` and ``{"masks": [G, H, W], "labels": [G]}``;
+float masks (probabilities, possibly ``[P, 1, H, W]``) are thresholded at 0.5.
+Built in notebooks/02_metrics.ipynb, section 7.
 """
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Getting the real datasets: VOC 2012 by download (with mirrors), Cityscapes by hand.
-
-Dataset hosts go down; the most common complaint in segmentation courses is a download
-that fails with a bare ``URLError`` or "File not found or corrupted." and no hint what
-to do. Here every failure says which archive, which mirrors to try, and exactly where to
-put the file so that the readers find it. Nothing in the course downloads at run time
-unless a learner calls these functions.
-"""
+"""VOC 2012 download with mirrors and an md5 check, and how to get Cityscapes (it needs a login).
+Every failure says which archive, which mirrors to try, and where to put the file."""
 from __future__ import annotations
 
 import socket

@@ -1,11 +1,5 @@
-"""Tiny VOC- and Cityscapes-style trees in the real on-disk formats, for tests and CI.
-
-The real datasets are gigabytes and (Cityscapes) behind a login, so CI cannot read
-them. These functions write a handful of small images *in exactly the files and
-folders the real datasets use*, so that the readers, the checks and the notebooks'
-full-profile code path all run on them unchanged. The pictures are simple
-(coloured shapes); the formats are real.
-"""
+"""Tiny VOC- and Cityscapes-style trees in the real on-disk formats (simple shapes, real files),
+so the readers, the checks and the lessons' full-profile code run in tests and CI."""
 from __future__ import annotations
 
 import json

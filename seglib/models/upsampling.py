@@ -1,19 +1,5 @@
-"""Learnable upsampling: transposed convolution, its output size, and its bilinear initialisation.
-
-Segmentation networks shrink an image 32 times on the way down and must give one score
-per pixel at the end, so they upsample inside the network. FCN does it with
-``nn.ConvTranspose2d`` layers whose weights start as bilinear interpolation (Long et
-al., 2015, sec. 3.3), so training begins from a sensible, smooth upsampling and can only
-improve on it.
-
-This module holds the small, readable versions the lessons build:
-
-- ``conv_transpose2d_by_hand``: the operation itself, one input cell at a time;
-- ``transposed_output_size``: the shape arithmetic (Dumoulin & Visin, 2016);
-- ``transposed_conv_steps``: the same computation recorded step by step (for the widget);
-- ``overlap_count``: how many kernel windows write each output pixel (checkerboards);
-- ``bilinear_kernel_1d``, ``bilinear_kernel``, ``bilinear_upsampler``: FCN's initialisation.
-"""
+"""Transposed convolution by hand, its output size, its steps (for the widget), checkerboard
+overlaps, and FCN's bilinear initialisation. Built in notebooks/03_upsampling.ipynb."""
 from __future__ import annotations
 
 from dataclasses import dataclass

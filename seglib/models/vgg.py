@@ -1,18 +1,6 @@
-"""VGG16, at full or reduced width, and how to make it fully convolutional.
-
-FCN (Long et al., 2015) starts from VGG16, an ImageNet classifier. This module gives
-you that classifier in two sizes built by the same code:
-
-- ``vgg16()`` is torchvision's VGG16 exactly (same layers, same ``state_dict`` keys,
-  so ImageNet weights load unchanged);
-- ``vgg16(width=1/8)`` has the same layer layout with every channel count scaled
-  (8, 16, 32, 64, 64 conv channels and a 512-wide classifier): the course's quick,
-  CPU-sized network. Everything FCN does to VGG16 works the same on it.
-
-``convolutionalize`` then turns the classifier's fully connected layers into
-convolutions with the same weights, so the network accepts any image size and returns
-a map of class scores instead of a single vector.
-"""
+"""VGG16 at full or reduced width (same layers, every channel count scaled), cut into the
+pool3/pool4/pool5 stages FCN reads, and convolutionalized (fc layers as convolutions, same
+weights). Built in notebooks/04_fcn.ipynb, section 1."""
 from __future__ import annotations
 
 import contextlib
