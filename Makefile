@@ -4,6 +4,9 @@
 # Everything else here is for course authors.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# One torch thread for tests and notebooks: on a busy 2-core machine two OpenMP threads spin-wait
+# for each other and a training loop runs 10-20x slower (see seglib.core.set_threads).
+export OMP_NUM_THREADS ?= 1
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed

@@ -23,6 +23,7 @@ from seglib.core import (
     autocast,
     check_images,
     check_labels,
+    memory_format,
     model_device,
     pick_device,
     to_device,
@@ -119,7 +120,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     ``val_data`` (a dataset, or a DataLoader e.g. of batch size 1 for images of different sizes).
     ``checkpoint``: a file saved after every epoch (and every ``CHECKPOINT_EVERY_S`` seconds);
     if it exists, training resumes from it, exactly where it stopped.
-    On CUDA, mixed precision and channels-last memory are switched on.
+    Channels-last memory is used on CUDA and CPU, mixed precision on CUDA.
     History keys: ``train_loss``, ``lr``, ``seconds``, ``val_mean_iou``, ``val_pixel_accuracy``, ...
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -131,7 +132,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     if len(train_data) == 0:
         raise DatasetError(f"train_data is empty ({type(train_data).__name__} with 0 samples)")
     device = pick_device(device)
-    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+    model.to(device, memory_format=memory_format(device))
     opt = _optimizer(model, optimizer, lr)
     float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
     scaler = torch.amp.GradScaler("cuda", enabled=float16)
