@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 from torchvision.utils import draw_segmentation_masks
 
 from seglib.core import IGNORE_INDEX, check_labels
@@ -155,5 +156,24 @@ def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool
                     dark = v > 0.6 * values.nan_to_num().max().item()
                     ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
                             fontsize="small", color="white" if dark else "black")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict, figsize: tuple[float, float] = (8, 3)) -> Figure:
+    """``fit``'s history: training loss on the left; validation mIoU and pixel accuracy on the right."""
+    val = [(k, label) for k, label in (("val_mean_iou", "val mIoU"), ("val_pixel_accuracy", "val pixel acc."))
+           if k in history]
+    fig, axes = plt.subplots(1, 2 if val else 1, figsize=figsize, squeeze=False)
+    epochs = range(1, len(history["train_loss"]) + 1)
+    axes[0, 0].plot(epochs, history["train_loss"], marker="o", label="train loss")
+    axes[0, 0].set(xlabel="epoch", ylabel="loss", title="training loss")
+    for key, label in val:
+        axes[0, 1].plot(epochs, history[key], marker="o", label=label)
+    if val:
+        axes[0, 1].set(xlabel="epoch", ylim=(0, 1), title="validation")
+        axes[0, 1].legend(loc="lower right")
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig

@@ -12,6 +12,7 @@ from seglib.viz import (
     legend_handles,
     overlay,
     plot_confusion,
+    plot_history,
     show_samples,
     to_uint8_image,
     voc_palette,
@@ -95,3 +96,15 @@ def test_plot_confusion_normalises_rows():
     plt.close(fig)
     with pytest.raises(ValueError, match="3 class names"):
         plot_confusion(cm, ["a", "b", "c"])
+
+
+def test_plot_history_has_loss_and_validation_panels():
+    history = {"train_loss": [1.0, 0.6], "lr": [0.1, 0.05], "seconds": [1.0, 1.0],
+               "val_mean_iou": [0.2, 0.6], "val_pixel_accuracy": [0.5, 0.8]}
+    fig = plot_history(history)
+    assert len(fig.axes) == 2
+    assert [line.get_label() for line in fig.axes[1].lines] == ["val mIoU", "val pixel acc."]
+    plt.close(fig)
+    fig = plot_history({"train_loss": [1.0], "lr": [0.1], "seconds": [1.0]})
+    assert len(fig.axes) == 1
+    plt.close(fig)
