@@ -1,4 +1,4 @@
-"""Pictures of segmentations: colour label maps, overlays, image/truth/prediction grids, confusion matrices.
+"""Pictures of segmentations: colour label maps, image/truth/prediction grids, curves, confusion matrices.
 
 Every class gets its PASCAL VOC colour, so class 1 is the same dark red in every lesson,
 and the ignore label 255 shows in VOC's cream: the border around VOC objects.
@@ -14,7 +14,6 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
-from torchvision.utils import draw_segmentation_masks
 
 from seglib.core import IGNORE_INDEX, check_labels
 
@@ -62,25 +61,6 @@ def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
     if image.dtype == torch.uint8:
         return image
     return (image.clamp(0, 1) * 255).round().to(torch.uint8)
-
-
-def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5,
-            num_classes: int | None = None) -> np.ndarray:
-    """Paint each class of ``mask`` over ``image`` in its VOC colour: uint8 ``[H, W, 3]`` for ``plt.imshow``.
-
-    Background (0) is left unpainted so the photo shows through; the ignore label 255 is
-    painted cream. With ``num_classes``, labels ``>= num_classes`` (other than 255) raise.
-    """
-    mask = torch.as_tensor(mask).cpu()
-    if num_classes is not None:
-        check_labels(mask, num_classes, "overlay")
-    classes = [c for c in torch.unique(mask).tolist() if c != 0]
-    image = to_uint8_image(image)
-    if classes:
-        palette = _default_palette()
-        image = draw_segmentation_masks(image, torch.stack([mask == c for c in classes]), alpha=alpha,
-                                        colors=[tuple(palette[c].tolist()) for c in classes])
-    return image.permute(1, 2, 0).numpy().copy()
 
 
 def legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = None) -> list[Patch]:

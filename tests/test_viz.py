@@ -1,4 +1,4 @@
-"""Colours, overlays and figures: known colours, shapes, legends and clear errors."""
+"""Colours and figures: known colours, shapes, legends and clear errors."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -10,12 +10,10 @@ from seglib.core import DatasetError
 from seglib.viz import (
     colorize,
     legend_handles,
-    overlay,
     plot_confusion,
     plot_history,
     show_samples,
     to_uint8_image,
-    voc_palette,
 )
 
 
@@ -41,22 +39,6 @@ def test_to_uint8_image_scales_and_clips():
     assert to_uint8_image(image)[0, 0].tolist() == [0, 0, 128, 255, 255]
     as_bytes = torch.full((3, 2, 2), 7, dtype=torch.uint8)
     assert torch.equal(to_uint8_image(as_bytes), as_bytes)
-
-
-def test_overlay_paints_objects_and_ignore_but_not_background():
-    image = torch.zeros(3, 4, 4)
-    mask = torch.zeros(4, 4, dtype=torch.long)
-    mask[0, 0], mask[3, 3] = 1, 255
-    out = overlay(image, mask, alpha=1.0)
-    assert out.shape == (4, 4, 3) and out.dtype == np.uint8
-    assert out[0, 0].tolist() == voc_palette()[1].tolist()
-    assert out[3, 3].tolist() == [224, 224, 192]
-    assert out[1, 1].tolist() == [0, 0, 0]  # background left as the photo
-    half = overlay(torch.ones(3, 4, 4), mask, alpha=0.5)
-    assert half[0, 0].tolist() == [191, 127, 127]  # halfway between white and (128, 0, 0), rounded down
-    assert (overlay(torch.ones(3, 4, 4), torch.zeros(4, 4, dtype=torch.long)) == 255).all()
-    with pytest.raises(DatasetError, match=r"overlay: label values \{5\}"):
-        overlay(image, torch.full((4, 4), 5), num_classes=3)
 
 
 def test_legend_names_classes_and_ignore():
