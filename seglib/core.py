@@ -41,16 +41,18 @@ def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
         nan = " and contains NaN" if labels.is_floating_point() and labels.isnan().any() else ""
         raise DatasetError(f"{source}: labels must be integer class indices, got dtype {labels.dtype}"
                            f"{nan}; round or convert them on purpose (e.g. .long()) before passing them")
-    values = torch.unique(labels)
-    bad = (values < 0) | (values >= num_classes)
+    if labels.numel() == 0 or (ignore_index is None and 0 <= labels.min() and labels.max() < num_classes):
+        return
+    bad = (labels < 0) | (labels >= num_classes)
     if ignore_index is not None:
-        bad &= values != ignore_index
+        bad &= labels != ignore_index
     if bad.any():
         ignore = f" and are not the ignore label {ignore_index}" if ignore_index is not None else ""
         raise DatasetError(
-            f"{source}: label values {listed(values[bad].tolist())} are outside 0..{num_classes - 1}"
-            f"{ignore}; on a GPU this shows up as 'device-side assert triggered'. Check the number "
-            f"of classes, or that the file holds class indices (not colours or raw label ids).")
+            f"{source}: label values {listed(torch.unique(labels[bad]).tolist())} are outside "
+            f"0..{num_classes - 1}{ignore}; on a GPU this shows up as 'device-side assert triggered'. "
+            "Check the number of classes, or that the file holds class indices (not colours or raw "
+            "label ids).")
 
 
 def check_images(images: torch.Tensor, where: str = "images", channels: int | None = None) -> None:

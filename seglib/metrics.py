@@ -96,14 +96,16 @@ class ConfusionMatrix:
         if pred.shape != target.shape:
             raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape "
                              f"{tuple(target.shape)}")
-        check_labels(target, c, "target", self.ignore_index)
-        try:
-            check_labels(pred, c, "prediction", ignore_index=None)
-        except ValueError as exc:  # a model's output, not the data: a plain ValueError
-            raise ValueError(f"{exc} (pass logits as [N, C, H, W])") from None
-        target = target.long()
-        counted = (target >= 0) & (target < c)
-        index = (c * target + pred.long()).masked_fill_(~counted, c * c)
+        target = torch.as_tensor(target)
+        counted = (target >= 0) & (target < c)  # cheap tests here; check_labels words the errors
+        if target.is_floating_point() or not (counted | (target == self.ignore_index)).all():
+            check_labels(target, c, "target", self.ignore_index)
+        if pred.is_floating_point() or (pred.numel() and not (0 <= pred.min() and pred.max() < c)):
+            try:
+                check_labels(pred, c, "prediction", ignore_index=None)
+            except ValueError as exc:  # a model's output, not the data: a plain ValueError
+                raise ValueError(f"{exc} (pass logits as [N, C, H, W])") from None
+        index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)
         counts = torch.bincount(index.flatten(), minlength=c * c + 1)[: c * c]
         if self._device is None and self.matrix.device != counts.device:
             self.matrix = self.matrix.to(counts.device)  # follow the data
