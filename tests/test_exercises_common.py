@@ -50,3 +50,66 @@ def test_each_known_mistake_is_rejected_and_named(check, hint, wrong):
     result = check(wrong)
     assert not result.passed and result.attempted
     assert "✗" in result.message and f"Hint: {hint}." in result.message
+
+
+# --- when a hint may be named -------------------------------------------------------------------
+# A known mistake's hint is named only when the answer agrees with that mistake on *every* case.
+
+from seglib.exercises import Case, run_checks  # noqa: E402
+from seglib.exercises.core import behaves_like  # noqa: E402
+
+
+def _double(x):
+    return 2 * x
+
+
+_DOUBLE_CASES = [Case(f"x = {x}", (x,), expected=2 * x) for x in (0, 1, 2, 3)]
+
+
+def test_partial_agreement_with_a_mistake_gets_no_hint():
+    # wrong on every case, but agrees with "x squared" only where x in (0, 2)
+    squared = {"you squared x instead of doubling it": lambda x: x * x}
+    result = run_checks("double", lambda x: x * x if x in (0, 2) else x + 10, _DOUBLE_CASES, mistakes=squared)
+    assert not result.passed and result.attempted and "Hint" not in result.message
+    full = run_checks("double", lambda x: x ** 2, _DOUBLE_CASES, mistakes=squared)
+    assert "Hint: you squared x instead of doubling it." in full.message
+
+
+def test_a_crashing_case_is_not_agreement():
+    squared = {"you squared x": lambda x: x * x}
+
+    def crashes_on_three(x):
+        if x == 3:
+            raise ValueError("three")
+        return x * x
+
+    result = run_checks("double", crashes_on_three, _DOUBLE_CASES, mistakes=squared)
+    assert not result.passed and "case 2" in result.message and "Hint" not in result.message
+    assert not behaves_like(crashes_on_three, squared["you squared x"], _DOUBLE_CASES)
+    # ... and a mistake that itself crashes on a case is never named for a function that does not
+    assert not behaves_like(lambda x: x * x, crashes_on_three, _DOUBLE_CASES)
+    assert not behaves_like(lambda x: x * x, lambda x: x * x, [])
+
+
+@pytest.mark.parametrize("check,solution,mistakes", CHECKS, ids=NAMES)
+def test_no_known_mistake_behaves_like_the_solution(check, solution, mistakes):
+    """A mistake indistinguishable from the solution on the check's cases would be named for right answers."""
+    result = check(solution)
+    assert result.passed and "Hint" not in result.message
+    for hint, wrong in mistakes.items():
+        assert not check(wrong).passed, hint
+
+
+def _rewritten(fn):
+    """The solution written differently: arguments passed through, result cloned (or, for floats, an
+    equal value computed another way). A right answer, so it must pass without a hint."""
+    def answer(*args, **kwargs):
+        got = fn(*args, **kwargs)
+        return got.clone() if hasattr(got, "clone") else got
+    return answer
+
+
+@pytest.mark.parametrize("check,solution,_", CHECKS, ids=NAMES)
+def test_a_right_answer_written_differently_passes_without_a_hint(check, solution, _):
+    result = check(_rewritten(solution))
+    assert result.passed and "Hint" not in result.message
