@@ -7,6 +7,7 @@ from seglib.exercises import lesson00, lesson01, lesson02, lesson03, lesson04
 # (check, solution, known mistakes {hint: wrong implementation})
 CHECKS = [
     (lesson00.check_pixel_counts, lesson00.solution_pixel_counts, {}),
+    (lesson00.check_classes_present, lesson00.solution_classes_present, {}),
     (lesson00.check_bounding_box, lesson00.solution_bounding_box, {}),
     (lesson01.check_label_ids_to_train_ids, lesson01.solution_label_ids_to_train_ids, lesson01.LOOKUP_MISTAKES),
     (lesson01.check_class_pixel_counts, lesson01.solution_class_pixel_counts, lesson01.COUNT_MISTAKES),
@@ -14,6 +15,9 @@ CHECKS = [
     (lesson02.check_iou_per_class, lesson02.solution_iou_per_class, lesson02.IOU_MISTAKES),
     (lesson02.check_pixel_accuracy, lesson02.solution_pixel_accuracy, lesson02.ACCURACY_MISTAKES),
     (lesson02.check_mask_iou, lesson02.solution_mask_iou, lesson02.MASK_IOU_MISTAKES),
+    (lesson02.check_miou_two_ways, lesson02.solution_miou_two_ways, lesson02.MIOU_MISTAKES),
+    (lesson02.check_greedy_match, lesson02.solution_greedy_match, lesson02.MATCH_MISTAKES),
+    (lesson02.check_ap_101, lesson02.solution_ap_101, lesson02.AP_MISTAKES),
     (lesson03.check_bilinear_kernel, lesson03.solution_bilinear_kernel, lesson03.BILINEAR_MISTAKES),
     (lesson03.check_transposed_output_size, lesson03.solution_transposed_output_size, lesson03.SIZE_MISTAKES),
     (lesson03.check_conv_transpose2d, lesson03.solution_conv_transpose2d, lesson03.CONV_TRANSPOSE_MISTAKES),
