@@ -1,11 +1,14 @@
 """Checks and solutions for lesson 03 (upsampling).
 
-Three exercises, each with a ``check_*`` that runs the learner's function on known cases
+Three checks, each with a ``check_*`` that runs the learner's function on known cases
 and a ``solution_*`` that shows one way to write it:
 
 1. ``bilinear_kernel(kernel_size)``: the 2-D bilinear kernel FCN starts from;
 2. ``transposed_output_size(size, kernel_size, stride, padding, output_padding)``;
 3. ``conv_transpose2d(x, weight, stride)``: transposed convolution by hand, no padding.
+
+The lesson uses 1 and 3 (section 3 writes out and tests the size formula, so 2 would
+repeat it; its check stays for instructors who want it).
 
 When an answer is wrong, the check also tries the usual mistakes (kernel centred on the
 wrong cell, padding forgotten, stride and kernel swapped, ...) and names the one the
