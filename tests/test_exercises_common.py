@@ -117,3 +117,43 @@ def _rewritten(fn):
 def test_a_right_answer_written_differently_passes_without_a_hint(check, solution, _):
     result = check(_rewritten(solution))
     assert result.passed and "Hint" not in result.message
+
+
+# --- the exercise style in the notebooks ---------------------------------------------------------
+
+import json  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+STYLED = ["00_introduction", "01_datasets", "02_metrics", "03_upsampling"]
+
+
+def _cells(name):
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+@pytest.mark.parametrize("name", STYLED)
+def test_exercises_are_my_functions_with_a_stub_a_check_and_a_solution(name):
+    """A learner's function never takes the name of a seglib function the lesson uses (lesson 02's
+    old ``iou_per_class`` stub broke section 5 on a re-run): stub, check, collapsed solution."""
+    cells = _cells(name)
+    exercises = 0
+    for i, cell in enumerate(cells):
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code" or "raise NotImplementedError" not in source:
+            continue
+        exercises += 1
+        defined = re.findall(r"^def (\w+)\(", source, re.M)
+        assert defined and all(d.startswith("my_") for d in defined), (name, defined)
+        assert re.search(r"check_\w+\(" + defined[0] + r"\)", source), f"{name}: no check call for {defined[0]}"
+        solution = "".join(cells[i + 1]["source"])
+        assert cells[i + 1]["cell_type"] == "markdown" and solution.startswith("<details><summary>Solution</summary>")
+        assert f"def {defined[0]}(" in solution
+    assert exercises >= 2
+
+
+@pytest.mark.parametrize("name", STYLED)
+def test_colab_setup_cell_never_upgrades_what_the_kernel_imported(name):
+    setup = next("".join(c["source"]) for c in _cells(name) if "Colab set-up" in "".join(c["source"]))
+    assert "--no-deps" in setup and '"google.colab" in sys.modules' in setup
