@@ -4,11 +4,14 @@
 # Everything else here is for course authors.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# One torch thread for tests and notebooks: on a busy 2-core machine two OpenMP threads spin-wait
+# for each other and a training loop runs 10-20x slower (see seglib.core.set_threads).
+export OMP_NUM_THREADS ?= 1
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test unit nbval browser-deps notebooks bench clean
+.PHONY: setup lab test unit nbval browser-deps notebooks bench clean widgets7
 
 setup: $(STAMP)
 
@@ -33,10 +36,20 @@ browser-deps:
 test: setup browser-deps unit nbval
 
 unit:
+	$(BIN)/ruff check seglib tests benchmarks scripts
 	$(BIN)/python -m pytest tests
 
 nbval:
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider notebooks -q
+
+# The widgets' Python side under ipywidgets 7.7 (what Colab ships) as well as the venv's 8.x:
+# ipywidgets 7 goes into a side folder put first on PYTHONPATH; the venv is left unchanged.
+IPYW7 ?= build/ipywidgets7
+widgets7: setup
+	$(BIN)/python -m pip install --quiet --no-deps --target $(IPYW7) "ipywidgets==7.7.5" \
+	  "widgetsnbextension~=3.6.0" "jupyterlab_widgets>=1.0,<2" ipython_genutils
+	PYTHONPATH=$(IPYW7):$$PWD $(BIN)/python -c "import ipywidgets; assert ipywidgets.__version__.startswith('7.'), ipywidgets.__version__"
+	PYTHONPATH=$(IPYW7):$$PWD $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_widget_transposed_conv.py tests/test_widgets_feature_maps.py
 
 # Re-execute every notebook in place, in a fresh kernel, and print each one's run time.
 notebooks: setup

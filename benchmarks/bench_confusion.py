@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from seglib import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX
 from seglib.metrics import ConfusionMatrix
 
 
@@ -70,8 +70,9 @@ def main(repeats: int, threads: int | None = None) -> None:
 
     cm = ConfusionMatrix(num_classes)
     report("ConfusionMatrix.update (cpu)", best_time(lambda: cm.update(pred, target), repeats), pixels)
-    batches = list(zip(pred.split(8), target.split(8)))
-    report("  same, in batches of 8 (cpu)", best_time(lambda: [cm.update(p, t) for p, t in batches], repeats), pixels)
+    batches = list(zip(pred.split(8), target.split(8), strict=True))
+    report("  same, in batches of 8 (cpu)", best_time(lambda: [cm.update(p, t) for p, t in batches], repeats),
+           pixels)
 
     p_np, t_np = pred.numpy(), target.numpy()
     reference = numpy_add_at(p_np, t_np, num_classes)
@@ -91,6 +92,7 @@ def main(repeats: int, threads: int | None = None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs; the best is reported")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     main(args.repeats, args.threads)

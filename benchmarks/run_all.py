@@ -5,6 +5,7 @@ import runpy
 import sys
 from pathlib import Path
 
+
 if __name__ == "__main__":
     for script in sorted(Path(__file__).parent.glob("bench_*.py")):
         print(f"\n=== {script.name} ===", flush=True)

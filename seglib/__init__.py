@@ -1,19 +1,21 @@
-"""seglib: the small helper library behind the semantic-segmentation course.
+"""seglib: what the lessons of the semantic-segmentation course build, tidied into a small library.
 
-One concept per module, so a learner can open any file and follow it:
+Import from the modules (``from seglib.<module> import name``):
 
-- ``seglib.data``      datasets (offline synthetic sets, VOC, Cityscapes), joint augmentation, input checks
-- ``seglib.metrics``   confusion matrix, the FCN paper's four metrics, COCO-style mask AP/AR
-- ``seglib.train``     the ``fit`` loop, poly learning rate, atomic checkpoints that resume
-- ``seglib.viz``       palettes, image/ground-truth/prediction grids, overlays, plots
-- ``seglib.models``    upsampling layers and the networks (FCN, ...)
-- ``seglib.widgets``   interactive ipywidgets used in the lessons
-- ``seglib.exercises`` check functions for the exercises, and their solutions
+- ``core``        the ignore label 255, ``DatasetError``, ``check_labels``, devices, profile, folders
+- ``synthetic``   offline shape datasets that train in seconds on a CPU
+- ``datasets``    PASCAL VOC 2012 and Cityscapes readers that name the bad file
+- ``download``    VOC 2012 download with mirrors; how to get Cityscapes
+- ``fixtures``    tiny VOC/Cityscapes trees in the real on-disk formats (tests, CI)
+- ``transforms``  joint image + mask augmentation
+- ``metrics``     confusion matrix, the FCN paper's four metrics, boundary band
+- ``coco``        COCO-style mask AP/AR
+- ``train``       ``fit``, ``evaluate``, ``predict``, atomic checkpoints
+- ``viz``         colour label maps, overlays, grids, confusion plots
+- ``env``         is this machine ready for the course?
+- ``models``      upsampling layers, VGG16, FCN
+- ``widgets``     interactive panels used in the lessons
+- ``exercises``   checks and solutions for the exercises
 """
-from seglib.constants import IGNORE_INDEX
-from seglib.device import pick_device
-from seglib.errors import DatasetError
-from seglib.profile import Profile, get_profile
 
 __version__ = "0.1.0"
-__all__ = ["IGNORE_INDEX", "DatasetError", "Profile", "get_profile", "pick_device", "__version__"]

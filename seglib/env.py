@@ -1,9 +1,5 @@
-"""Is this machine ready for the course? Versions, the device, and what to do about problems.
-
-Lesson 00 runs ``print_environment_report()``. Anything in ``check_environment()`` is a
-real problem that stops lessons from running, with the fix next to it; a missing GPU is
-not one (the quick profile runs on a CPU), so it is only mentioned as a tip.
-"""
+"""Is this machine ready for the course? Versions, the device, problems with their fixes, tips.
+Run in notebooks/00_introduction.ipynb, section 5."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -14,7 +10,8 @@ import sys
 
 import torch
 
-from seglib.device import pick_device
+from seglib.core import pick_device
+
 
 #: Packages reported, in this order; the lessons need all but jupyterlab (Colab has its own UI).
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "tqdm", "jupyterlab")

@@ -1,25 +1,39 @@
-"""Pictures of segmentations: colour label maps, overlays, image/truth/prediction grids, confusion matrices.
+"""Pictures of segmentations: colour label maps, image/truth/prediction grids, curves, confusion matrices.
 
-Every class index gets its PASCAL VOC colour (``seglib.palette.voc_palette``), so class 1
-is the same dark red in every lesson, and the ignore label 255 shows in VOC's own cream
-colour: the border you see around VOC objects. Figures are small on purpose: they are
-stored inside the notebooks.
+Every class gets its PASCAL VOC colour, so class 1 is the same dark red in every lesson,
+and the ignore label 255 shows in VOC's cream: the border around VOC objects.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from torchvision.utils import draw_segmentation_masks
+from matplotlib.ticker import MaxNLocator
 
-from seglib.constants import IGNORE_INDEX
-from seglib.errors import DatasetError
-from seglib.palette import voc_palette
+from seglib.core import IGNORE_INDEX, check_labels
+
+
+def voc_palette(n: int = 256) -> torch.Tensor:
+    """The VOC colour table, ``uint8 [n, 3]``: the bits of class ``c`` spread over R, G, B.
+
+    >>> voc_palette()[[0, 1, 15, 255]].tolist()
+    [[0, 0, 0], [128, 0, 0], [192, 128, 128], [224, 224, 192]]
+    """
+    table = torch.zeros(n, 3, dtype=torch.uint8)
+    for label in range(n):
+        c, r, g, b = label, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        table[label] = torch.tensor([r, g, b], dtype=torch.uint8)
+    return table
 
 
 @lru_cache(maxsize=1)
@@ -35,11 +49,9 @@ def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndar
     """
     palette = _default_palette() if palette is None else torch.as_tensor(palette, dtype=torch.uint8)
     mask = torch.as_tensor(mask)
-    if mask.dim() != 2 or mask.is_floating_point():
-        raise DatasetError(f"colorize expects an integer label map [H, W], got {mask.dtype} {tuple(mask.shape)}")
-    if mask.numel() and (mask.min() < 0 or mask.max() >= len(palette)):
-        raise DatasetError(f"label map has values outside [0, {len(palette)}): "
-                           f"min {mask.min().item()}, max {mask.max().item()}")
+    if mask.dim() != 2:
+        raise ValueError(f"colorize expects a label map [H, W], got shape {tuple(mask.shape)}")
+    check_labels(mask, len(palette), "colorize", ignore_index=None)
     return palette[mask.long().cpu()].numpy()
 
 
@@ -49,26 +61,6 @@ def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
     if image.dtype == torch.uint8:
         return image
     return (image.clamp(0, 1) * 255).round().to(torch.uint8)
-
-
-def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5,
-            num_classes: int | None = None) -> np.ndarray:
-    """Paint each class of ``mask`` over ``image`` in its VOC colour: uint8 ``[H, W, 3]`` for ``plt.imshow``.
-
-    Background (0) is left unpainted so the photo shows through; the ignore label 255 is
-    painted cream. With ``num_classes``, labels ``>= num_classes`` (other than 255) raise.
-    """
-    mask = torch.as_tensor(mask).cpu()
-    classes = [c for c in torch.unique(mask).tolist() if c != 0]
-    if num_classes is not None and any(c >= num_classes and c != IGNORE_INDEX for c in classes):
-        raise DatasetError(f"mask has labels {[c for c in classes if c >= num_classes and c != IGNORE_INDEX]} "
-                           f"outside [0, {num_classes})")
-    image = to_uint8_image(image)
-    if classes:
-        palette = _default_palette()
-        image = draw_segmentation_masks(image, torch.stack([mask == c for c in classes]), alpha=alpha,
-                                        colors=[tuple(palette[c].tolist()) for c in classes])
-    return image.permute(1, 2, 0).numpy().copy()
 
 
 def legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = None) -> list[Patch]:
@@ -92,8 +84,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
     ``images`` is ``[N, 3, H, W]`` (or a list of ``[3, H, W]``); ``masks`` and ``preds``
     are ``[N, H, W]`` label maps (or lists). A legend names the classes that appear.
     """
-    rows = [("image", images)] + [(title, maps) for title, maps in (("ground truth", masks), ("prediction", preds))
-                                  if maps is not None]
+    rows = [("image", images)] + [(title, maps) for title, maps in
+                                  (("ground truth", masks), ("prediction", preds)) if maps is not None]
     count = min(len(images), max_items)
     fig, axes = plt.subplots(len(rows), count, figsize=(1.8 * count + 1.6, 1.8 * len(rows)), squeeze=False)
     present: set[int] = set()
@@ -105,7 +97,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
             else:
                 ax.imshow(colorize(items[i]), interpolation="nearest")
                 present.update(torch.unique(torch.as_tensor(items[i])).tolist())
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             if i == 0:
                 ax.set_ylabel(title)
     if present:
@@ -140,7 +133,27 @@ def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool
             for j in range(k):
                 v = values[i, j].item()
                 if v == v:  # skip NaN rows
+                    dark = v > 0.6 * values.nan_to_num().max().item()
                     ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                            fontsize="small", color="white" if v > 0.6 * values.nan_to_num().max().item() else "black")
+                            fontsize="small", color="white" if dark else "black")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict, figsize: tuple[float, float] = (8, 3)) -> Figure:
+    """``fit``'s history: training loss on the left; validation mIoU and pixel accuracy on the right."""
+    val = [(k, label) for k, label in (("val_mean_iou", "val mIoU"), ("val_pixel_accuracy", "val pixel acc."))
+           if k in history]
+    fig, axes = plt.subplots(1, 2 if val else 1, figsize=figsize, squeeze=False)
+    epochs = range(1, len(history["train_loss"]) + 1)
+    axes[0, 0].plot(epochs, history["train_loss"], marker="o", label="train loss")
+    axes[0, 0].set(xlabel="epoch", ylabel="loss", title="training loss")
+    for key, label in val:
+        axes[0, 1].plot(epochs, history[key], marker="o", label=label)
+    if val:
+        axes[0, 1].set(xlabel="epoch", ylim=(0, 1), title="validation")
+        axes[0, 1].legend(loc="lower right")
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig

@@ -5,6 +5,7 @@ import matplotlib
 import pytest
 import torch
 
+
 matplotlib.use("Agg")  # no display in CI
 os.environ.setdefault("SEGLIB_PROFILE", "quick")
 

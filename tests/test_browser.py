@@ -29,6 +29,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,9 +7,15 @@ import torch
 from PIL import Image
 from torchvision import datasets, tv_tensors
 
-from seglib import IGNORE_INDEX, DatasetError
-from seglib.data import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, LABEL_ID_TO_TRAIN_ID, CityscapesSegmentation,
-                         label_ids_to_train_ids, make_cityscapes_tree)
+from seglib.core import IGNORE_INDEX, DatasetError
+from seglib.datasets import (
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_PALETTE,
+    LABEL_ID_TO_TRAIN_ID,
+    CityscapesSegmentation,
+    label_ids_to_train_ids,
+)
+from seglib.fixtures import make_cityscapes_tree
 
 
 @pytest.fixture
@@ -18,7 +24,8 @@ def cs_root(tmp_path):
 
 
 def test_nineteen_classes_in_train_id_order():
-    assert len(CITYSCAPES_CLASSES) == 19 and CITYSCAPES_CLASSES[0] == "road" and CITYSCAPES_CLASSES[-1] == "bicycle"
+    assert len(CITYSCAPES_CLASSES) == 19
+    assert CITYSCAPES_CLASSES[0] == "road" and CITYSCAPES_CLASSES[-1] == "bicycle"
     by_train_id = {c.train_id: c.name for c in datasets.Cityscapes.classes if 0 <= c.train_id < 19}
     assert tuple(by_train_id[i] for i in range(19)) == CITYSCAPES_CLASSES
     assert CITYSCAPES_PALETTE.shape == (19, 3) and CITYSCAPES_PALETTE[0].tolist() == [128, 64, 128]
@@ -45,7 +52,8 @@ def test_unmapped_values_become_ignore_any_shape_and_dtype():
 
 
 def test_splits_and_sample_format(cs_root):
-    assert len(CityscapesSegmentation(cs_root, "train")) == 3 and len(CityscapesSegmentation(cs_root, "val")) == 2
+    assert len(CityscapesSegmentation(cs_root, "train")) == 3
+    assert len(CityscapesSegmentation(cs_root, "val")) == 2
     dataset = CityscapesSegmentation(cs_root, "train")
     assert dataset.images == sorted(dataset.images)  # deterministic order, whatever listdir says
     image, mask = dataset[0]

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from seglib import DatasetError
-from seglib.metrics import (IOU_THRESHOLDS, average_precision, average_recall, coco_mask_metrics,
-                            interpolated_ap, mask_iou, match, precision_recall)
+from seglib.coco import IOU_THRESHOLDS, coco_mask_metrics, interpolated_ap, mask_iou, match, precision_recall
+from seglib.core import DatasetError
 
 
 def box(h, w, top, left, bottom, right):
@@ -38,8 +37,9 @@ def test_mask_iou_matches_loops():
     assert got.shape == (3, 4)
     for i in range(3):
         for j in range(4):
-            inter = sum(bool(a and b) for a, b in zip(pred[i].flatten().tolist(), gt[j].flatten().tolist()))
-            union = sum(bool(a or b) for a, b in zip(pred[i].flatten().tolist(), gt[j].flatten().tolist()))
+            pairs = list(zip(pred[i].flatten().tolist(), gt[j].flatten().tolist(), strict=True))
+            inter = sum(bool(a and b) for a, b in pairs)
+            union = sum(bool(a or b) for a, b in pairs)
             assert got[i, j].item() == pytest.approx(inter / union)
 
 
@@ -86,8 +86,8 @@ def test_one_prediction_at_iou_0_6():
     gt, pred = box(8, 8, 0, 0, 1, 5), box(8, 8, 0, 0, 1, 3)  # IoU 3/5
     preds, targets = unzip([image([pred], [0.9], [1], [gt], [1])])
     # matched at 0.50, 0.55, 0.60: three of the ten thresholds
-    assert average_precision(preds, targets) == pytest.approx(0.3)
-    assert average_recall(preds, targets) == pytest.approx(0.3)
+    assert coco_mask_metrics(preds, targets)["AP"] == pytest.approx(0.3)
+    assert coco_mask_metrics(preds, targets)["AR"] == pytest.approx(0.3)
     m = coco_mask_metrics(preds, targets)
     assert (m["AP50"], m["AP75"]) == (1.0, 0.0)
 
@@ -97,50 +97,51 @@ def test_duplicate_prediction_is_a_false_positive():
     # found a, found a again, found b: TP, FP, TP -> precision 1, 1/2, 2/3; recall 1/2, 1/2, 1
     preds, targets = unzip([image([a, a, b], [0.9, 0.8, 0.7], [1, 1, 1], [a, b], [1, 1])])
     expected = (51 * 1.0 + 50 * (2 / 3)) / 101  # recall points 0..0.50 see 1, 0.51..1 see 2/3
-    assert average_precision(preds, targets) == pytest.approx(expected)
-    assert average_recall(preds, targets) == pytest.approx(1.0)
+    assert coco_mask_metrics(preds, targets)["AP"] == pytest.approx(expected)
+    assert coco_mask_metrics(preds, targets)["AR"] == pytest.approx(1.0)
     without_dup = unzip([image([a, b], [0.9, 0.7], [1, 1], [a, b], [1, 1])])
-    assert average_precision(*without_dup) == pytest.approx(1.0)
+    assert coco_mask_metrics(*without_dup)["AP"] == pytest.approx(1.0)
 
 
 def test_score_ordering_matters():
     a, wrong = box(8, 8, 0, 0, 3, 3), box(8, 8, 5, 5, 8, 8)
     right_first = unzip([image([a, wrong], [0.9, 0.1], [1, 1], [a], [1])])
     wrong_first = unzip([image([a, wrong], [0.1, 0.9], [1, 1], [a], [1])])
-    assert average_precision(*right_first) == pytest.approx(1.0)
-    assert average_precision(*wrong_first) == pytest.approx(0.5)  # precision 1/2 at the only recall
+    assert coco_mask_metrics(*right_first)["AP"] == pytest.approx(1.0)
+    assert coco_mask_metrics(*wrong_first)["AP"] == pytest.approx(0.5)  # precision 1/2 at the only recall
 
 
 def test_class_without_ground_truth_is_left_out():
     a = box(8, 8, 0, 0, 3, 3)
     preds, targets = unzip([image([a, a], [0.9, 0.95], [1, 5], [a], [1])])
-    assert average_precision(preds, targets) == pytest.approx(1.0)  # class 5 has no objects
+    assert coco_mask_metrics(preds, targets)["AP"] == pytest.approx(1.0)  # class 5 has no objects
 
 
 def test_wrong_class_is_not_a_match():
     a = box(8, 8, 0, 0, 3, 3)
     preds, targets = unzip([image([a], [0.9], [2], [a], [1])])
-    assert average_precision(preds, targets) == 0.0 and average_recall(preds, targets) == 0.0
+    assert coco_mask_metrics(preds, targets)["AP"] == 0.0 and coco_mask_metrics(preds, targets)["AR"] == 0.0
 
 
 def test_max_dets_limits_recall():
     a, b = box(8, 8, 0, 0, 3, 3), box(8, 8, 4, 4, 8, 8)
     preds, targets = unzip([image([a, b], [0.9, 0.8], [1, 1], [a, b], [1, 1])])
-    assert average_recall(preds, targets, max_dets=1) == pytest.approx(0.5)
-    assert average_recall(preds, targets, max_dets=100) == pytest.approx(1.0)
+    assert coco_mask_metrics(preds, targets, max_dets=1)["AR"] == pytest.approx(0.5)
+    assert coco_mask_metrics(preds, targets, max_dets=100)["AR"] == pytest.approx(1.0)
 
 
 def test_probability_masks_are_thresholded():
     a = box(8, 8, 0, 0, 3, 3)
-    pred = {"masks": (a.float() * 0.8)[None, None], "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}
+    pred = {"masks": (a.float() * 0.8)[None, None], "scores": torch.tensor([0.9]),
+            "labels": torch.tensor([1])}
     target = {"masks": a[None], "labels": torch.tensor([1])}
-    assert average_precision([pred], [target]) == pytest.approx(1.0)
+    assert coco_mask_metrics([pred], [target])["AP"] == pytest.approx(1.0)
 
 
 def test_no_ground_truth_at_all_is_nan():
     a = box(8, 8, 0, 0, 3, 3)
     preds, targets = unzip([image([a], [0.9], [1], [], [])])
-    assert math.isnan(average_precision(preds, targets))
+    assert math.isnan(coco_mask_metrics(preds, targets)["AP"])
 
 
 def test_inconsistent_inputs_raise():
@@ -148,13 +149,13 @@ def test_inconsistent_inputs_raise():
     preds, targets = unzip([image([a], [0.9], [1], [a], [1])])
     targets[0]["labels"] = torch.tensor([1, 2])
     with pytest.raises(DatasetError, match="image 0: 1 ground-truth masks but 2 labels"):
-        average_precision(preds, targets)
+        coco_mask_metrics(preds, targets)["AP"]
     preds, targets = unzip([image([a], [0.9], [1], [a], [1])])
     preds[0]["scores"] = torch.tensor([0.9, 0.1])
     with pytest.raises(ValueError, match="image 0"):
-        average_precision(preds, targets)
+        coco_mask_metrics(preds, targets)["AP"]
     with pytest.raises(ValueError, match="1 predictions but 2 targets"):
-        average_precision(preds, targets * 2)
+        coco_mask_metrics(preds, targets * 2)["AP"]
 
 
 # --- against a brute-force re-implementation ----------------------------------------------
@@ -170,7 +171,7 @@ def brute_interpolated_ap(is_tp, num_gt):
     total = 0.0
     for i in range(101):
         r = i / 100
-        reachable = [p for p, rc in zip(precision, recall) if rc >= r]
+        reachable = [p for p, rc in zip(precision, recall, strict=True) if rc >= r]
         total += max(reachable) if reachable else 0.0
     return total / 101
 
@@ -184,8 +185,8 @@ def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
             dets, num_gt = [], 0
             for p, t in images:
                 gts = [t["masks"][j].numpy() for j in range(len(t["labels"])) if t["labels"][j] == c]
-                mine = sorted([(float(p["scores"][i]), i) for i in range(len(p["labels"])) if p["labels"][i] == c],
-                              key=lambda s: -s[0])[:max_dets]
+                mine = sorted([(float(p["scores"][i]), i) for i in range(len(p["labels"]))
+                               if p["labels"][i] == c], key=lambda s: -s[0])[:max_dets]
                 num_gt += len(gts)
                 used = [False] * len(gts)
                 for score, i in mine:
@@ -209,7 +210,8 @@ def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
 def random_images(n_images=5, size=16, n_classes=3):
     """Random rectangles as objects; predictions are jittered copies, misses and junk."""
     gen = torch.Generator().manual_seed(1)
-    rand = lambda lo, hi: int(torch.randint(lo, hi, (1,), generator=gen))
+    def rand(lo, hi):
+        return int(torch.randint(lo, hi, (1,), generator=gen))
     images = []
     for _ in range(n_images):
         gts, gl, preds, pl = [], [], [], []
@@ -227,7 +229,8 @@ def random_images(n_images=5, size=16, n_classes=3):
             pl.append(rand(0, n_classes))
         scores = torch.rand(len(preds), generator=gen).tolist()
         masks = torch.stack(preds) if preds else torch.zeros(0, size, size, dtype=torch.bool)
-        images.append(({"masks": masks, "scores": torch.tensor(scores), "labels": torch.tensor(pl, dtype=torch.long)},
+        images.append(({"masks": masks, "scores": torch.tensor(scores),
+                        "labels": torch.tensor(pl, dtype=torch.long)},
                        {"masks": torch.stack(gts), "labels": torch.tensor(gl)}))
     return images
 
@@ -259,8 +262,8 @@ def test_ap_and_ar_match_brute_force_on_random_images(max_dets):
     preds, targets = unzip(images)
     want_ap, want_ar = brute_coco(images, max_dets=max_dets)
     assert 0.05 < want_ap < 0.95  # a non-trivial case
-    assert average_precision(preds, targets, max_dets=max_dets) == pytest.approx(want_ap, abs=1e-12)
-    assert average_recall(preds, targets, max_dets=max_dets) == pytest.approx(want_ar, abs=1e-12)
+    assert coco_mask_metrics(preds, targets, max_dets=max_dets)["AP"] == pytest.approx(want_ap, abs=1e-12)
+    assert coco_mask_metrics(preds, targets, max_dets=max_dets)["AR"] == pytest.approx(want_ar, abs=1e-12)
     m = coco_mask_metrics(preds, targets, max_dets=max_dets)
     assert m["AP50"] == pytest.approx(brute_coco(images, (0.5,), max_dets)[0], abs=1e-12)
     assert m["AP75"] == pytest.approx(brute_coco(images, (0.75,), max_dets)[0], abs=1e-12)

@@ -6,36 +6,43 @@ import sys
 import pytest
 import torch
 
-import seglib
-from seglib.exercises import Case, run_checks
-from seglib.palette import voc_palette
-from seglib.paths import checkpoint_root, data_root
+from seglib.core import checkpoint_root, data_root, get_profile, model_device, pick_device, set_threads
+from seglib.exercises.core import Case, run_checks
+from seglib.viz import voc_palette
 
 
-def test_profile_from_argument_and_environment(monkeypatch):
-    assert seglib.get_profile("quick").quick
-    assert seglib.get_profile("full").full
+def test_profile_is_full_only_when_asked(monkeypatch):
+    monkeypatch.delenv("SEGLIB_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU alone never switches it
+    assert get_profile() == "quick"
+    assert get_profile(run_full=True) == "full"
     monkeypatch.setenv("SEGLIB_PROFILE", "full")
-    assert seglib.get_profile().name == "full"
+    assert get_profile() == "full"
+    monkeypatch.setenv("SEGLIB_PROFILE", "fast")
     with pytest.raises(ValueError, match="quick"):
-        seglib.get_profile("fast")
+        get_profile()
 
 
-def test_auto_profile_is_quick_without_cuda(monkeypatch):
-    monkeypatch.setenv("SEGLIB_PROFILE", "auto")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert seglib.get_profile().quick
+def test_set_threads_defaults_to_one_and_reads_the_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("SEGLIB_THREADS", raising=False)
+        assert set_threads() == 1 == torch.get_num_threads()
+        monkeypatch.setenv("SEGLIB_THREADS", "2")
+        assert set_threads() == 2 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert seglib.pick_device() == torch.device("cpu")
+    assert pick_device() == torch.device("cpu")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert seglib.pick_device() == torch.device("mps")
+    assert pick_device() == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert seglib.pick_device() == torch.device("cuda")
-    assert seglib.pick_device("cpu") == torch.device("cpu")
+    assert pick_device() == torch.device("cuda")
+    assert pick_device("cpu") == torch.device("cpu")
 
 
 def test_data_root_follows_environment_variable(tmp_path, monkeypatch):
@@ -47,7 +54,7 @@ def test_data_root_follows_environment_variable(tmp_path, monkeypatch):
 
 def test_data_root_on_colab_without_checkout(tmp_path, monkeypatch):
     monkeypatch.delenv("SEGLIB_DATA", raising=False)
-    monkeypatch.setattr("seglib.paths.repo_root", lambda: None)
+    monkeypatch.setattr("seglib.core.__file__", "/nowhere/seglib/core.py")
     monkeypatch.setitem(sys.modules, "google.colab", object())
     monkeypatch.setattr("pathlib.Path.mkdir", lambda *a, **k: None)
     assert str(data_root()) == "/content/data"
@@ -67,7 +74,8 @@ def test_run_checks_reports_pass_failure_crash_and_not_attempted():
     cases = [Case("ones", (torch.ones(2, 3),), expected=torch.full((2, 3), 2.0))]
     assert run_checks("double", lambda x: 2 * x, cases).passed
     wrong_value = run_checks("double", lambda x: 3 * x, cases)
-    assert not wrong_value and "relative error" in wrong_value.message and "case 1 (ones)" in wrong_value.message
+    assert not wrong_value and "relative error" in wrong_value.message
+    assert "case 1 (ones)" in wrong_value.message
     wrong_shape = run_checks("double", lambda x: (2 * x).T, cases)
     assert "expected shape (2, 3), got (3, 2)" in wrong_shape.message
     crash = run_checks("double", lambda x: x @ x, cases)
@@ -102,8 +110,6 @@ def test_run_checks_names_a_known_mistake_and_only_that_one():
 def test_model_device_reads_the_weights_or_falls_back():
     from torch import nn
 
-    from seglib.device import model_device
-
     assert model_device(nn.Linear(2, 2)) == torch.device("cpu")
     assert model_device(nn.ReLU(), torch.device("cpu")) == torch.device("cpu")
-    assert model_device(nn.ReLU()) == seglib.pick_device()
+    assert model_device(nn.ReLU()) == pick_device()

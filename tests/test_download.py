@@ -8,10 +8,16 @@ import urllib.request
 import pytest
 from torchvision.datasets import utils as tv_utils
 
-from seglib import DatasetError
-from seglib.data import (VOC2012_MIRRORS, VOCSegmentation, cityscapes_instructions, download_voc2012,
-                         make_voc_tree)
-from seglib.data.download import VOC2012_ARCHIVE, VOC2012_MD5
+from seglib.core import DatasetError
+from seglib.datasets import VOCSegmentation
+from seglib.download import (
+    VOC2012_ARCHIVE,
+    VOC2012_MD5,
+    VOC2012_MIRRORS,
+    cityscapes_instructions,
+    download_voc2012,
+)
+from seglib.fixtures import make_voc_tree
 
 
 @pytest.fixture(autouse=True)

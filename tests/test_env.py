@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import seglib.env as env
-from seglib import pick_device
+from seglib.core import pick_device
 
 
 def test_version_tuple_reads_release_numbers():

@@ -4,9 +4,13 @@ from __future__ import annotations
 import torch
 from torchvision.ops import masks_to_boxes
 
-from seglib.data import ShapesConfig, make_sample
-from seglib.exercises.lesson00 import (check_bounding_box, check_pixel_counts, solution_bounding_box,
-                                       solution_pixel_counts)
+from seglib.exercises.lesson00 import (
+    check_bounding_box,
+    check_pixel_counts,
+    solution_bounding_box,
+    solution_pixel_counts,
+)
+from seglib.synthetic import ShapesConfig, make_sample
 
 
 def stub(*args):
@@ -95,3 +99,24 @@ def test_bounding_box_rejects_a_box_from_the_first_and_last_pixel_only():
 
 def test_bounding_box_stub_is_not_attempted():
     assert not check_bounding_box(stub).attempted
+
+
+def test_classes_present_accepts_right_answers_and_explains_wrong_ones():
+    from seglib.exercises.lesson00 import check_classes_present
+
+    def with_a_loop(mask, num_classes):  # another right answer: a list of bools
+        return [c != 0 and bool((mask == c).any()) for c in range(num_classes)]
+
+    def as_ints(mask, num_classes):      # 0/1 int64 is fine too
+        present = torch.bincount(mask[mask != 255].flatten(), minlength=num_classes)[:num_classes] > 0
+        present[0] = False
+        return present.long()
+
+    assert check_classes_present(with_a_loop).passed
+    assert check_classes_present(as_ints).passed
+    with_background = check_classes_present(
+        lambda m, c: torch.bincount(m[m != 255].flatten(), minlength=c)[:c] > 0)
+    assert not with_background.passed and "background (class 0) is not an object" in with_background.message
+    counted_255 = check_classes_present(
+        lambda m, c: (torch.bincount(m.flatten(), minlength=c) > 0).index_fill(0, torch.tensor([0]), False))
+    assert not counted_255.passed and "255 is the ignore label" in counted_255.message

@@ -3,8 +3,9 @@ import math
 
 import torch
 
+from seglib.coco import mask_iou
 from seglib.exercises import lesson02 as ex
-from seglib.metrics import ConfusionMatrix, iou_per_class, mask_iou
+from seglib.metrics import ConfusionMatrix, iou_per_class
 
 
 def test_library_functions_pass_the_checks():
@@ -56,3 +57,52 @@ def test_crashing_answer_names_the_case():
 def test_compare_with_nan_checks_shape_first():
     assert "expected shape (2,), got (3,)" in ex.compare_with_nan(torch.zeros(3), torch.zeros(2))
     assert ex.compare_with_nan(torch.tensor([1.0, math.nan]), torch.tensor([1.0, math.nan])) is None
+
+
+def test_coco_library_functions_pass_the_new_checks():
+    from seglib.coco import interpolated_ap, match
+    assert ex.check_greedy_match(match).passed
+    assert ex.check_ap_101(interpolated_ap).passed
+
+
+def test_right_answers_written_differently_pass():
+    import numpy as np
+
+    def ap_numpy(precision, recall):  # envelope first, then 101 points from np.linspace
+        p, r = precision.numpy(), recall.numpy()
+        env = np.maximum.accumulate(p[::-1])[::-1]
+        return float(np.mean([env[np.argmax(r >= t)] if (r >= t).any() else 0.0 for t in np.linspace(0, 1, 101)]))
+
+    def match_list(ious, scores, threshold):  # plain Python, returns a list
+        taken, out = set(), [-1] * len(scores)
+        for p in sorted(range(len(scores)), key=lambda k: -float(scores[k])):
+            free = [(float(ious[p, g]), g) for g in range(ious.shape[1]) if g not in taken]
+            if free:
+                iou, g = max(free, key=lambda t: (t[0], -t[1]))
+                if iou >= threshold:
+                    out[p] = g
+                    taken.add(g)
+        return out
+
+    def miou_tensor(pred, target, num_classes, ignore_index=255):  # one tensor of two, via the library
+        from seglib.metrics import ConfusionMatrix
+        def one(p, t):
+            cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+            cm.update(p, t)
+            return cm.compute()["mean_iou"]
+        per_image = [one(p[None], t[None]) for p, t in zip(pred, target)]
+        return torch.tensor([one(pred, target), sum(per_image) / len(per_image)])
+
+    for check, fn in [(ex.check_ap_101, ap_numpy), (ex.check_greedy_match, match_list),
+                      (ex.check_miou_two_ways, miou_tensor)]:
+        result = check(fn)
+        assert result.passed and "Hint" not in result.message, result.message
+
+
+def test_benchmark_miou_answer():
+    assert ex.check_benchmark_miou("pooled").passed
+    assert ex.check_benchmark_miou(" Pooled ").passed
+    wrong = ex.check_benchmark_miou("per-image")
+    assert not wrong.passed and wrong.attempted and "sums one confusion matrix" in wrong.message
+    assert not ex.check_benchmark_miou(None).attempted
+    assert "answer" in ex.check_benchmark_miou("median").message

@@ -39,3 +39,15 @@ def test_conv_transpose_check_catches_channel_mixing_mistake():
         return ex.solution_conv_transpose2d(x[:, :1], w[:1], stride)
     result = ex.check_conv_transpose2d(first_channel_only)
     assert not result.passed and "case 4" in result.message
+
+
+def test_phase_means_accepts_other_right_answers():
+    def with_masks(output, stride=2):  # boolean phase masks, float32 result
+        h, w = output.shape[-2:]
+        rows, cols = torch.arange(h)[:, None] % stride, torch.arange(w)[None, :] % stride
+        return torch.tensor([[output[..., (rows == r) & (cols == c)].mean().item() for c in range(stride)]
+                             for r in range(stride)])
+
+    assert ex.check_phase_means(with_masks).passed
+    wrong = ex.check_phase_means(lambda y, stride=2: torch.zeros(stride, stride))
+    assert not wrong.passed and "Hint" not in wrong.message

@@ -3,8 +3,7 @@ import torch
 from torch import nn
 
 from seglib.exercises import lesson04 as ex
-from seglib.models import convolutionalize, vgg16
-from seglib.models.vgg import convolutionalize_linear
+from seglib.models.vgg import convolutionalize, convolutionalize_linear, vgg16
 
 
 def test_the_library_version_passes():

@@ -7,16 +7,15 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from seglib.models import FCN, count_parameters, fcn8s, fcn16s, fcn32s
-from seglib.models.fcn import IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple
+from seglib.models.fcn import FCN, IMAGENET_MEAN, IMAGENET_STD, STRIDES, count_parameters, pad_to_multiple
+
 
 QUICK = 1 / 8
-VARIANTS = ["32s", "16s", "8s"]
 
 
 @pytest.fixture(scope="module")
 def quick_models() -> dict[str, FCN]:
-    return {v: FCN(num_classes=3, variant=v, width=QUICK).eval() for v in VARIANTS}
+    return {v: FCN(num_classes=3, variant=v, width=QUICK).eval() for v in STRIDES}
 
 
 @pytest.mark.parametrize("size", [(32, 32), (64, 64), (65, 97), (33, 31), (224, 224)])
@@ -29,7 +28,8 @@ def test_logits_have_the_input_size_for_every_variant(quick_models, size):
 
 def test_named_parts_as_in_the_reference_implementation(quick_models):
     names = {v: {n for n, _ in m.named_children()} for v, m in quick_models.items()}
-    common = {"normalize", "backbone", "fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "score_fr", "upscore"}
+    common = {"normalize", "backbone", "fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "score_fr",
+              "upscore"}
     assert names["32s"] == common
     assert names["16s"] == common | {"upscore2", "score_pool4"}
     assert names["8s"] == common | {"upscore2", "score_pool4", "upscore_pool4", "score_pool3"}
@@ -98,36 +98,36 @@ def test_every_path_is_aligned_with_the_input(variant, silenced, stride, factors
 
 def test_parameter_counts_at_full_width():
     with torch.device("meta"):  # counting needs shapes only, no memory
-        counts = {v: count_parameters(FCN(21, v)) for v in VARIANTS}
-        all_32s = count_parameters(fcn32s(21), trainable_only=False)
+        counts = {v: count_parameters(FCN(21, v)) for v in STRIDES}
+        all_32s = count_parameters(FCN(21, "32s"), trainable_only=False)
     # VGG16 without fc8 (134,260,544) plus score_fr (4096 * 21 + 21): the paper's "134M".
     assert counts["32s"] == 134_260_544 + 86_037 == 134_346_581
-    assert all_32s == counts["32s"] + 21 * 21 * 64 * 64  # + the fixed bilinear 32x upsampler
+    assert all_32s == counts["32s"] + 21 * 64 * 64  # + the fixed, grouped bilinear 32x upsampler
     score_pool4, score_pool3, upscore_2x = 512 * 21 + 21, 256 * 21 + 21, 21 * 21 * 4 * 4
     assert counts["16s"] - counts["32s"] == score_pool4 + upscore_2x
     assert counts["8s"] - counts["16s"] == score_pool3 + upscore_2x
 
 
 def test_parameter_counts_at_quick_width():
-    counts = {v: count_parameters(FCN(21, v, width=QUICK)) for v in VARIANTS}
+    counts = {v: count_parameters(FCN(21, v, width=QUICK)) for v in STRIDES}
     assert counts["16s"] - counts["32s"] == 64 * 21 + 21 + 21 * 21 * 16
     assert counts["8s"] - counts["16s"] == 32 * 21 + 21 + 21 * 21 * 16
     assert counts["32s"] < 2_200_000
 
 
 def test_init_from_copies_the_shared_weights():
-    coarse = fcn32s(4, width=QUICK)
+    coarse = FCN(4, "32s", width=QUICK)
     with torch.no_grad():
         for p in coarse.parameters():
             p.normal_()
-    medium = fcn16s(4, width=QUICK).init_from(coarse)
+    medium = FCN(4, "16s", width=QUICK).init_from(coarse)
     for name, value in coarse.state_dict().items():
         if not name.startswith("upscore."):
             torch.testing.assert_close(medium.state_dict()[name], value, msg=name)
     assert medium.score_pool4.weight.abs().sum() == 0  # the new skip still starts at zero
     with torch.no_grad():
         medium.score_pool4.weight.normal_()
-    fine = fcn8s(4, width=QUICK).init_from(medium)
+    fine = FCN(4, "8s", width=QUICK).init_from(medium)
     torch.testing.assert_close(fine.score_pool4.weight, medium.score_pool4.weight)
     torch.testing.assert_close(fine.upscore2.weight, medium.upscore2.weight)
     torch.testing.assert_close(fine.fc6.weight, coarse.fc6.weight)
@@ -136,9 +136,9 @@ def test_init_from_copies_the_shared_weights():
 
 def test_init_from_refuses_a_different_network():
     with pytest.raises(ValueError, match="4-class"):
-        fcn16s(4, width=QUICK).init_from(fcn32s(5, width=QUICK))
+        FCN(4, "16s", width=QUICK).init_from(FCN(5, "32s", width=QUICK))
     with pytest.raises(ValueError, match="width"):
-        fcn16s(4, width=QUICK).init_from(fcn32s(4, width=1 / 4))
+        FCN(4, "16s", width=QUICK).init_from(FCN(4, "32s", width=1 / 4))
 
 
 def test_images_are_normalised_with_imagenet_statistics(quick_models):
@@ -154,7 +154,7 @@ def test_unknown_variant_is_refused():
 
 
 def test_training_step_reaches_every_learnable_part():
-    model = fcn8s(3, width=QUICK)
+    model = FCN(3, "8s", width=QUICK)
     with torch.no_grad():  # nonzero scores so gradients flow back into the backbone
         for name in ("score_fr", "score_pool4", "score_pool3"):
             getattr(model, name).weight.normal_(0, 0.1)

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from seglib import IGNORE_INDEX, DatasetError
-from seglib.metrics import (ConfusionMatrix, accuracy_per_class, frequency_weighted_iou, iou_per_class,
-                            mean_accuracy, mean_iou, pixel_accuracy, segmentation_metrics)
+from seglib.core import IGNORE_INDEX, DatasetError
+from seglib.metrics import ConfusionMatrix, iou_per_class, mean_iou, segmentation_metrics
 
 
 def random_batch(n=2, h=5, w=7, c=4, ignore_share=0.2):
@@ -21,7 +20,7 @@ def random_batch(n=2, h=5, w=7, c=4, ignore_share=0.2):
 def brute_confusion(pred, target, c, ignore=IGNORE_INDEX):
     """One pixel at a time, in plain Python."""
     cm = [[0] * c for _ in range(c)]
-    for p, t in zip(pred.flatten().tolist(), target.flatten().tolist()):
+    for p, t in zip(pred.flatten().tolist(), target.flatten().tolist(), strict=True):
         if t != ignore:
             cm[t][p] += 1
     return cm
@@ -120,10 +119,10 @@ def test_absent_class_convention():
     assert iou[:3].tolist() == pytest.approx([3 / 4, 2 / 4, 0.0])
     assert math.isnan(iou[3])
     assert mean_iou(cm) == pytest.approx((3 / 4 + 2 / 4 + 0) / 3)  # NaN left out, 0 counted
-    acc = accuracy_per_class(cm)
-    assert math.isnan(acc[2]) and math.isnan(acc[3])
-    assert mean_accuracy(cm) == pytest.approx((3 / 4 + 2 / 3) / 2)  # t_i = 0 left out
-    assert frequency_weighted_iou(cm) == pytest.approx((4 * 3 / 4 + 3 * 2 / 4) / 7)
+    m = segmentation_metrics(cm)
+    assert math.isnan(m["accuracy"][2]) and math.isnan(m["accuracy"][3])
+    assert m["mean_accuracy"] == pytest.approx((3 / 4 + 2 / 3) / 2)  # t_i = 0 left out
+    assert m["fw_iou"] == pytest.approx((4 * 3 / 4 + 3 * 2 / 4) / 7)
 
 
 def test_everything_absent_is_nan():
@@ -141,14 +140,23 @@ def test_all_ignore_batch_counts_nothing():
 
 def test_pure_functions_agree_with_pixel_accuracy_definition():
     cm = torch.tensor([[5, 0], [5, 0]])  # "predict class 0 everywhere"
-    assert pixel_accuracy(cm) == pytest.approx(0.5)
+    assert segmentation_metrics(cm)["pixel_accuracy"] == pytest.approx(0.5)
     assert mean_iou(cm) == pytest.approx((5 / 10 + 0) / 2)
 
 
 def test_bad_target_values_raise_dataset_error_listing_them():
     target = torch.tensor([[[0, 7, 1], [-1, 255, 7]]])
-    with pytest.raises(DatasetError, match=r"\[-1, 7\]"):
+    with pytest.raises(DatasetError, match=r"target: label values \{-1, 7\}"):
         ConfusionMatrix(3).update(torch.zeros_like(target), target)
+
+
+@pytest.mark.parametrize("value, hint", [(0.5, "float32$"), (float("nan"), "NaN")])
+def test_float_targets_and_predictions_are_refused_not_truncated(value, hint):
+    target = torch.tensor([[[0.0, value]]])
+    with pytest.raises(DatasetError, match="target: labels must be integer.*" + hint.rstrip("$")):
+        ConfusionMatrix(2).update(torch.zeros(1, 1, 2, dtype=torch.long), target)
+    with pytest.raises(ValueError, match="prediction: labels must be integer"):
+        ConfusionMatrix(2).update(target, torch.zeros(1, 1, 2, dtype=torch.long))
 
 
 def test_other_ignore_index():
@@ -161,14 +169,15 @@ def test_other_ignore_index():
 
 
 def test_prediction_out_of_range_raises_value_error():
-    with pytest.raises(ValueError, match=r"\[3\]") as info:
+    with pytest.raises(ValueError, match=r"prediction: label values \{3\}") as info:
         ConfusionMatrix(3).update(torch.tensor([[[0, 3]]]), torch.tensor([[[0, 1]]]))
     assert not isinstance(info.value, DatasetError)
 
 
 def test_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(1, 2, 3\).*\(1, 3, 2\)"):
-        ConfusionMatrix(3).update(torch.zeros(1, 2, 3, dtype=torch.long), torch.zeros(1, 3, 2, dtype=torch.long))
+        ConfusionMatrix(3).update(torch.zeros(1, 2, 3, dtype=torch.long),
+                                  torch.zeros(1, 3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="4 channels"):
         ConfusionMatrix(3).update(torch.randn(1, 4, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
 

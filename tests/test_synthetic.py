@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.data.synthetic import VARIANTS, ShapesConfig, ShapesDataset, make_batch, make_sample
+from seglib.synthetic import CLASSES, ShapesConfig, ShapesDataset, make_batch, make_sample
+
 
 N = 200  # samples per statistical check: enough for stable counts, fast on a CPU
 
@@ -29,13 +30,13 @@ def samples(variant: str, n: int = N, **overrides) -> list[tuple[torch.Tensor, .
 # --- basic contract ----------------------------------------------------------------------
 
 def test_variants_list_background_first():
-    assert set(VARIANTS) == {"shapes", "context", "thin", "touching"}
-    for names in VARIANTS.values():
+    assert set(CLASSES) == {"shapes", "context", "thin", "touching"}
+    for names in CLASSES.values():
         assert names[0] == "background" and len(set(names)) == len(names) >= 2
-    assert len(VARIANTS["shapes"]) == 6
+    assert len(CLASSES["shapes"]) == 6
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(CLASSES))
 @pytest.mark.parametrize("size", [64, 96])
 def test_sample_shapes_dtypes_and_ranges(variant, size):
     config = ShapesConfig(size=size, variant=variant)
@@ -45,11 +46,11 @@ def test_sample_shapes_dtypes_and_ranges(variant, size):
         assert mask.shape == (size, size) and mask.dtype == torch.int64
         assert instances.shape == (size, size) and instances.dtype == torch.int64
         assert 0.0 <= image.min() and image.max() <= 1.0
-        assert 0 <= mask.min() and mask.max() < len(VARIANTS[variant])
+        assert 0 <= mask.min() and mask.max() < len(CLASSES[variant])
         assert ((instances > 0) <= (mask > 0)).all()  # every object pixel has a class
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(CLASSES))
 def test_same_seed_and_index_give_the_same_sample(variant):
     config = ShapesConfig(variant=variant)
     image, mask = make_sample(7, 1, config)
@@ -72,9 +73,9 @@ def test_make_batch_equals_stacked_samples():
     assert empty_images.shape == (0, 3, 64, 64) and empty_masks.dtype == torch.int64
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(CLASSES))
 def test_every_class_appears(variant):
-    counts = torch.zeros(len(VARIANTS[variant]), dtype=torch.int64)
+    counts = torch.zeros(len(CLASSES[variant]), dtype=torch.int64)
     for _, mask, _ in samples(variant):
         counts += torch.bincount(mask.flatten(), minlength=len(counts))
     share = counts / counts.sum()
@@ -101,7 +102,7 @@ def test_shapes_objects_range_from_tiny_to_large():
 def test_shapes_rings_and_crosses_have_thin_parts():
     lost = {}
     for name in ("disc", "ring", "cross"):
-        label = VARIANTS["shapes"].index(name)
+        label = CLASSES["shapes"].index(name)
         before = after = 0
         for _, mask, _ in samples("shapes", n=100):
             region = mask == label
@@ -146,8 +147,8 @@ def test_context_same_blobs_change_class_with_the_frame():
         assert not torch.equal(water[0], grass[0])  # ...but a different frame
         blobs = water[1] > 0
         assert blobs.any() and torch.equal(blobs, grass[1] > 0)
-        assert (water[1][blobs] == VARIANTS["context"].index("boat")).all()
-        assert (grass[1][blobs] == VARIANTS["context"].index("car")).all()
+        assert (water[1][blobs] == CLASSES["context"].index("boat")).all()
+        assert (grass[1][blobs] == CLASSES["context"].index("car")).all()
 
 
 def test_context_blobs_stay_far_from_the_cue():
@@ -167,7 +168,7 @@ def test_context_blobs_stay_far_from_the_cue():
 def test_thin_wires_vanish_after_one_erosion():
     wire, kept = 0, 0
     for _, mask, _ in samples("thin"):
-        region = mask == VARIANTS["thin"].index("wire")
+        region = mask == CLASSES["thin"].index("wire")
         assert region.sum() >= 20, "every image has at least one wire"
         wire += int(region.sum())
         kept += int(erode(region).sum())
@@ -222,7 +223,7 @@ def test_touching_gap_width_follows_the_config():
 
 def test_dataset_returns_tv_tensors_and_checks_indices():
     data = ShapesDataset(10, size=48, variant="touching", seed=3)
-    assert len(data) == 10 and data.classes == VARIANTS["touching"] and data.num_classes == 2
+    assert len(data) == 10 and data.classes == CLASSES["touching"] and data.num_classes == 2
     image, mask = data[4]
     assert isinstance(image, tv_tensors.Image) and isinstance(mask, tv_tensors.Mask)
     assert image.shape == (3, 48, 48) and mask.dtype == torch.int64

@@ -4,8 +4,10 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib import IGNORE_INDEX
-from seglib.data import VOCSegmentation, eval_transforms, make_voc_tree, train_transforms
+from seglib.core import IGNORE_INDEX
+from seglib.datasets import VOCSegmentation
+from seglib.fixtures import make_voc_tree
+from seglib.transforms import eval_transforms, train_transforms
 
 
 def _pair(h=20, w=24):
@@ -31,7 +33,8 @@ def test_v2_resizes_masks_with_nearest_only():
                                    interpolation=v2.InterpolationMode.NEAREST).squeeze(0).long()
     assert torch.equal(resized.as_subclass(torch.Tensor), nearest)
     as_plain_tensor = v2.Resize((37, 53))(mask.as_subclass(torch.Tensor).unsqueeze(0).float())
-    assert not set(as_plain_tensor.unique().tolist()) <= {0.0, 3.0, 7.0, 255.0}  # what a non-Mask would suffer
+    # what a non-Mask would suffer:
+    assert not set(as_plain_tensor.unique().tolist()) <= {0.0, 3.0, 7.0, 255.0}
 
 
 def test_no_new_labels_under_random_scaling():
@@ -97,5 +100,6 @@ def test_voc_255_survives_augmentation_and_is_never_a_class(tmp_path):
         classes = values - {IGNORE_INDEX}
         assert classes and max(classes) < VOCSegmentation.num_classes
         # what a loss sees: 255 is skipped, every other pixel is a valid class
-        loss = torch.nn.functional.cross_entropy(torch.zeros(1, 21, 40, 40), mask[None], ignore_index=IGNORE_INDEX)
+        loss = torch.nn.functional.cross_entropy(torch.zeros(1, 21, 40, 40), mask[None],
+                                                 ignore_index=IGNORE_INDEX)
         assert torch.isfinite(loss)

@@ -16,8 +16,10 @@ from seglib.models.upsampling import (
     transposed_output_size,
 )
 
+
 # every (kernel, stride, padding, output_padding) that PyTorch accepts on a 3x5 input
-SETTINGS = [(k, s, p, op) for k, s, p, op in itertools.product([1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2], [0, 1, 2])
+SETTINGS = [(k, s, p, op)
+            for k, s, p, op in itertools.product([1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2], [0, 1, 2])
             if op < s and (3 - 1) * s - 2 * p + k + op >= 1]
 
 
@@ -51,7 +53,8 @@ def test_by_hand_non_square_kernel():
 @pytest.mark.parametrize("x_shape,w_shape,kwargs,match", [
     ((1, 3, 4, 4), (2, 1, 3, 3), {}, "3 channels but weight expects 2"),
     ((3, 4, 4), (3, 1, 3, 3), {}, r"x must be \[N, Cin, H, W\]"),
-    ((1, 1, 4, 4), (1, 1, 3, 3), {"stride": 2, "output_padding": 2}, "output_padding=2 must be smaller than stride=2"),
+    ((1, 1, 4, 4), (1, 1, 3, 3), {"stride": 2, "output_padding": 2},
+     "output_padding=2 must be smaller than stride=2"),
     ((1, 1, 1, 1), (1, 1, 1, 1), {"padding": 1}, "gives an output of -1"),
 ])
 def test_by_hand_rejects_bad_input(x_shape, w_shape, kwargs, match):
@@ -136,7 +139,8 @@ def test_overlap_count_known_values():
     assert overlap_count(2, 3, 2).tolist() == [1, 1, 0, 1, 1]  # stride > kernel leaves gaps
 
 
-@pytest.mark.parametrize("k,s", [(2, 1), (3, 1), (3, 2), (4, 2), (5, 2), (6, 2), (4, 3), (6, 3), (8, 4), (16, 8)])
+@pytest.mark.parametrize("k,s", [(2, 1), (3, 1), (3, 2), (4, 2), (5, 2), (6, 2), (4, 3), (6, 3), (8, 4),
+                                 (16, 8)])
 def test_overlap_is_even_in_the_interior_iff_kernel_divisible_by_stride(k, s):
     counts = overlap_count(k, s, 10)
     interior = counts[k:-k]

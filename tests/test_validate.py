@@ -2,42 +2,54 @@
 import pytest
 import torch
 
-from seglib import DatasetError
-from seglib.data.validate import check_dataset_folder, check_files_exist, check_mask, check_pair
+from seglib.core import DatasetError, check_images, check_labels
+from seglib.datasets import check_dataset_folder, check_files_exist, check_pair
 
 
-def test_check_mask_accepts_classes_and_ignore():
+def test_check_labels_accepts_classes_and_ignore():
     mask = torch.tensor([[0, 20], [255, 3]])
-    check_mask(mask, num_classes=21, source="sample 0")  # no error
+    check_labels(mask, num_classes=21, source="sample 0")  # no error
 
 
-def test_check_mask_names_source_and_bad_values():
+def test_check_labels_names_source_and_bad_values():
     mask = torch.tensor([[0, 21], [37, 255]])
     with pytest.raises(DatasetError) as info:
-        check_mask(mask, num_classes=21, source="sample 17")
+        check_labels(mask, num_classes=21, source="sample 17")
     message = str(info.value)
     assert "sample 17" in message
     assert "{21, 37}" in message and "0..20" in message and "255" in message
     assert "device-side assert" in message
 
 
-def test_check_mask_rejects_negative_values_and_custom_ignore():
+def test_check_labels_rejects_negative_values_and_custom_ignore():
     with pytest.raises(DatasetError, match=r"\{-1\}"):
-        check_mask(torch.tensor([[-1, 0]]), 2, "a.png")
+        check_labels(torch.tensor([[-1, 0]]), 2, "a.png")
     with pytest.raises(DatasetError, match=r"\{255\}"):  # 255 is only fine when it is the ignore label
-        check_mask(torch.tensor([[255, 0]]), 2, "a.png", ignore_index=-100)
+        check_labels(torch.tensor([[255, 0]]), 2, "a.png", ignore_index=-100)
 
 
-def test_check_mask_rejects_float_and_wrong_rank():
-    with pytest.raises(DatasetError, match="dtype torch.float32"):
-        check_mask(torch.zeros(2, 2), 2, "m.png")
-    with pytest.raises(DatasetError, match=r"shape \(1, 2, 2\)"):
-        check_mask(torch.zeros(1, 2, 2, dtype=torch.long), 2, "m.png")
+def test_check_labels_rejects_float_and_names_nan():
+    with pytest.raises(DatasetError, match="m.png: labels must be integer class indices, got dtype torch.f"):
+        check_labels(torch.zeros(2, 2), 2, "m.png")
+    with pytest.raises(DatasetError, match="float32 and contains NaN"):
+        check_labels(torch.tensor([0.0, float("nan")]), 2, "m.png")
+    with pytest.raises(DatasetError, match="torch.bool"):
+        check_labels(torch.zeros(2, 2, dtype=torch.bool), 2, "m.png")
 
 
-def test_check_mask_lists_at_most_ten_bad_values():
+def test_check_images_names_dtype_and_layout():
+    check_images(torch.rand(2, 3, 4, 4), channels=3)
+    with pytest.raises(ValueError, match=r"got dtype torch.uint8; expected float images in \[0, 1\]"):
+        check_images(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"shape \(2, 4, 4, 3\); expected \[N, 3, H, W\] \(channels last"):
+        check_images(torch.rand(2, 4, 4, 3), channels=3)
+    with pytest.raises(ValueError, match=r"shape \(2, 1, 4, 4\); expected \[N, 3, H, W\]"):
+        check_images(torch.rand(2, 1, 4, 4), channels=3)
+
+
+def test_check_labels_lists_at_most_ten_bad_values():
     with pytest.raises(DatasetError, match="and 5 more"):
-        check_mask(torch.arange(100, 115).view(3, 5), 21, "m.png")
+        check_labels(torch.arange(100, 115).view(3, 5), 21, "m.png")
 
 
 def test_check_pair_reports_both_sizes():
@@ -71,6 +83,8 @@ def test_check_dataset_folder_complete_returns_path(tmp_path):
 
 def test_check_files_exist_names_missing_files(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"")
+    with pytest.raises(DatasetError, match="train.txt lists no samples"):
+        check_files_exist([], "train.txt")
     with pytest.raises(DatasetError) as info:
         check_files_exist([tmp_path / "x.jpg", tmp_path / "y.jpg"], "train.txt")
     assert "1 file(s) named by train.txt" in str(info.value) and "y.jpg" in str(info.value)

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from seglib.models import VGGBackbone, convolutionalize, convolutionalize_linear, scaled_cfg, vgg16
+from seglib.models.vgg import VGGBackbone, convolutionalize, convolutionalize_linear, scaled_cfg, vgg16
+
 
 QUICK = 1 / 8
 
@@ -110,3 +111,11 @@ def test_backbone_splits_after_pool3_pool4_pool5():
         "pool3": (1, 32, 8, 12), "pool4": (1, 64, 4, 6), "pool5": (1, 64, 2, 3)}
     with pytest.raises(ValueError, match="5 max-pools"):
         VGGBackbone(nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2)))
+
+
+def test_vgg16_on_the_meta_device_has_shapes_and_no_weights():
+    model = vgg16(device="meta")
+    assert all(p.is_meta for p in model.parameters())
+    out = model.features(torch.zeros(1, 3, 100, 132, device="meta"))
+    assert out.shape == (1, 512, 3, 4)
+    assert vgg16(1 / 8, device="cpu").classifier[0].weight.device.type == "cpu"

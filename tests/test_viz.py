@@ -1,14 +1,20 @@
-"""Colours, overlays and figures: known colours, shapes, legends and clear errors."""
+"""Colours and figures: known colours, shapes, legends and clear errors."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import pytest
 import numpy as np
+import pytest
 import torch
 
-from seglib import DatasetError
-from seglib.palette import voc_palette
-from seglib.viz import colorize, legend_handles, overlay, plot_confusion, show_samples, to_uint8_image
+from seglib.core import DatasetError
+from seglib.viz import (
+    colorize,
+    legend_handles,
+    plot_confusion,
+    plot_history,
+    show_samples,
+    to_uint8_image,
+)
 
 
 def test_colorize_uses_voc_colours_and_cream_for_ignore():
@@ -20,11 +26,11 @@ def test_colorize_uses_voc_colours_and_cream_for_ignore():
 def test_colorize_with_own_palette_and_bad_input():
     palette = torch.tensor([[1, 2, 3], [4, 5, 6]], dtype=torch.uint8)
     assert colorize(torch.tensor([[1, 0]]), palette).tolist() == [[[4, 5, 6], [1, 2, 3]]]
-    with pytest.raises(DatasetError, match=r"outside \[0, 2\).*max 2"):
+    with pytest.raises(DatasetError, match=r"colorize: label values \{2\} are outside 0..1"):
         colorize(torch.tensor([[2]]), palette)
-    with pytest.raises(DatasetError, match="integer label map"):
+    with pytest.raises(DatasetError, match="integer class indices, got dtype torch.float32"):
         colorize(torch.zeros(2, 2))
-    with pytest.raises(DatasetError, match=r"\[H, W\]"):
+    with pytest.raises(ValueError, match=r"\[H, W\]"):
         colorize(torch.zeros(1, 2, 2, dtype=torch.long))
 
 
@@ -33,22 +39,6 @@ def test_to_uint8_image_scales_and_clips():
     assert to_uint8_image(image)[0, 0].tolist() == [0, 0, 128, 255, 255]
     as_bytes = torch.full((3, 2, 2), 7, dtype=torch.uint8)
     assert torch.equal(to_uint8_image(as_bytes), as_bytes)
-
-
-def test_overlay_paints_objects_and_ignore_but_not_background():
-    image = torch.zeros(3, 4, 4)
-    mask = torch.zeros(4, 4, dtype=torch.long)
-    mask[0, 0], mask[3, 3] = 1, 255
-    out = overlay(image, mask, alpha=1.0)
-    assert out.shape == (4, 4, 3) and out.dtype == np.uint8
-    assert out[0, 0].tolist() == voc_palette()[1].tolist()
-    assert out[3, 3].tolist() == [224, 224, 192]
-    assert out[1, 1].tolist() == [0, 0, 0]  # background left as the photo
-    half = overlay(torch.ones(3, 4, 4), mask, alpha=0.5)
-    assert half[0, 0].tolist() == [191, 127, 127]  # halfway between white and (128, 0, 0), rounded down
-    assert (overlay(torch.ones(3, 4, 4), torch.zeros(4, 4, dtype=torch.long)) == 255).all()
-    with pytest.raises(DatasetError, match=r"labels \[5\]"):
-        overlay(image, torch.full((4, 4), 5), num_classes=3)
 
 
 def test_legend_names_classes_and_ignore():
@@ -88,3 +78,15 @@ def test_plot_confusion_normalises_rows():
     plt.close(fig)
     with pytest.raises(ValueError, match="3 class names"):
         plot_confusion(cm, ["a", "b", "c"])
+
+
+def test_plot_history_has_loss_and_validation_panels():
+    history = {"train_loss": [1.0, 0.6], "lr": [0.1, 0.05], "seconds": [1.0, 1.0],
+               "val_mean_iou": [0.2, 0.6], "val_pixel_accuracy": [0.5, 0.8]}
+    fig = plot_history(history)
+    assert len(fig.axes) == 2
+    assert [line.get_label() for line in fig.axes[1].lines] == ["val mIoU", "val pixel acc."]
+    plt.close(fig)
+    fig = plot_history({"train_loss": [1.0], "lr": [0.1], "seconds": [1.0]})
+    assert len(fig.axes) == 1
+    plt.close(fig)

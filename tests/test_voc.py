@@ -5,8 +5,10 @@ import torch
 from PIL import Image
 from torchvision import tv_tensors
 
-from seglib import IGNORE_INDEX, DatasetError
-from seglib.data import VOC_CLASSES, VOCSegmentation, make_voc_tree, train_transforms
+from seglib.core import IGNORE_INDEX, DatasetError
+from seglib.datasets import VOC_CLASSES, VOCSegmentation
+from seglib.fixtures import make_voc_tree
+from seglib.transforms import train_transforms
 
 
 @pytest.fixture

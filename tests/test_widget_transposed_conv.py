@@ -10,6 +10,7 @@ from seglib.widgets.transposed_conv import (
     plot_steps,
 )
 
+
 PNG = b"\x89PNG"
 
 
@@ -83,3 +84,36 @@ def test_plot_steps_draws_input_kernel_and_each_step():
     assert titles == ["input x", "kernel", "after step 1: x[0, 0]", "after step 4: x[1, 1]"]
     last_texts = [t.get_text() for t in fig.axes[-1].texts]
     assert len(last_texts) == 25 and last_texts[12] == "36"  # the centre: 1*9 + 2*7 + 3*3 + 4*1
+
+
+def test_stepper_displays_a_still_picture_then_the_panel(monkeypatch):
+    from IPython.display import Image
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append((obj, kw)))
+    w = TransposedConvStepper()
+    w._ipython_display_()
+    (still, _), (bundle, options) = shown
+    assert isinstance(still, Image) and still.data == bytes(w.image.value) and still.data.startswith(PNG)
+    assert options == {"raw": True}
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == w.model_id and view["version_major"] == 2
+    w.step.value = 3                                  # the still follows the current picture
+    assert w.snapshot().data == bytes(w.image.value) != still.data
+
+
+def test_stepper_snapshot_through_ipython_formatter():
+    """IPython's own formatter (what a notebook cell's last value goes through) uses the display hook."""
+    from IPython.core.formatters import IPythonDisplayFormatter
+
+    w = TransposedConvStepper()
+    called = []
+    w.show_snapshot = False
+    import seglib.widgets.transposed_conv as module
+    original = module.display_with_snapshot
+    try:
+        module.display_with_snapshot = lambda widget, png: called.append((widget, png))
+        assert IPythonDisplayFormatter()(w) is True
+    finally:
+        module.display_with_snapshot = original
+    assert called == [(w, None)]

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from seglib import DatasetError
-from seglib.widgets import (
+from seglib.core import DatasetError
+from seglib.widgets.feature_maps import (
     FeatureMapExplorer,
     activations,
     channel_grid,
@@ -15,6 +15,7 @@ from seglib.widgets import (
     forward_with_activations,
     layer_choices,
 )
+
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -229,13 +230,23 @@ def test_explorer_shows_a_bad_image_in_its_info_line(net, images):
         explorer.render()
 
 
-def test_explorer_displays_as_its_widget(net, images, monkeypatch):
+def test_explorer_displays_a_still_picture_then_its_widget(net, images, monkeypatch):
+    from IPython.display import Image
+
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append((obj, kw)))
     explorer = FeatureMapExplorer(net, images)
     explorer._ipython_display_()
-    assert shown == [explorer.widget]
+    (still, _), (bundle, options) = shown
+    assert isinstance(still, Image) and still.data == explorer.png and still.format == "png"
+    assert options == {"raw": True}
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
     assert explorer.picture in explorer.widget.children
+    assert explorer.snapshot().data == explorer.png
+    shown.clear()
+    explorer.show_snapshot = False
+    explorer._ipython_display_()
+    assert len(shown) == 1 and "application/vnd.jupyter.widget-view+json" in shown[0][0]
 
 
 def test_explorer_works_with_the_course_fcn(images):

@@ -1,13 +1,6 @@
-"""Check functions for the lessons' exercises, one module per lesson.
+"""Check functions for the lessons' exercises, one module per lesson (``lesson00`` .. ``lesson04``).
 
-A check runs the learner's function on cases whose answers are known and says
-precisely what is wrong (which case, which shape, which value, how far off). It never
-stops the notebook when an exercise is left undone: the learner's stub raises
-``NotImplementedError`` and the check reports "not attempted yet".
-
-Solutions: each lesson module has a ``solution_<name>`` function next to its check
-(``??solution_bilinear_kernel`` in a notebook shows the code).
+A check runs the learner's function on cases with known answers and says precisely what is
+wrong; an exercise left undone is reported as "not attempted yet". Each lesson module has a
+``solution_<name>`` next to its check. The machinery is in ``exercises.core``.
 """
-from seglib.exercises.core import Case, CheckResult, run_checks
-
-__all__ = ["Case", "CheckResult", "run_checks"]

@@ -6,6 +6,7 @@ check with a relative-error tolerance) and the first failure is explained.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -83,7 +84,8 @@ def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
     A stub that raises ``NotImplementedError`` is "not attempted yet" (the notebook
     keeps running). Any other exception is reported with the case that raised it.
     ``mistakes`` maps a hint to a typical wrong implementation: a failing answer that
-    behaves exactly like one of them gets that hint added to the message.
+    gives exactly that implementation's answer on every case (no case crashing) gets the
+    hint added to the message. An answer that passes never gets a hint.
     """
     result = _first_failure(name, fn, cases, comparer or (lambda got, exp: compare(got, exp, rtol)))
     if mistakes and result.attempted and not result.passed:
@@ -104,25 +106,36 @@ def same_answer(a: Any, b: Any) -> bool:
         return torch.allclose(a.double(), b.double(), rtol=1e-6, atol=1e-9, equal_nan=True)
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         return False
-    return a == b
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            a, b = float(a), float(b)
+        except (TypeError, ValueError):
+            return False
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. comparing containers of tensors
+        return False
 
 
 def behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
-    """True if ``fn`` gives exactly ``wrong``'s answer on every case where both run.
+    """True if ``fn`` gives exactly ``wrong``'s answer on *every* case.
 
-    Cases where either crashes are passed over (the check reports crashes itself), but at
-    least one case must agree.
+    A case on which either of the two raises is not agreement: a hint names a mistake only
+    when the learner's function reproduces it everywhere the check looked, never on the
+    strength of a few cases (a different slip can agree with a known one on some inputs).
     """
-    agreed = 0
+    if not cases:
+        return False
     for c in cases:
         try:
-            got, mistaken = fn(*c.args, **c.kwargs), wrong(*c.args, **c.kwargs)
+            got = fn(*c.args, **c.kwargs)
+            mistaken = wrong(*c.args, **c.kwargs)
         except Exception:
-            continue
+            return False
         if not same_answer(got, mistaken):
             return False
-        agreed += 1
-    return agreed > 0
+    return True
 
 
 def _first_failure(name: str, fn: Callable, cases: list[Case],

@@ -1,10 +1,12 @@
 """Lesson 00 exercises: read a segmentation mask like data.
 
-1. ``pixel_counts(mask, num_classes)``: how many pixels each class has (255 left out).
-   The counts show how unbalanced segmentation data is, which is why pixel accuracy
-   alone misleads (lesson 02).
+1. ``classes_present(mask, num_classes)``: the multi-label classification answer a mask
+   gives for free (background and 255 are not objects).
 2. ``bounding_box(object_mask)``: the box ``[x_min, y_min, x_max, y_max]`` around the
    ``True`` pixels of one object. A mask gives a box for free; a box never gives the mask.
+
+``pixel_counts`` (pixels per class) is kept for instructors; the lesson no longer uses it,
+since lesson 01's ``class_pixel_counts`` asks the same.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from typing import Any, Callable
 
 import torch
 
-from seglib.constants import IGNORE_INDEX
-from seglib.data.synthetic import ShapesConfig, make_sample
+from seglib.core import IGNORE_INDEX
+from seglib.synthetic import ShapesConfig, make_sample
 from seglib.exercises.core import Case, CheckResult, compare, run_checks
 
 
@@ -59,6 +61,59 @@ def _counts_cases() -> list[Case]:
 def check_pixel_counts(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """Run your ``pixel_counts`` on known masks and say what is wrong, if anything."""
     return run_checks("pixel_counts", fn, _counts_cases(), comparer=_compare_counts)
+
+
+# --- 1. classes present (multi-label classification answer) -------------------------------------
+
+def solution_classes_present(mask: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """bool ``[num_classes]``: ``True`` for each object class in ``mask``; background (0) and 255 never."""
+    present = torch.zeros(num_classes, dtype=torch.bool)
+    labels = mask[(mask != IGNORE_INDEX) & (mask != 0)]
+    present[labels.unique()] = True
+    return present
+
+
+def _compare_present(got: Any, expected: torch.Tensor) -> str | None:
+    """A bool (or 0/1) vector of length ``num_classes``; a list is fine too."""
+    if isinstance(got, (list, tuple)):
+        got = torch.tensor(got)
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        hint = ""
+        if got.dim() == 1 and len(got) > len(expected):
+            hint = "\n  Hint: one entry per class 0..num_classes-1; 255 is the ignore label, not a class."
+        elif got.dim() == 1 and len(got) < len(expected):
+            hint = "\n  Hint: classes absent from the mask need an entry too (False)."
+        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}{hint}"
+    if got.is_floating_point() or not set(got.unique().tolist()) <= {0, 1}:
+        return f"expected bool values (True/False), got dtype {got.dtype} with values {got.unique().tolist()[:5]}"
+    wrong = (got.bool() != expected).nonzero().flatten()
+    if len(wrong):
+        c = int(wrong[0])
+        extra = ("\n  Hint: background (class 0) is not an object: its entry is always False."
+                 if c == 0 and bool(got[0]) else "")
+        return f"class {c}: expected {bool(expected[c])}, got {bool(got[c])}{extra}"
+    return None
+
+
+def _present_cases() -> list[Case]:
+    sample = make_sample(3, seed=0, config=ShapesConfig(size=32))[1]
+    border = sample.clone()
+    border[0, :] = IGNORE_INDEX
+    settings = [
+        (torch.tensor([[0, 1, 1], [2, 2, 0]]), 4, "classes 1 and 2 on background; class 3 absent"),
+        (torch.tensor([[0, 0], [0, 0]]), 3, "background only: no object class"),
+        (torch.tensor([[255, 2], [2, 255]]), 3, "255 is ignored, not a class"),
+        (torch.tensor([[5, 5], [1, 255]]), 6, "the last class, 5, is present"),
+        (border, 6, "a 32x32 synthetic mask with a 255 strip on top"),
+    ]
+    return [Case(why, (m, c), expected=solution_classes_present(m, c)) for m, c, why in settings]
+
+
+def check_classes_present(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
+    """Run your ``classes_present`` on known masks and say what is wrong, if anything."""
+    return run_checks("classes_present", fn, _present_cases(), comparer=_compare_present)
 
 
 # --- 2. bounding box of one object ----------------------------------------------------------------

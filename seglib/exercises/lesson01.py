@@ -18,8 +18,8 @@ from typing import Callable
 
 import torch
 
-from seglib.constants import IGNORE_INDEX
-from seglib.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+from seglib.core import IGNORE_INDEX
+from seglib.datasets import LABEL_ID_TO_TRAIN_ID
 from seglib.exercises.core import Case, CheckResult, run_checks
 
 

@@ -1,12 +1,22 @@
 """Checks and solutions for lesson 02 (metrics).
 
-Four exercises, each with a ``check_*`` that runs the learner's function on known cases
-and a ``solution_*`` that shows one way to write it:
+Each exercise has a ``check_*`` that runs the learner's function on known cases and a
+``solution_*`` that shows one way to write it:
 
 1. ``confusion_matrix(pred, target, num_classes, ignore_index)``: the bincount trick;
 2. ``iou_per_class(cm)``: IoU of each class from a confusion matrix, NaN when undefined;
 3. ``pixel_accuracy(pred, target, ignore_index)``: with an ignore label;
-4. ``mask_iou(pred_masks, gt_masks)``: the ``[P, G]`` IoU table COCO matches with.
+4. ``mask_iou(pred_masks, gt_masks)``: the ``[P, G]`` IoU table COCO matches with;
+5. ``miou_two_ways(pred, target, num_classes, ignore_index)``: mIoU pooled over the batch
+   (one confusion matrix, as the benchmarks do) and the mean of per-image mIoUs;
+   ``check_benchmark_miou`` checks which of the two the learner says the benchmarks use;
+6. ``greedy_match(ious, scores, threshold)``: COCO's matching, checked against
+   ``seglib.coco.match``;
+7. ``ap_101(precision, recall)``: COCO's 101-point interpolated AP, checked against
+   ``seglib.coco.interpolated_ap``.
+
+The lesson uses 3-7 (1 and 2 repeat code the lesson shows; their checks stay for
+instructors who want them).
 
 When an answer is wrong, the check also tries the usual mistakes (rows and columns
 swapped, the ignore label counted, an absent class scored 0 or 1, the wrong union, ...)
@@ -20,6 +30,7 @@ from typing import Any, Callable
 import torch
 
 from seglib.exercises.core import Case, CheckResult, compare, run_checks
+from seglib.coco import interpolated_ap, match, precision_recall
 
 # --- solutions ----------------------------------------------------------------------------
 
@@ -53,6 +64,62 @@ def solution_mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch
     inter = p @ g.T
     union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
     return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter))
+
+
+def _miou(cm: torch.Tensor) -> float:
+    """mIoU of one confusion matrix, classes absent from truth and prediction left out (NaN if none)."""
+    iou = solution_iou_per_class(cm)
+    return iou.nanmean().item() if (~iou.isnan()).any() else math.nan
+
+
+def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                           ignore_index: int = 255) -> tuple[float, float]:
+    """``(pooled, per_image)`` for a batch ``[N, H, W]``.
+
+    pooled: one confusion matrix summed over the batch, then mIoU (what the benchmarks do);
+    per_image: each image's own mIoU (classes absent from that image's truth and prediction
+    left out), averaged over the images that have any labelled pixel.
+    """
+    pooled_cm = solution_confusion_matrix(pred, target, num_classes, ignore_index)
+    per_image = [_miou(solution_confusion_matrix(p, t, num_classes, ignore_index)) for p, t in zip(pred, target)]
+    per_image = [v for v in per_image if not math.isnan(v)]
+    return _miou(pooled_cm), (sum(per_image) / len(per_image) if per_image else math.nan)
+
+
+def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """For each prediction (a row of ``ious`` ``[P, G]``), the ground truth it matches or -1.
+
+    By descending score, each prediction takes the still-free ground truth with the highest
+    IoU, if that IoU is at least ``threshold``.
+    """
+    return _greedy(ious, torch.argsort(scores, descending=True).tolist(), threshold)
+
+
+def _greedy(ious: torch.Tensor, order: list[int], threshold: float, strict: bool = False,
+            take: bool = True) -> torch.Tensor:
+    """Greedy matching visiting predictions in ``order`` (``strict``: IoU > threshold; ``take``:
+    a matched ground truth is no longer free). The solution and two usual slips."""
+    matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
+    free = torch.ones(ious.shape[1], dtype=torch.bool)
+    for p in order:
+        if not free.any():
+            break
+        candidates = torch.where(free, ious[p], torch.full_like(ious[p], -1.0))
+        g = int(candidates.argmax())
+        iou = candidates[g].item()
+        if iou > threshold or (iou == threshold and not strict):
+            matched[p] = g
+            free[g] = not take
+    return matched
+
+
+def solution_ap_101(precision: torch.Tensor, recall: torch.Tensor) -> float:
+    """Mean over r = 0, 0.01, ..., 1 of the best precision at any recall >= r (0 if never reached)."""
+    total = 0.0
+    for i in range(101):
+        reached = recall >= i / 100
+        total += precision[reached].max().item() if reached.any() else 0.0
+    return total / 101
 
 
 # --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
@@ -121,6 +188,67 @@ MASK_IOU_MISTAKES: dict[str, Callable] = {
         lambda p, g: _ratio(p, g, lambda a, b, i: b.expand_as(i)),
     "two empty masks give 0/0 = NaN; call their IoU 0 (nothing was found, nothing to find)":
         lambda p, g: _ratio(p, g, lambda a, b, i: a + b - i, empty=math.nan),
+}
+
+
+def _per_image_mean_of_classes_in_truth(p, t, c, ignore_index=255):
+    """Per-image mIoU over the classes present in the image's truth only (absent-but-predicted dropped)."""
+    values = []
+    for pi, ti in zip(p, t):
+        cm = solution_confusion_matrix(pi, ti, c, ignore_index)
+        iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
+        if iou.numel():
+            values.append(iou.mean().item())
+    return sum(values) / len(values)
+
+
+MIOU_MISTAKES: dict[str, Callable] = {
+    "the two numbers are swapped: return (pooled, per_image)":
+        lambda p, t, c, ignore_index=255: solution_miou_two_ways(p, t, c, ignore_index)[::-1],
+    "absent classes were scored 0 in the per-image mIoU; a class absent from an image's "
+    "truth and prediction has no IoU there (NaN) and is left out of that image's mean":
+        lambda p, t, c, ignore_index=255: (
+            solution_miou_two_ways(p, t, c, ignore_index)[0],
+            sum(solution_iou_per_class(solution_confusion_matrix(pi, ti, c, ignore_index)).nan_to_num(0.0)
+                .mean().item() for pi, ti in zip(p, t)) / len(t)),
+    "the per-image mIoU leaves out classes that are only predicted; a class predicted in an "
+    "image without being there has IoU 0 and counts (only classes absent from both are left out)":
+        lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
+                                           _per_image_mean_of_classes_in_truth(p, t, c, ignore_index)),
+}
+
+
+MATCH_MISTAKES: dict[str, Callable] = {
+    "a ground truth was matched twice: once taken, an object is no longer free, so a second "
+    "prediction of it is a false positive (-1)":
+        lambda ious, scores, threshold: _greedy(ious, torch.argsort(scores, descending=True).tolist(),
+                                                threshold, take=False),
+    "the predictions were taken in the order given; take them by descending score":
+        lambda ious, scores, threshold: _greedy(ious, list(range(len(scores))), threshold),
+    "the threshold was applied with >; an IoU equal to the threshold is a match (>=)":
+        lambda ious, scores, threshold: _greedy(ious, torch.argsort(scores, descending=True).tolist(),
+                                                threshold, strict=True),
+}
+
+
+def _ap_without_envelope(precision, recall):
+    total = 0.0
+    for i in range(101):
+        reached = (recall >= i / 100).nonzero()
+        total += precision[reached[0, 0]].item() if len(reached) else 0.0
+    return total / 101
+
+
+AP_MISTAKES: dict[str, Callable] = {
+    "the precision is read where the recall is first reached; COCO takes the *best* precision "
+    "at any recall >= r (the curve is made monotone first)":
+        _ap_without_envelope,
+    "this averages over 100 points; COCO's 101 points run from 0 to 1 inclusive "
+    "(r = 0, 0.01, ..., 1.00)":
+        lambda precision, recall: solution_ap_101(precision, recall) * 101 / 100,
+    "this is the mean precision over the predictions, not the area under the interpolated "
+    "precision-recall curve":
+        lambda precision, recall: precision.double().mean().item(),
 }
 
 
@@ -196,6 +324,80 @@ def _mask_iou_cases() -> list[Case]:
     return [Case(why, (p, gt), expected=solution_mask_iou(p, gt)) for p, gt, why in settings]
 
 
+def _miou_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(7)
+    target = torch.randint(0, 4, (3, 8, 8), generator=g)
+    target[0, :, :4] = 0                      # image 0: mostly background
+    target[2][torch.rand(8, 8, generator=g) < 0.3] = 255
+    pred = torch.where(torch.rand(3, 8, 8, generator=g) < 0.7, target.clamp(max=3), torch.randint(0, 4, (3, 8, 8), generator=g))
+    small = torch.zeros(3, 4, 4, dtype=torch.long)
+    small[0, :2, :2] = 1                      # image 0: a class-1 square, found exactly
+    small[2, 2:, 2:] = 2                      # image 2: a class-2 square, half found
+    small_pred = small.clone()
+    small_pred[1, 0, 0] = 1                   # image 1: one false class-1 pixel, no class 1 there
+    small_pred[2, 3, 2:] = 0
+    settings = [
+        (small_pred, small, 3, 255, "three 4x4 images: a square found exactly; one false pixel in an image "
+                                    "without the class; a square half found"),
+        (pred, target, 4, 255, "three random 8x8 images, one with 30% ignore pixels"),
+        (torch.tensor([[[0, 1], [1, 1]]]), torch.tensor([[[0, 1], [1, 255]]]), 2, 255, "a batch of one image: "
+                                                                                     "the two numbers agree"),
+    ]
+    return [Case(why, (p, t, c), {"ignore_index": i}, expected=solution_miou_two_ways(p, t, c, i))
+            for p, t, c, i, why in settings]
+
+
+def _match_cases() -> list[Case]:
+    from seglib.coco import mask_iou
+
+    # The lesson's worked example: three objects, five predictions.
+    def box(top, left, bottom, right, size=20):
+        m = torch.zeros(size, size, dtype=torch.bool)
+        m[top:bottom, left:right] = True
+        return m
+
+    gt = torch.stack([box(2, 2, 9, 9), box(3, 12, 10, 18), box(12, 4, 18, 14)])
+    preds = torch.stack([box(2, 2, 9, 8), box(3, 3, 10, 10), box(4, 11, 11, 18), box(12, 16, 16, 20),
+                         box(12, 4, 17, 14)])
+    example = mask_iou(preds, gt)
+    example_scores = torch.tensor([0.95, 0.90, 0.80, 0.60, 0.40])
+    # A greedy trap: the high-scoring prediction takes the object the next one overlaps more.
+    trap = torch.tensor([[0.6, 0.55], [0.9, 0.1]])
+    shuffled = torch.tensor([[0.1, 0.7, 0.0], [0.8, 0.0, 0.3], [0.0, 0.65, 0.2], [0.52, 0.0, 0.0]])
+    settings = [
+        (example, example_scores, 0.5, "the lesson's example at IoU 0.5"),
+        (example, example_scores, 0.75, "the lesson's example at IoU 0.75"),
+        (trap, torch.tensor([0.9, 0.8]), 0.5, "prediction 0 (higher score) takes object 0 first"),
+        (shuffled, torch.tensor([0.3, 0.9, 0.5, 0.7]), 0.5, "scores not in input order"),
+        (torch.tensor([[0.5, 0.2]]), torch.tensor([0.9]), 0.5, "an IoU exactly at the threshold matches"),
+        (torch.zeros(2, 0), torch.tensor([0.9, 0.8]), 0.5, "no ground-truth objects: all -1"),
+    ]
+    cases = []
+    for ious, scores, threshold, why in settings:
+        expected = match(ious, scores, threshold)
+        assert torch.equal(expected, solution_greedy_match(ious, scores, threshold))
+        cases.append(Case(why, (ious, scores, threshold), expected=expected))
+    return cases
+
+
+def _ap_cases() -> list[Case]:
+    def curve(flags: list[int], num_gt: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return precision_recall(torch.tensor(flags, dtype=torch.bool), num_gt)
+
+    settings = [  # (TP/FP by descending score, number of objects, why); recalls never fall on a 0.01 step
+        ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
+        ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),
+        ([1, 1, 1], 3, "perfect: AP 1"),
+        ([0, 0, 1, 1, 0, 1, 1, 1, 1, 1], 7, "false positives first, then 7 hits"),
+        ([0, 1, 0, 1], 7, "few hits out of 7 objects"),
+    ]
+    cases = []
+    for flags, num_gt, why in settings:
+        precision, recall = curve(flags, num_gt)
+        cases.append(Case(why, (precision, recall), expected=interpolated_ap(precision, recall)))
+    return cases
+
+
 # --- the checks ------------------------------------------------------------------------------
 
 def compare_with_nan(got: Any, expected: Any, rtol: float = 1e-6) -> str | None:
@@ -242,3 +444,63 @@ def _compare_float(got: Any, expected: float) -> str | None:
     if isinstance(got, torch.Tensor) and got.numel() == 1:
         got = got.item()
     return compare(got, float(expected), 1e-6)
+
+
+def _compare_pair(got: Any, expected: tuple[float, float]) -> str | None:
+    """Two numbers ``(pooled, per_image)``; a tuple, list or 1-D tensor of two is fine."""
+    if isinstance(got, torch.Tensor) and got.numel() == 2:
+        got = got.flatten().tolist()
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return f"expected two numbers (pooled, per_image), got {type(got).__name__}"
+    for name, g, e in zip(("pooled", "per_image"), got, expected):
+        problem = _compare_float(g, e)
+        if problem is not None:
+            return f"{name}: {problem}"
+    return None
+
+
+def _compare_matches(got: Any, expected: torch.Tensor) -> str | None:
+    """An integer per prediction (a list is fine): the matched ground truth, or -1."""
+    if isinstance(got, (list, tuple)):
+        got = torch.tensor(got, dtype=torch.long) if len(got) else torch.zeros(0, dtype=torch.long)
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"expected shape {tuple(expected.shape)} (one entry per prediction), got {tuple(got.shape)}"
+    if got.is_floating_point():
+        return f"expected whole numbers (ground-truth indices or -1), got dtype {got.dtype}"
+    wrong = (got.long() != expected).nonzero().flatten()
+    if len(wrong):
+        k = int(wrong[0])
+        return f"prediction {k}: expected {int(expected[k])}, got {int(got[k])} (-1 means unmatched)"
+    return None
+
+
+def check_miou_two_ways(fn: Callable[..., tuple[float, float]]) -> CheckResult:
+    """``fn(pred, target, num_classes, ignore_index=...)`` must return ``(pooled, per_image)`` mIoU."""
+    return run_checks("miou_two_ways", fn, _miou_cases(), comparer=_compare_pair, mistakes=MIOU_MISTAKES)
+
+
+def check_benchmark_miou(answer: Any) -> CheckResult:
+    """``answer`` is ``"pooled"`` or ``"per-image"``: which mIoU do VOC, Cityscapes and ``seglib`` report?"""
+    name = "benchmark_miou"
+    if answer is None or answer is NotImplemented:
+        return CheckResult(name, False, False, f"⏳ {name}: not attempted yet — set the answer and re-run this cell.")
+    text = str(answer).strip().lower().replace("_", "-").replace(" ", "-")
+    if text in ("pooled", "pool"):
+        return CheckResult(name, True, True, f"✓ {name}: right — one confusion matrix summed over the whole test "
+                                             "set, then IoU per class, then the mean over classes.")
+    if text in ("per-image", "perimage", "image"):
+        return CheckResult(name, False, True, f"✗ {name}: no — the VOC and Cityscapes evaluation code sums one "
+                                              "confusion matrix over all test images before dividing (pooled).")
+    return CheckResult(name, False, True, f"✗ {name}: answer \"pooled\" or \"per-image\", got {answer!r}")
+
+
+def check_greedy_match(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """``fn(ious, scores, threshold)`` must match like ``seglib.coco.match``."""
+    return run_checks("greedy_match", fn, _match_cases(), comparer=_compare_matches, mistakes=MATCH_MISTAKES)
+
+
+def check_ap_101(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
+    """``fn(precision, recall)`` must give ``seglib.coco.interpolated_ap``'s 101-point AP."""
+    return run_checks("ap_101", fn, _ap_cases(), comparer=_compare_float, mistakes=AP_MISTAKES)

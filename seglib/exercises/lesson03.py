@@ -1,11 +1,18 @@
 """Checks and solutions for lesson 03 (upsampling).
 
-Three exercises, each with a ``check_*`` that runs the learner's function on known cases
+Three checks, each with a ``check_*`` that runs the learner's function on known cases
 and a ``solution_*`` that shows one way to write it:
 
 1. ``bilinear_kernel(kernel_size)``: the 2-D bilinear kernel FCN starts from;
 2. ``transposed_output_size(size, kernel_size, stride, padding, output_padding)``;
 3. ``conv_transpose2d(x, weight, stride)``: transposed convolution by hand, no padding.
+
+4. ``phase_means(output, stride)``: the mean of each of the ``stride x stride`` phases
+   (row and column modulo the stride) of a map: the checkerboard detector the lesson then
+   uses to measure trained upsamplers on a constant input.
+
+The lesson uses 1, 3 and 4 (section 3 writes out and tests the size formula, so 2 would
+repeat it; its check stays for instructors who want it).
 
 When an answer is wrong, the check also tries the usual mistakes (kernel centred on the
 wrong cell, padding forgotten, stride and kernel swapped, ...) and names the one the
@@ -47,6 +54,13 @@ def solution_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int
             stamp = torch.einsum("nc,cokl->nokl", x[:, :, i, j], weight)  # sum over Cin
             out[:, :, i * stride:i * stride + k, j * stride:j * stride + k] += stamp
     return out
+
+
+def solution_phase_means(output: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """``[stride, stride]``: entry ``(r, c)`` is the mean of every ``output[..., i, j]`` with
+    ``i % stride == r`` and ``j % stride == c`` (over all leading dimensions too)."""
+    return torch.stack([torch.stack([output[..., r::stride, c::stride].double().mean()
+                                     for c in range(stride)]) for r in range(stride)])
 
 
 # --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
@@ -114,6 +128,20 @@ CONV_TRANSPOSE_MISTAKES: dict[str, Callable] = {
 }
 
 
+PHASE_MISTAKES: dict[str, Callable] = {
+    "rows and columns are swapped: entry (r, c) is the phase of row r and column c, "
+    "output[..., r::stride, c::stride]":
+        lambda y, stride=2: solution_phase_means(y, stride).T,
+    "the phases step by 1, not by the stride: take every stride-th row and column, "
+    "starting at r and c (output[..., r::stride, c::stride])":
+        lambda y, stride=2: torch.stack([torch.stack([y[..., r:, c:].double().mean() for c in range(stride)])
+                                         for r in range(stride)]),
+    "only the rows were split into phases; split the columns too":
+        lambda y, stride=2: torch.stack([torch.stack([y[..., r::stride, :].double().mean() for _ in range(stride)])
+                                         for r in range(stride)]),
+}
+
+
 # --- the cases ------------------------------------------------------------------------------
 
 def _bilinear_cases() -> list[Case]:
@@ -160,6 +188,20 @@ def _conv_transpose_cases() -> list[Case]:
             for x, w, s, why in settings]
 
 
+def _phase_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(6)
+    rows = torch.arange(6.0)[:, None].expand(6, 6)
+    settings = [  # (map, stride, why)
+        (torch.full((1, 1, 6, 6), 0.5), 2, "a constant map: every phase 0.5"),
+        (rows + 10 * torch.arange(6.0)[None, :], 2, "row + 10 * column on a 6x6 grid"),
+        (torch.tensor([[1.0, 2.0, 1.0, 2.0], [3.0, 4.0, 3.0, 4.0]]), 2, "a 2x4 checkerboard of four values"),
+        (torch.rand(2, 3, 7, 5, generator=g), 2, "a batch [2, 3, 7, 5]: odd sizes, phases of unequal size"),
+        (torch.rand(1, 1, 9, 8, generator=g), 3, "stride 3 on a 9x8 map"),
+    ]
+    return [Case(f"{why}, stride={st}", (y,), {"stride": st}, expected=solution_phase_means(y, st))
+            for y, st, why in settings]
+
+
 # --- the checks ------------------------------------------------------------------------------
 
 def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
@@ -184,3 +226,8 @@ def _compare_int(got: object, expected: int) -> str | None:
     if not isinstance(got, (int, float)) or isinstance(got, bool) or got != int(got):
         return f"expected a whole number ({expected}), got {got!r}"
     return None if int(got) == expected else f"expected {expected}, got {int(got)}"
+
+
+def check_phase_means(fn: Callable[..., torch.Tensor]) -> CheckResult:
+    """``fn(output, stride=...)`` must return the ``[stride, stride]`` phase means."""
+    return run_checks("phase_means", fn, _phase_cases(), rtol=1e-6, mistakes=PHASE_MISTAKES)

@@ -1,19 +1,5 @@
-"""Learnable upsampling: transposed convolution, its output size, and its bilinear initialisation.
-
-Segmentation networks shrink an image 32 times on the way down and must give one score
-per pixel at the end, so they upsample inside the network. FCN does it with
-``nn.ConvTranspose2d`` layers whose weights start as bilinear interpolation (Long et
-al., 2015, sec. 3.3), so training begins from a sensible, smooth upsampling and can only
-improve on it.
-
-This module holds the small, readable versions the lessons build:
-
-- ``conv_transpose2d_by_hand``: the operation itself, one input cell at a time;
-- ``transposed_output_size``: the shape arithmetic (Dumoulin & Visin, 2016);
-- ``transposed_conv_steps``: the same computation recorded step by step (for the widget);
-- ``overlap_count``: how many kernel windows write each output pixel (checkerboards);
-- ``bilinear_kernel_1d``, ``bilinear_kernel``, ``bilinear_upsampler``: FCN's initialisation.
-"""
+"""Transposed convolution by hand, its output size, its steps (for the widget), checkerboard
+overlaps, and FCN's bilinear initialisation. Built in notebooks/03_upsampling.ipynb."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,6 +14,8 @@ def conv_transpose2d_by_hand(x: torch.Tensor, weight: torch.Tensor, stride: int 
                              padding: int = 0, output_padding: int = 0,
                              bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.conv_transpose2d`` written out: every input cell stamps a scaled kernel.
+
+    Built in notebooks/03_upsampling.ipynb, section 2.
 
     ``x`` is ``[N, Cin, H, W]``, ``weight`` is ``[Cin, Cout, k, k]`` (PyTorch's layout for
     transposed convolutions). Input cell ``(i, j)`` adds ``x[:, :, i, j]`` times the kernel
@@ -65,7 +53,7 @@ def _check_by_hand_inputs(x: torch.Tensor, weight: torch.Tensor, stride: int, pa
     if bias is not None and tuple(bias.shape) != (weight.shape[1],):
         raise ValueError(f"bias must have one value per output channel, shape ({weight.shape[1]},); "
                          f"got {tuple(bias.shape)}")
-    for size, k in zip(x.shape[-2:], weight.shape[-2:]):
+    for size, k in zip(x.shape[-2:], weight.shape[-2:], strict=True):
         transposed_output_size(size, k, stride, padding, output_padding)
 
 
@@ -186,23 +174,28 @@ def bilinear_kernel(kernel_size: int) -> torch.Tensor:
 
 
 def bilinear_upsampler(channels: int, factor: int, trainable: bool = True) -> nn.ConvTranspose2d:
-    """A ``ConvTranspose2d`` that upsamples ``channels`` maps exactly ``factor`` times.
+    """A ``ConvTranspose2d`` that upsamples ``channels`` maps exactly ``factor`` times, starting as bilinear.
 
-    kernel ``2 * factor``, stride ``factor``, padding ``factor // 2``: the output is
-    ``factor * H`` by ``factor * W`` (for even ``factor``), aligned with the input, and
-    each channel is upsampled on its own (channel ``c`` reads only input channel ``c``: the
-    kernel sits on the diagonal of the ``[Cin, Cout]`` weight, zeros elsewhere). Away from
-    the border it equals ``F.interpolate(mode="bilinear", align_corners=False)``; at the
-    border it sees zeros beyond the edge where ``F.interpolate`` repeats the edge value.
+    Kernel ``2 * factor``, stride ``factor``, padding ``factor // 2``: ``factor * H`` by
+    ``factor * W``, aligned with the input. Each channel is upsampled on its own: a trainable
+    layer holds the kernel on the diagonal of a dense ``[C, C]`` weight (training may mix
+    channels, as in FCN); a fixed one is grouped (``groups=channels``), the same output for
+    less work. Away from the border it equals ``F.interpolate(mode="bilinear")``; at the
+    border it sees zeros where ``F.interpolate`` repeats the edge.
+    Built in notebooks/03_upsampling.ipynb, section 5.
     """
     if factor < 2 or factor % 2:
         raise ValueError(f"factor must be an even integer >= 2, got {factor}")
+    groups = 1 if trainable else channels
     layer = nn.ConvTranspose2d(channels, channels, kernel_size=2 * factor, stride=factor,
-                               padding=factor // 2, bias=False)
+                               padding=factor // 2, groups=groups, bias=False)
     with torch.no_grad():
-        layer.weight.zero_()
         kernel = bilinear_kernel(2 * factor)
-        for c in range(channels):
-            layer.weight[c, c] = kernel
+        if trainable:
+            layer.weight.zero_()
+            for c in range(channels):
+                layer.weight[c, c] = kernel
+        else:
+            layer.weight.copy_(kernel.expand_as(layer.weight))
     layer.weight.requires_grad_(trainable)
     return layer

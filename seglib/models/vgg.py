@@ -1,29 +1,18 @@
-"""VGG16, at full or reduced width, and how to make it fully convolutional.
-
-FCN (Long et al., 2015) starts from VGG16, an ImageNet classifier. This module gives
-you that classifier in two sizes built by the same code:
-
-- ``vgg16()`` is torchvision's VGG16 exactly (same layers, same ``state_dict`` keys,
-  so ImageNet weights load unchanged);
-- ``vgg16(width=1/8)`` has the same layer layout with every channel count scaled
-  (8, 16, 32, 64, 64 conv channels and a 512-wide classifier): the course's quick,
-  CPU-sized network. Everything FCN does to VGG16 works the same on it.
-
-``convolutionalize`` then turns the classifier's fully connected layers into
-convolutions with the same weights, so the network accepts any image size and returns
-a map of class scores instead of a single vector.
-"""
+"""VGG16 at full or reduced width (same layers, every channel count scaled), cut into the
+pool3/pool4/pool5 stages FCN reads, and convolutionalized (fc layers as convolutions, same
+weights). Built in notebooks/04_fcn.ipynb, section 1."""
 from __future__ import annotations
 
 import contextlib
 import copy
-from pathlib import Path
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import VGG, cfgs, make_layers
+
 
 VGG16_CFG: list[int | str] = cfgs["D"]
 """torchvision's VGG16 layout: conv channel counts, with ``"M"`` for each 2x2 max-pool."""
@@ -48,34 +37,36 @@ def scaled_cfg(width: float = 1.0) -> list[int | str]:
 
 
 def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes: int = 1000,
-          dropout: float = 0.5, batch_norm: bool = False, pool5_size: int = POOL5_SIZE) -> VGG:
+          device: str | torch.device | None = None, batch_norm: bool = False,
+          pool5_size: int = POOL5_SIZE) -> VGG:
     """torchvision's ``VGG`` with VGG16's layout and every channel count scaled by ``width``.
 
-    At ``width=1`` the model is the real VGG16 (its ``state_dict`` is interchangeable with
-    ``torchvision.models.vgg16()``'s). ``weights`` (e.g. ``VGG16_Weights.IMAGENET1K_V1``,
-    downloaded once by torchvision) needs ``width=1`` and ``num_classes=1000``.
+    At ``width=1`` it is the real VGG16 (same ``state_dict`` keys); ``weights`` (e.g.
+    ``VGG16_Weights.IMAGENET1K_V1``) needs ``width=1`` and ``num_classes=1000``.
+    ``device="meta"`` builds it without memory or random weights, in milliseconds: enough
+    to print the layers and the shapes a ``meta`` input goes through.
+    Built in notebooks/04_fcn.ipynb, section 1.
     """
     if weights is not None and (width != 1.0 or num_classes != 1000):
         raise ValueError("pretrained weights exist only for width=1.0 and num_classes=1000")
     cfg = scaled_cfg(width)
-    # VGG's constructor always builds a full-size classifier (102 million weights, seconds
-    # to initialise). Build that shell on the "meta" device, which allocates nothing, then
-    # put in the real, scaled layers.
-    with torch.device("meta"):
-        model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False, dropout=dropout)
-    # With pretrained weights, skip drawing random ones that would be overwritten at once.
-    with torch.device("meta") if weights is not None else contextlib.nullcontext():
+    meta = weights is not None or (device is not None and torch.device(device).type == "meta")
+    with torch.device("meta"):  # VGG's constructor always builds a full-size classifier: on meta it is free
+        model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False)
+    with torch.device("meta") if meta else (torch.device(device) if device else contextlib.nullcontext()):
         model.features = make_layers(cfg, batch_norm=batch_norm)
         model.avgpool = nn.AdaptiveAvgPool2d(pool5_size)
-        model.classifier = _classifier(cfg[-2] * pool5_size**2, scaled(HIDDEN, width), num_classes, dropout)
-    if weights is None:
-        _init_like_torchvision(model)
-    else:
+        model.classifier = _classifier(cfg[-2] * pool5_size**2, scaled(HIDDEN, width), num_classes)
+    if weights is not None:
         model.load_state_dict(weights.get_state_dict(progress=True, check_hash=True), assign=True)
+        if device is not None:
+            model.to(device)
+    elif not meta:
+        _init_like_torchvision(model)
     return model
 
 
-def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float = 0.5) -> nn.Sequential:
     """VGG's fc6, fc7, fc8 in torchvision's order, so the ``state_dict`` keys match."""
     return nn.Sequential(
         nn.Linear(in_features, hidden), nn.ReLU(True), nn.Dropout(dropout),
@@ -115,6 +106,12 @@ def convolutionalize_linear(linear: nn.Linear, in_channels: int, kernel_size: in
     return conv
 
 
+def pool5_grid(vgg: VGG) -> int:
+    """Side of the pool5 grid that fc6 reads: 7 for ImageNet's 224 px inputs (224 / 32)."""
+    size = vgg.avgpool.output_size
+    return size if isinstance(size, int) else size[0]
+
+
 def convolutionalize(vgg: VGG) -> nn.Sequential:
     """A fully convolutional copy of ``vgg``: fc6 -> 7x7 conv, fc7 and fc8 -> 1x1 convs.
 
@@ -124,10 +121,10 @@ def convolutionalize(vgg: VGG) -> nn.Sequential:
     (``vgg.avgpool`` is dropped: on a 224x224 input it does nothing, pool5 is already 7x7.)
     """
     fc6, fc7, fc8 = (m for m in vgg.classifier if isinstance(m, nn.Linear))
-    pool5_channels = fc6.in_features // POOL5_SIZE**2
+    k = pool5_grid(vgg)
     return nn.Sequential(OrderedDict(
         features=copy.deepcopy(vgg.features),
-        fc6=convolutionalize_linear(fc6, pool5_channels, POOL5_SIZE),
+        fc6=convolutionalize_linear(fc6, fc6.in_features // k**2, k),
         relu6=nn.ReLU(inplace=True),
         drop6=nn.Dropout(vgg.classifier[2].p),
         fc7=convolutionalize_linear(fc7, fc7.in_features, 1),

@@ -28,9 +28,9 @@ from matplotlib.patches import Patch
 from torch import nn
 from torchvision.utils import make_grid
 
-from seglib.device import model_device
-from seglib.errors import DatasetError
-from seglib.palette import voc_palette
+from seglib.core import DatasetError, model_device
+from seglib.viz import voc_palette
+from seglib.widgets.snapshot import display_with_snapshot, png_image
 
 # Layers whose outputs are feature maps a learner wants to see.
 LAYER_TYPES: tuple[type[nn.Module], ...] = (
@@ -230,6 +230,8 @@ class FeatureMapExplorer:
     ending a cell with the explorer itself.
     """
 
+    show_snapshot: bool = True
+
     def __init__(
         self, model: nn.Module, images: Sequence[Any], layer_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None, device: torch.device | str | None = None,
@@ -359,8 +361,14 @@ class FeatureMapExplorer:
         """The PNG currently shown (the picture widget keeps it as a memoryview)."""
         return bytes(self.picture.value)
 
-    def _ipython_display_(self) -> None:
-        """Let a cell that ends with the explorer show its panel."""
-        from IPython.display import display
+    def snapshot(self):
+        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
+        return png_image(self.png)
 
-        display(self.widget)
+    def _ipython_display_(self, **kwargs) -> None:
+        """Let a cell that ends with the explorer show a still of its picture, then its panel.
+
+        The still is what a saved notebook shows where widgets do not render (GitHub, Colab's
+        preview); set ``show_snapshot = False`` to skip it.
+        """
+        display_with_snapshot(self.widget, self.png if self.show_snapshot else None)

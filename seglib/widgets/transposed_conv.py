@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from seglib.models.upsampling import TransposedConvStep, transposed_conv_steps, transposed_output_size
+from seglib.widgets.snapshot import display_with_snapshot, png_image
 
 
 def default_input() -> torch.Tensor:
@@ -102,8 +103,13 @@ class TransposedConvStepper(widgets.VBox):
 
     Controls: a Play button and a "step" slider over the input cells, a stride slider and a
     kernel-size slider (changing the size switches to ``default_kernel`` of that size).
-    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change.
+    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change. Displayed, the
+    stepper first shows that picture as a still PNG (what a saved notebook shows on GitHub or
+    in Colab's preview, where widgets do not render), then the interactive panel; set
+    ``show_snapshot = False`` to skip the still. ``snapshot()`` gives the still on its own.
     """
+
+    show_snapshot: bool = True
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:
@@ -133,6 +139,14 @@ class TransposedConvStepper(widgets.VBox):
                           widgets.HBox([self.stride, self.kernel_size]),
                           self.caption, self.image])
         self._draw()
+
+    def snapshot(self):
+        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
+        return png_image(self.image.value)
+
+    def _ipython_display_(self, **kwargs) -> None:
+        """Show the still picture, then the panel (see the class docstring)."""
+        display_with_snapshot(self, self.image.value if self.show_snapshot else None)
 
     @property
     def current(self) -> TransposedConvStep:

@@ -1,11 +1,5 @@
-"""Getting the real datasets: VOC 2012 by download (with mirrors), Cityscapes by hand.
-
-Dataset hosts go down; the most common complaint in segmentation courses is a download
-that fails with a bare ``URLError`` or "File not found or corrupted." and no hint what
-to do. Here every failure says which archive, which mirrors to try, and exactly where to
-put the file so that the readers find it. Nothing in the course downloads at run time
-unless a learner calls these functions.
-"""
+"""VOC 2012 download with mirrors and an md5 check, and how to get Cityscapes (it needs a login).
+Every failure says which archive, which mirrors to try, and where to put the file."""
 from __future__ import annotations
 
 import socket
@@ -15,8 +9,8 @@ from pathlib import Path
 
 from torchvision.datasets.utils import download_and_extract_archive
 
-from seglib.errors import DatasetError
-from seglib.paths import data_root
+from seglib.core import DatasetError, data_root
+
 
 VOC2012_ARCHIVE = "VOCtrainval_11-May-2012.tar"
 VOC2012_MD5 = "6cd6e144f989b92b3379bac3b3de84fd"
@@ -31,7 +25,7 @@ CITYSCAPES_ARCHIVES = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip"
 def voc2012_instructions(root: str | Path) -> str:
     """Where VOC 2012 must end up, and how to put it there by hand."""
     root = Path(root)
-    return (f"To get PASCAL VOC 2012: call seglib.data.download_voc2012({str(root)!r}), or download "
+    return (f"To get PASCAL VOC 2012: call seglib.download.download_voc2012({str(root)!r}), or download "
             f"{VOC2012_ARCHIVE} (2 GB, md5 {VOC2012_MD5}) from any of\n  " + "\n  ".join(VOC2012_MIRRORS)
             + f"\nand put it in {root} (download_voc2012 then checks and extracts it), or extract it "
             f"yourself there so that {root / 'VOCdevkit' / 'VOC2012' / 'JPEGImages'} exists. "

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
-VARIANTS: dict[str, tuple[str, ...]] = {
+CLASSES: dict[str, tuple[str, ...]] = {
     "shapes": ("background", "disc", "square", "triangle", "ring", "cross"),
     "context": ("background", "boat", "car"),
     "thin": ("background", "wire", "disc", "square"),
@@ -63,7 +63,7 @@ class ShapesConfig:
     size: int = 64
     """Height and width of the square images, in pixels."""
     variant: str = "shapes"
-    """One of ``VARIANTS``."""
+    """One of ``CLASSES``."""
     num_objects: tuple[int, int] = (3, 8)
     """Objects per image ("shapes", "thin") or blobs per scene ("context")."""
     min_object_size: float = 8.0
@@ -86,8 +86,8 @@ class ShapesConfig:
     def __post_init__(self) -> None:
         _check(isinstance(self.size, int) and not isinstance(self.size, bool)
                and 16 <= self.size <= 4096, f"size must be an int in [16, 4096], got {self.size!r}")
-        _check(self.variant in VARIANTS,
-               f"variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
+        _check(self.variant in CLASSES,
+               f"variant must be one of {sorted(CLASSES)}, got {self.variant!r}")
         _check_range("num_objects", self.num_objects, 1, 64)
         _check_range("num_distractors", self.num_distractors, 0, 64)
         _check_range("line_width", self.line_width, 1, 3)
@@ -124,7 +124,7 @@ def make_sample(index: int, seed: int = 0, config: ShapesConfig = ShapesConfig()
     """Draw sample ``index`` of the dataset ``seed``: ``(image, mask)``.
 
     ``image`` is float32 ``[3, H, W]`` in ``[0, 1]``, ``mask`` int64 ``[H, W]`` of indices
-    into ``VARIANTS[config.variant]``. With ``return_instances=True`` a third int64 map
+    into ``CLASSES[config.variant]``. With ``return_instances=True`` a third int64 map
     ``[H, W]`` numbers the visible objects 1..K (0 = background, distractors, frames).
     """
     index, seed = operator.index(index), operator.index(seed)
@@ -172,7 +172,7 @@ class ShapesDataset(torch.utils.data.Dataset):
             raise ValueError(f"ShapesDataset: unknown ShapesConfig options {unknown}; known: {sorted(known)}")
         self.n, self.seed, self.transforms = n, seed, transforms
         self.config = ShapesConfig(size=size, variant=variant, **config_overrides)
-        self.classes: tuple[str, ...] = VARIANTS[variant]
+        self.classes: tuple[str, ...] = CLASSES[variant]
         self.num_classes: int = len(self.classes)
 
     def __len__(self) -> int:
@@ -367,7 +367,7 @@ def _shapes_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
         lo, hi = config.min_object_size, config.max_object_fraction * size
         kinds = ["ellipse"] * n
         _draw_shapes(canvas, kinds, lo * (hi / lo) ** u[4], size * u[5:7].T, _any_colours(u[1:4]), [0] * n, u[7:9])
-    _draw_objects(canvas, rng, config, VARIANTS["shapes"][1:])
+    _draw_objects(canvas, rng, config, CLASSES["shapes"][1:])
     return canvas.finish()
 
 
@@ -386,7 +386,7 @@ def _context_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
     cue = ("water", "grass")[int(rng.integers(2))]
     if config.context_cue != "random":
         cue = config.context_cue
-    label = VARIANTS["context"].index("boat" if cue == "water" else "car")
+    label = CLASSES["context"].index("boat" if cue == "water" else "car")
     frame = max(2, size // 16)
     keep_out = frame + max(4, round(0.15 * size))  # blobs stay this far from the image border
     canvas = _new_canvas(rng, size, saturation=0.0, darkest=0.5)  # lighter than the blobs

@@ -1,29 +1,12 @@
-"""COCO-style Average Precision and Average Recall for instance masks, written to be read.
+"""COCO-style mask AP and AR, written to be read: per class, predictions are matched greedily
+by score to unmatched ground truths (:func:`match`), precision/recall traced over all images
+(:func:`precision_recall`), and AP read at 101 recall points (:func:`interpolated_ap`), then
+averaged over classes and IoU thresholds 0.50..0.95. No crowd regions or area ranges.
 
-COCO scores object segmentation like object detection, except that the overlap of a
-prediction with a ground-truth object is the IoU of their *pixel masks*, not of boxes:
-
-1. in each image and for each class, predictions are taken by descending score and
-   each one is matched to the best still-unmatched ground truth whose IoU reaches the
-   threshold (:func:`match`); a matched prediction is a true positive, the others are
-   false positives (a duplicate of an already-found object included);
-2. over all images, the predictions of a class are sorted by score; precision and
-   recall after each one trace the precision-recall curve (:func:`precision_recall`);
-3. AP is the mean of the interpolated precision (the best precision at recall >= r)
-   at the 101 recall points r = 0, 0.01, ..., 1 (:func:`interpolated_ap`);
-4. AP is averaged over the classes and the ten IoU thresholds 0.50, 0.55, ..., 0.95;
-   AP50 and AP75 use one threshold; AR is the final recall (at most ``max_dets``
-   predictions per image and class), averaged the same way.
-
-Simplifications, against the official ``pycocotools``: no crowd regions, no area
-ranges (small/medium/large), no per-image ``maxDets`` other than ``max_dets``.
-A class with no ground-truth object in any image is left out of the averages (its
-predictions are not counted as false positives anywhere), as in COCO.
-
-Input format, like torchvision's detection models: one dict per image,
-``{"masks": [P, H, W] bool, "scores": [P], "labels": [P]}`` for predictions and
-``{"masks": [G, H, W] bool, "labels": [G]}`` for the ground truth. Float masks (Mask
-R-CNN's probabilities, possibly ``[P, 1, H, W]``) are thresholded at 0.5.
+Inputs, as torchvision's detection models give them, one dict per image:
+``{"masks": [P, H, W], "scores": [P], "labels": [P]}`` and ``{"masks": [G, H, W], "labels": [G]}``;
+float masks (probabilities, possibly ``[P, 1, H, W]``) are thresholded at 0.5.
+Built in notebooks/02_metrics.ipynb, section 7.
 """
 from __future__ import annotations
 
@@ -31,7 +14,8 @@ import math
 
 import torch
 
-from seglib.errors import DatasetError
+from seglib.core import DatasetError
+
 
 IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 """COCO's ten IoU thresholds 0.50, 0.55, ..., 0.95."""
@@ -127,7 +111,7 @@ def _image_results(pred: dict, target: dict, ious: torch.Tensor, label: int,
     return scores, is_tp, len(gt)
 
 
-def evaluate(predictions: list[dict], targets: list[dict],
+def ap_recall_table(predictions: list[dict], targets: list[dict],
              iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS,
              max_dets: int = 100) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """AP and final recall for each IoU threshold and class: two ``[T, K]`` tensors and the K class labels.
@@ -135,18 +119,20 @@ def evaluate(predictions: list[dict], targets: list[dict],
     Classes are those with at least one ground-truth object.
     """
     if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets (one dict per image each)")
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets "
+                         "(one dict per image each)")
     if not iou_thresholds:
         raise ValueError("iou_thresholds is empty")
-    for i, (p, t) in enumerate(zip(predictions, targets)):
+    for i, (p, t) in enumerate(zip(predictions, targets, strict=True)):
         _check_image(i, p, t)
-    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])) for p, t in zip(predictions, targets)]
+    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"]))
+            for p, t in zip(predictions, targets, strict=True)]
     classes = sorted({int(c) for t in targets for c in t["labels"]})
     ap = torch.zeros(len(iou_thresholds), len(classes), dtype=torch.float64)
     recall = torch.zeros_like(ap)
     for k, label in enumerate(classes):
         per_image = [_image_results(p, t, iou, label, iou_thresholds, max_dets)
-                     for p, t, iou in zip(predictions, targets, ious)]
+                     for p, t, iou in zip(predictions, targets, ious, strict=True)]
         scores = torch.cat([s for s, _, _ in per_image])
         is_tp = torch.cat([tp for _, tp, _ in per_image], dim=1)
         num_gt = sum(n for _, _, n in per_image)
@@ -163,20 +149,12 @@ def _mean(values: torch.Tensor) -> float:
     return values.mean().item() if values.numel() else math.nan
 
 
-def average_precision(predictions: list[dict], targets: list[dict],
-                      iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS, max_dets: int = 100) -> float:
-    """Mask AP averaged over classes and ``iou_thresholds`` (COCO's AP with the defaults)."""
-    return _mean(evaluate(predictions, targets, iou_thresholds, max_dets)[0])
-
-
-def average_recall(predictions: list[dict], targets: list[dict],
-                   iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS, max_dets: int = 100) -> float:
-    """Mask AR: recall with at most ``max_dets`` predictions per image and class, averaged like AP."""
-    return _mean(evaluate(predictions, targets, iou_thresholds, max_dets)[1])
-
-
 def coco_mask_metrics(predictions: list[dict], targets: list[dict], max_dets: int = 100) -> dict[str, float]:
-    """``{"AP", "AP50", "AP75", "AR"}`` in one pass over the data."""
-    ap, recall, _ = evaluate(predictions, targets, IOU_THRESHOLDS, max_dets)
+    """COCO's mask ``{"AP", "AP50", "AP75", "AR"}`` (AR: final recall with at most ``max_dets``
+    predictions per image and class), averaged over classes and IoU thresholds.
+
+    Built in notebooks/02_metrics.ipynb, section 7.
+    """
+    ap, recall, _ = ap_recall_table(predictions, targets, IOU_THRESHOLDS, max_dets)
     return {"AP": _mean(ap), "AP50": _mean(ap[IOU_THRESHOLDS.index(0.5)]),
             "AP75": _mean(ap[IOU_THRESHOLDS.index(0.75)]), "AR": _mean(recall)}

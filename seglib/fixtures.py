@@ -1,11 +1,5 @@
-"""Tiny VOC- and Cityscapes-style trees in the real on-disk formats, for tests and CI.
-
-The real datasets are gigabytes and (Cityscapes) behind a login, so CI cannot read
-them. These functions write a handful of small images *in exactly the files and
-folders the real datasets use*, so that the readers, the checks and the notebooks'
-full-profile code path all run on them unchanged. The pictures are simple
-(coloured shapes); the formats are real.
-"""
+"""Tiny VOC- and Cityscapes-style trees in the real on-disk formats (simple shapes, real files),
+so the readers, the checks and the lessons' full-profile code run in tests and CI."""
 from __future__ import annotations
 
 import json
@@ -16,9 +10,10 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from seglib.constants import IGNORE_INDEX
-from seglib.metrics.boundary import boundary_pixels
-from seglib.palette import voc_palette
+from seglib.core import IGNORE_INDEX
+from seglib.metrics import boundary_pixels
+from seglib.viz import voc_palette
+
 
 _ID_TO_COLOR = {c.id: c.color for c in datasets.Cityscapes.classes if c.id >= 0}
 _ID_TO_NAME = {c.id: c.name for c in datasets.Cityscapes.classes if c.id >= 0}
@@ -86,7 +81,8 @@ def _street_scene(rng: np.random.Generator, height: int,
              (7, box(0, horizon, width, height))]                          # road
     for _ in range(3):                                                     # buildings
         x0 = rng.uniform(0, width * 0.8)
-        scene.append((11, box(x0, rng.uniform(0.1, 0.6) * horizon, x0 + rng.uniform(0.1, 0.3) * width, horizon)))
+        top, right = rng.uniform(0.1, 0.6) * horizon, x0 + rng.uniform(0.1, 0.3) * width
+        scene.append((11, box(x0, top, right, horizon)))
     scene += [(21, box(width * 0.8, horizon * 0.4, width, horizon)),        # vegetation
               (8, box(0, horizon, width * 0.2, height)),                    # sidewalks
               (8, box(width * 0.8, horizon, width, height)),

@@ -1,18 +1,13 @@
-"""Joint augmentation of an image and its mask with ``torchvision.transforms.v2``.
-
-The image and the mask must move together (same scale, same flip, same crop), and the
-mask must stay a map of labels: resized with NEAREST (never blended into values that are
-not classes) and padded with the ignore label 255 (never with 0, which is "background").
-``transforms.v2`` does all of this when the mask is a ``tv_tensors.Mask``: every random
-parameter is drawn once per call and applied to both, and ``fill`` takes one value per
-tensor type.
-"""
+"""Joint augmentation of an image and its ``tv_tensors.Mask`` with ``torchvision.transforms.v2``:
+the same random scale, flip and crop for both; the mask resized with NEAREST and padded with 255.
+Built in notebooks/01_datasets.ipynb, section 4."""
 from __future__ import annotations
 
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.constants import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX
+
 
 PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
 """Padding values: black for the image, ignore for the mask, so padding never becomes a class."""

@@ -1,0 +1,208 @@
+"""PASCAL VOC 2012 and Cityscapes, read by torchvision, returned as ``(image, mask)`` and checked.
+
+``image``: ``tv_tensors.Image`` float32 ``[3, H, W]`` in ``[0, 1]``; ``mask``: ``tv_tensors.Mask``
+int64 ``[H, W]`` of class indices, 255 = ignore. Missing, half-extracted or corrupt files
+raise ``DatasetError`` naming the file, instead of a CUDA assert or a bare ``OSError`` later.
+Built in notebooks/01_datasets.ipynb, sections 2 and 3.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from torch.utils.data import Dataset
+from torchvision import datasets, tv_tensors
+from torchvision.transforms.v2 import functional as F
+
+from seglib.core import IGNORE_INDEX, DatasetError, check_labels, listed
+from seglib.download import cityscapes_instructions, download_voc2012, voc2012_instructions
+
+
+Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[tv_tensors.Image, tv_tensors.Mask]]
+
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
+    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)
+"""The 21 VOC classes: index 0 is background, 1..20 the object classes. 255 is not a class."""
+
+CITYSCAPES_CLASSES: tuple[str, ...] = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+    "motorcycle", "bicycle",
+)
+"""The 19 classes Cityscapes trains and evaluates on, in train-id order."""
+
+_TRAIN_CLASSES = [c for c in datasets.Cityscapes.classes if 0 <= c.train_id < len(CITYSCAPES_CLASSES)]
+LABEL_ID_TO_TRAIN_ID: dict[int, int] = {c.id: IGNORE_INDEX for c in datasets.Cityscapes.classes}
+LABEL_ID_TO_TRAIN_ID.update({c.id: c.train_id for c in _TRAIN_CLASSES})
+"""The official table: label id (-1 license plate, 0..33) -> train id (0..18, or 255 = ignore)."""
+
+CITYSCAPES_PALETTE: torch.Tensor = torch.tensor(
+    [c.color for c in sorted(_TRAIN_CLASSES, key=lambda c: c.train_id)], dtype=torch.uint8)
+"""The official colours of the 19 train ids, ``uint8 [19, 3]``."""
+
+_LOOKUP = torch.full((max(LABEL_ID_TO_TRAIN_ID) + 3,), IGNORE_INDEX, dtype=torch.int64)
+for _id, _train_id in LABEL_ID_TO_TRAIN_ID.items():
+    _LOOKUP[_id + 1] = _train_id  # entry 0 is id -1; the last entry catches every larger id
+
+
+def label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
+    """Map Cityscapes label ids to train ids with one table lookup; unused ids become 255.
+
+    Built in notebooks/01_datasets.ipynb, section 3.
+
+    >>> label_ids_to_train_ids(torch.tensor([7, 8, 26, 33, 0, -1])).tolist()
+    [0, 1, 13, 18, 255, 255]
+    """
+    index = (mask.long() + 1).clamp(0, len(_LOOKUP) - 1)
+    return _LOOKUP.to(mask.device)[index]
+
+
+def check_dataset_folder(root: str | Path, required: list[str], name: str, how_to_get: str) -> Path:
+    """Check that every path in ``required`` (relative to ``root``) exists; return ``root``.
+
+    A missing ``root`` means the data was never downloaded; some sub-paths missing
+    usually means an archive was extracted only in part.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{name} not found: the folder {root} does not exist.\n{how_to_get}")
+    missing = [p for p in required if not (root / p).exists()]
+    if missing:
+        present = [p for p in required if p not in missing]
+        found = f" Found: {', '.join(present)}." if present else " None of the expected sub-paths is there."
+        raise DatasetError(
+            f"{name} at {root} is incomplete: missing {', '.join(missing)} (expected "
+            f"{root / missing[0]}).{found} If you extracted an archive here, it was probably "
+            f"interrupted: extract it again, completely.\n{how_to_get}")
+    return root
+
+
+def check_files_exist(paths: list[str], listed_in: str | Path) -> None:
+    """Raise ``DatasetError`` naming the split list if it is empty or names missing files."""
+    if not paths:
+        raise DatasetError(f"{listed_in} lists no samples: the split is empty")
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise DatasetError(
+            f"{len(missing)} file(s) named by {listed_in} do not exist: {listed(missing)}. The dataset "
+            f"is incomplete (an interrupted extraction?) or the list is from another version.")
+
+
+def check_pair(image: torch.Tensor, mask: torch.Tensor, source: str | Path) -> None:
+    """Raise ``DatasetError`` unless ``image [C, H, W]`` and ``mask [H, W]`` have the same size."""
+    (ih, iw), (mh, mw) = image.shape[-2:], mask.shape[-2:]
+    if (ih, iw) != (mh, mw):
+        raise DatasetError(f"{source}: image is {ih}x{iw} (HxW) but its mask is {mh}x{mw}; every pixel "
+                           f"needs one label (was one of them resized or cropped on its own?)")
+
+
+def read_sample(image: PILImage.Image, mask: PILImage.Image,
+                source: str | Path) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+    """A PIL (image, label map) pair as float ``[3, H, W]`` in ``[0, 1]`` and int64 ``[H, W]``
+    holding the stored values (a palette PNG's indices, not its colours)."""
+    if mask.mode not in ("P", "L", "I", "I;16"):
+        raise DatasetError(
+            f"{source}: the label file is a {mask.mode} image, but a mask must store one class index "
+            f"per pixel (a palette 'P' or greyscale 'L' PNG). A colour (RGB) rendering of the labels "
+            f"cannot be used as a mask.")
+    pixels = F.to_dtype(F.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+    return tv_tensors.Image(pixels), tv_tensors.Mask(torch.from_numpy(np.array(mask, dtype=np.int64)))
+
+
+def _readable(path: str) -> bool:
+    try:
+        with PILImage.open(path) as im:
+            im.load()
+        return True
+    except (OSError, SyntaxError):
+        return False
+
+
+def load_checked(reader: Dataset, index: int, image_path: str, mask_path: str, num_classes: int,
+                 to_labels: Callable | None, check: bool, transforms: Transforms | None):
+    """Sample ``index`` of a torchvision ``reader``: read, name a bad file, map labels, check, transform."""
+    try:
+        image, mask = read_sample(*reader[index], mask_path)
+    except (OSError, SyntaxError) as exc:  # PIL's errors for truncated or broken files
+        bad = next((p for p in (image_path, mask_path) if not _readable(p)), f"{image_path} or {mask_path}")
+        problem = "is missing" if not Path(bad).exists() else "cannot be read"
+        raise DatasetError(f"{bad} {problem} ({type(exc).__name__}: {exc}). The file is probably "
+                           f"truncated or corrupt: extract it again from the archive.") from exc
+    if to_labels is not None:
+        mask = tv_tensors.Mask(to_labels(mask))
+    if check:
+        check_pair(image, mask, f"{image_path} and {mask_path}")
+        check_labels(mask, num_classes, mask_path)
+    return transforms(image, mask) if transforms is not None else (image, mask)
+
+
+class VOCSegmentation(Dataset):
+    """PASCAL VOC segmentation samples, masks in ``0..20`` or 255.
+
+    ``root`` contains ``VOCdevkit/``. ``transforms`` takes and returns the pair.
+    ``check=True`` verifies that every listed file exists and every mask's labels.
+    """
+
+    classes = VOC_CLASSES
+    num_classes = len(VOC_CLASSES)
+
+    def __init__(self, root: str | Path, image_set: str = "train", year: str = "2012",
+                 transforms: Transforms | None = None, download: bool = False, check: bool = True):
+        if download:
+            download_voc2012(root)
+        base = Path("VOCdevkit") / f"VOC{year}"
+        split_file = base / "ImageSets" / "Segmentation" / f"{image_set}.txt"
+        required = [str(base / "JPEGImages"), str(base / "SegmentationClass"), str(split_file)]
+        check_dataset_folder(root, required, f"PASCAL VOC {year}", voc2012_instructions(root))
+        self._voc = datasets.VOCSegmentation(str(root), year=year, image_set=image_set)
+        self.images, self.masks = self._voc.images, self._voc.masks
+        self.transforms, self.check = transforms, check
+        if check:
+            check_files_exist(self.images + self.masks, Path(root) / split_file)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return load_checked(self._voc, index, self.images[index], self.masks[index], self.num_classes,
+                            None, self.check, self.transforms)
+
+
+class CityscapesSegmentation(Dataset):
+    """Cityscapes fine-annotation samples, masks in train ids ``0..18`` or 255.
+
+    ``root`` contains ``leftImg8bit/`` and ``gtFine/`` (or their two zips).
+    """
+
+    classes = CITYSCAPES_CLASSES
+    num_classes = len(CITYSCAPES_CLASSES)
+
+    def __init__(self, root: str | Path, split: str = "train", transforms: Transforms | None = None,
+                 check: bool = True):
+        root = Path(root).expanduser()
+        zips = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip")
+        if not all((root / z).is_file() for z in zips):  # with both zips there, torchvision unzips them
+            required = [f"leftImg8bit/{split}", f"gtFine/{split}"]
+            check_dataset_folder(root, required, "Cityscapes", cityscapes_instructions(root))
+        self._cityscapes = reader = datasets.Cityscapes(str(root), split=split, mode="fine",
+                                                        target_type="semantic")
+        pairs = sorted(zip(reader.images, reader.targets, strict=True))  # listdir order varies
+        reader.images, reader.targets = [i for i, _ in pairs], [t for _, t in pairs]
+        self.images, self.masks = reader.images, [t[0] for t in reader.targets]
+        self.transforms, self.check = transforms, check
+        if check:
+            check_files_exist(self.masks, f"the images in {root / 'leftImg8bit' / split} "
+                                          "(their gtFine label files)")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return load_checked(self._cityscapes, index, self.images[index], self.masks[index],
+                            self.num_classes, label_ids_to_train_ids, self.check, self.transforms)

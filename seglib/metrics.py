@@ -1,0 +1,173 @@
+"""The confusion matrix, the four metrics of the FCN paper read off it, and a boundary band.
+
+With ``n_ij`` the pixels of class ``i`` predicted as ``j`` and ``t_i = sum_j n_ij``:
+pixel accuracy ``sum_i n_ii / sum_i t_i``; mean accuracy ``mean_i n_ii / t_i``; mean IoU
+``mean_i n_ii / (t_i + sum_j n_ji - n_ii)``; frequency-weighted IoU, each IoU weighted by
+``t_i``. A class absent from both truth and prediction has IoU ``0/0`` = NaN and is left
+out of the means (``nanmean``), as the benchmark code does.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from seglib.core import IGNORE_INDEX, check_labels
+
+
+def _counts(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n_ii``, ``t_i`` (row sums: ground truth) and column sums (prediction), as float64."""
+    if cm.dim() != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"a confusion matrix is square [C, C], got shape {tuple(cm.shape)}")
+    cm = cm.double()
+    return cm.diagonal(), cm.sum(dim=1), cm.sum(dim=0)
+
+
+def iou_per_class(cm: torch.Tensor) -> torch.Tensor:
+    """``n_ii / (t_i + sum_j n_ji - n_ii)`` per class: NaN if absent from both, 0 if only predicted."""
+    correct, truth, predicted = _counts(cm)
+    return correct / (truth + predicted - correct)
+
+
+def mean_iou(cm: torch.Tensor) -> float:
+    """The mean of :func:`iou_per_class`, leaving out classes absent from both (NaN)."""
+    return iou_per_class(cm).nanmean().item()
+
+
+def segmentation_metrics(cm: torch.Tensor) -> dict:
+    """``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``fw_iou`` (floats) and per-class ``iou``,
+    ``accuracy`` (float64 tensors, NaN where undefined).
+
+    Built in notebooks/02_metrics.ipynb, section 3.
+    """
+    correct, truth, _ = _counts(cm)
+    iou, accuracy = iou_per_class(cm), correct / truth
+    present = truth > 0
+    return {
+        "pixel_accuracy": (correct.sum() / truth.sum()).item(),
+        "mean_accuracy": accuracy.nanmean().item(),
+        "mean_iou": iou.nanmean().item(),
+        "fw_iou": ((truth[present] * iou[present]).sum() / truth.sum()).item(),
+        "iou": iou,
+        "accuracy": accuracy,
+    }
+
+
+class ConfusionMatrix:
+    """A ``[C, C]`` pixel count summed over batches: rows = ground truth, columns = prediction.
+
+    Built in notebooks/02_metrics.ipynb, section 2.
+
+    >>> cm = ConfusionMatrix(num_classes=3)
+    >>> cm.update(torch.tensor([[[0, 1, 2]]]), torch.tensor([[[0, 2, 255]]]))
+    >>> cm.matrix.tolist()
+    [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
+
+    One ``torch.bincount`` on the data's device: pixel ``(t, p)`` goes to bin ``C * t + p``;
+    ignored pixels go to a spare last bin that is thrown away.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX,
+                 device: torch.device | str | None = None) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if 0 <= ignore_index < num_classes:
+            raise ValueError(f"ignore_index {ignore_index} is one of the classes [0, {num_classes}); "
+                             "it must lie outside them (255 by convention)")
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self._device = None if device is None else torch.device(device)
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=self._device)
+
+    def reset(self) -> None:
+        """Start counting again from zero."""
+        self.matrix = torch.zeros_like(self.matrix)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add a batch: ``pred`` labels ``[N, H, W]`` or logits ``[N, C, H, W]``; ``target`` ``[N, H, W]``.
+
+        Pixels whose target is ``ignore_index`` are left out; any other target outside
+        ``[0, C)``, or a float target, raises ``DatasetError``; a bad prediction raises ``ValueError``.
+        """
+        c = self.num_classes
+        if pred.dim() == target.dim() + 1:
+            if pred.shape[1] != c:
+                raise ValueError(f"logits have {pred.shape[1]} channels but num_classes is {c} "
+                                 f"(logits shape {tuple(pred.shape)})")
+            pred = pred.argmax(dim=1)
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape "
+                             f"{tuple(target.shape)}")
+        target = torch.as_tensor(target)
+        counted = (target >= 0) & (target < c)  # cheap tests here; check_labels words the errors
+        if target.is_floating_point() or not (counted | (target == self.ignore_index)).all():
+            check_labels(target, c, "target", self.ignore_index)
+        if pred.is_floating_point() or (pred.numel() and not (0 <= pred.min() and pred.max() < c)):
+            try:
+                check_labels(pred, c, "prediction", ignore_index=None)
+            except ValueError as exc:  # a model's output, not the data: a plain ValueError
+                raise ValueError(f"{exc} (pass logits as [N, C, H, W])") from None
+        index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)
+        counts = torch.bincount(index.flatten(), minlength=c * c + 1)[: c * c]
+        if self._device is None and self.matrix.device != counts.device:
+            self.matrix = self.matrix.to(counts.device)  # follow the data
+        # out of place, so a matrix made under torch.inference_mode() keeps working outside it
+        self.matrix = self.matrix + counts.to(self.matrix.device).view(c, c)
+
+    def compute(self) -> dict:
+        """The metrics of :func:`segmentation_metrics` for everything counted so far."""
+        return segmentation_metrics(self.matrix)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_classes={self.num_classes}, pixels={int(self.matrix.sum())})"
+
+
+def boundary_pixels(target: torch.Tensor) -> torch.Tensor:
+    """Boolean map, True where a 4-neighbour has another label (both sides of every edge).
+
+    The ignore label counts as a label: VOC's 255 band sits on the object outlines.
+    """
+    if target.dim() not in (2, 3) or target.is_floating_point():
+        raise ValueError(f"target must be integer labels [H, W] or [N, H, W], got {target.dtype} "
+                         f"of shape {tuple(target.shape)}")
+    labels = target.reshape(-1, *target.shape[-2:])
+    edge = torch.zeros_like(labels, dtype=torch.bool)
+    vertical = labels[:, 1:] != labels[:, :-1]
+    horizontal = labels[:, :, 1:] != labels[:, :, :-1]
+    edge[:, 1:] |= vertical
+    edge[:, :-1] |= vertical
+    edge[:, :, 1:] |= horizontal
+    edge[:, :, :-1] |= horizontal
+    return edge.view_as(target)
+
+
+def boundary_band(target: torch.Tensor, width: int = 2) -> torch.Tensor:
+    """Boolean map of the pixels at most ``width`` pixels (chessboard distance) from a boundary pixel.
+
+    The "trimap" of Kohli et al. (2009): where coarse predictions go wrong.
+    Built in notebooks/04_fcn.ipynb, section 3.
+    """
+    if int(width) != width or width < 0:
+        raise ValueError(f"width must be an integer >= 0, got {width!r}")
+    edge = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
+    band = F.max_pool2d(edge, kernel_size=2 * width + 1, stride=1, padding=width)  # a square dilation
+    return band.bool().view_as(target)
+
+
+class BandConfusionMatrix(ConfusionMatrix):
+    """A :class:`ConfusionMatrix` that counts only pixels within ``width`` px of a boundary.
+
+    >>> cm = BandConfusionMatrix(num_classes=2, width=0)
+    >>> cm.update(torch.tensor([[[0, 0, 1, 1]]]), torch.tensor([[[0, 0, 0, 1]]]))
+    >>> cm.matrix.tolist()   # only the two pixels beside the 0|1 edge are counted
+    [[0, 1], [0, 1]]
+    """
+
+    def __init__(self, num_classes: int, width: int = 2, ignore_index: int = IGNORE_INDEX,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__(num_classes, ignore_index=ignore_index, device=device)
+        boundary_band(torch.zeros(1, 1, dtype=torch.long), width)  # validate width now, not at update
+        self.width = width
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """As :meth:`ConfusionMatrix.update`, counting only the band's pixels."""
+        check_labels(target, self.num_classes, "target", self.ignore_index)
+        super().update(pred, target.masked_fill(~boundary_band(target, self.width), self.ignore_index))

@@ -1,0 +1,267 @@
+"""Training and using a segmentation model: ``fit``, ``evaluate``, ``predict``, and checkpoints that resume.
+
+Built in notebooks/00_introduction.ipynb, section 6 (the loop) and section 4 (checkpoints on Colab).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, default_collate
+from tqdm.auto import tqdm
+
+from seglib.core import (
+    IGNORE_INDEX,
+    CheckpointError,
+    DatasetError,
+    autocast,
+    check_images,
+    check_labels,
+    memory_format,
+    model_device,
+    pick_device,
+    to_device,
+)
+from seglib.metrics import ConfusionMatrix
+
+
+CHECKPOINT_EVERY_S: float = 300.0
+"""Besides after every epoch, ``fit`` saves its checkpoint mid-epoch at most this often (seconds)."""
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """Write ``state`` atomically: a crash mid-write leaves the previous file intact.
+
+    The bytes go to ``<path>.tmp-<pid>`` in the same folder, are flushed to disk, then
+    ``os.replace`` (atomic) renames them over ``path``.
+    """
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-{os.getpid()}-")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # KeyboardInterrupt included
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None) -> dict:
+    """Read a checkpoint with ``torch.load(weights_only=True)``: tensors and plain containers only."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: it is truncated, corrupt or not a "
+                              f"seglib checkpoint ({type(exc).__name__}). Delete it, or pass another "
+                              "checkpoint path, to start again.") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
+    return state
+
+
+def poly_lr(step: int, total_steps: int, power: float = 0.9) -> float:
+    """The "poly" factor ``(1 - step / total_steps) ** power`` of ParseNet and DeepLab, applied per step.
+
+    >>> [poly_lr(s, 10, power=1.0) for s in (0, 5, 10, 12)]
+    [1.0, 0.5, 0.0, 0.0]
+    """
+    return max(0.0, 1.0 - step / total_steps) ** power
+
+
+def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if callable(optimizer):
+        return optimizer(params)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"optimizer must be 'sgd', 'adam' or a function params -> Optimizer, got {optimizer!r}")
+
+
+def _check_batch(images: torch.Tensor, masks: torch.Tensor, logits: torch.Tensor,
+                 indices: list[int]) -> None:
+    """Labels in range for the model's classes, logits at the masks' size; errors name ``train_data[i]``."""
+    try:
+        check_labels(masks, logits.shape[1])
+    except DatasetError:  # find the sample, to name it
+        for k, index in enumerate(indices):
+            check_labels(masks[k], logits.shape[1], f"train_data[{index}]'s mask")
+    if logits.dim() != 4 or logits.shape[-2:] != masks.shape[-2:]:
+        raise ValueError(f"the model returned shape {tuple(logits.shape)} for images "
+                         f"{tuple(images.shape)}; expected logits [N, num_classes, "
+                         f"{masks.shape[-2]}, {masks.shape[-1]}] (one score per class and pixel)")
+
+
+def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | None = None, *,
+        epochs: int, lr: float, optimizer: str | Callable = "sgd", batch_size: int = 8,
+        loss_fn: Callable | None = None, checkpoint: str | Path | None = None, seed: int = 0,
+        device: str | torch.device | None = None, progress: bool = True) -> dict:
+    """Train ``model`` on ``(image, mask)`` pairs; return the history as a dict of per-epoch lists.
+
+    ``optimizer``: ``"sgd"`` (the papers' recipe: momentum 0.9, weight decay 5e-4, learning
+    rate falling per step as ``poly_lr`` with power 0.9), ``"adam"`` (constant ``lr``, no
+    weight decay) or your own ``params -> Optimizer`` function (its rate is left alone).
+    ``loss_fn(logits, masks)`` defaults to cross-entropy that skips the 255 pixels.
+    Each epoch visits ``train_data`` in an order fixed by ``seed`` and the epoch, then scores
+    ``val_data`` (a dataset, or a DataLoader e.g. of batch size 1 for images of different sizes).
+    ``checkpoint``: a file saved after every epoch (and every ``CHECKPOINT_EVERY_S`` seconds);
+    if it exists, training resumes from it, exactly where it stopped.
+    Channels-last memory is used on CUDA and CPU, mixed precision on CUDA.
+    History keys: ``train_loss``, ``lr``, ``seconds``, ``val_mean_iou``, ``val_pixel_accuracy``, ...
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if isinstance(train_data, DataLoader):
+        raise TypeError("train_data must be a dataset of (image, mask) pairs, not a DataLoader: fit "
+                        "batches it itself (pass batch_size=...), so that a resumed run is exact")
+    if len(train_data) == 0:
+        raise DatasetError(f"train_data is empty ({type(train_data).__name__} with 0 samples)")
+    device = pick_device(device)
+    model.to(device, memory_format=memory_format(device))
+    opt = _optimizer(model, optimizer, lr)
+    float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
+    scaler = torch.amp.GradScaler("cuda", enabled=float16)
+    loss_fn = loss_fn or (lambda logits, masks: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX))
+    steps = -(-len(train_data) // batch_size)  # batches per epoch
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                "samples": len(train_data), "optimizer": getattr(optimizer, "__name__", optimizer)}
+    state = {"epoch": 0, "step": 0, "running_loss": 0.0, "elapsed": 0.0, "history": {}}
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint).expanduser()
+        for leftover in checkpoint.parent.glob(f"{checkpoint.name}.tmp-*"):  # from a killed save
+            leftover.unlink(missing_ok=True)
+    if checkpoint is not None and checkpoint.exists():
+        state = _resume(checkpoint, model, opt, scaler, settings)
+        print(f"Resumed from {checkpoint}: epoch {state['epoch'] + 1}/{epochs}, step {state['step']}/{steps}."
+              if state["epoch"] < epochs else f"Resumed from {checkpoint}: all {epochs} epochs are "
+              "already done (delete the checkpoint or pass another path to train again).")
+    else:
+        torch.manual_seed(seed)
+    history = state["history"]
+    for epoch in range(state["epoch"], epochs):
+        model.train()
+        start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
+        order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+        bar = tqdm(range(state["step"], steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        for step in bar:
+            indices = order[step * batch_size:(step + 1) * batch_size].tolist()
+            images, masks = default_collate([train_data[i] for i in indices])[:2]
+            check_images(images, f"train_data[{indices[0]}]'s image (batched)")
+            images, masks = to_device(images, device), masks.to(device)
+            if optimizer == "sgd":
+                for group in opt.param_groups:
+                    group["lr"] = lr * poly_lr(epoch * steps + step, epochs * steps)
+            with autocast(device):
+                logits = model(images)
+            _check_batch(images, masks, logits, indices)
+            if (masks != IGNORE_INDEX).any():  # an all-ignore crop has no loss (0/0): skip it
+                loss = loss_fn(logits.float(), masks.long())
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                state["running_loss"] += loss.item()
+            bar.set_postfix(loss=f"{state['running_loss'] / (step + 1):.3f}", refresh=False)
+            due = time.perf_counter() - saved_at > CHECKPOINT_EVERY_S
+            if checkpoint is not None and due and step + 1 < steps:
+                state.update(epoch=epoch, step=step + 1, elapsed=time.perf_counter() - start)
+                _save(checkpoint, model, opt, scaler, settings, state)
+                saved_at = time.perf_counter()
+        row = {"train_loss": state["running_loss"] / steps, "lr": opt.param_groups[0]["lr"]}
+        if val_data is not None:
+            scores = evaluate(model, val_data, batch_size=batch_size, device=device)
+            row.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
+        row["seconds"] = time.perf_counter() - start
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+        state.update(epoch=epoch + 1, step=0, running_loss=0.0, elapsed=0.0)
+        if checkpoint is not None:
+            _save(checkpoint, model, opt, scaler, settings, state)
+    return history
+
+
+def _save(path: Path, model, opt, scaler, settings: dict, state: dict) -> None:
+    save_checkpoint(path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "scaler": scaler.state_dict(), "settings": settings, "rng": torch.get_rng_state(),
+                           "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []})
+
+
+def _resume(path: Path, model, opt, scaler, settings: dict) -> dict:
+    """Load ``path`` into model, optimizer and RNG; refuse it if any setting changed."""
+    saved = load_checkpoint(path, map_location="cpu")
+    changed = [f"{k}: {saved.get('settings', {}).get(k)} then, {v} now" for k, v in settings.items()
+               if saved.get("settings", {}).get(k) != v]
+    if changed:
+        raise CheckpointError(f"checkpoint {path} was written with other settings ({'; '.join(changed)}): "
+                              "use the same settings, or another checkpoint path to start afresh")
+    try:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit this model/optimizer ({exc}); "
+                              "use another checkpoint path to start afresh") from exc
+    scaler.load_state_dict(saved["scaler"])
+    torch.set_rng_state(saved["rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    return {k: saved[k] for k in ("epoch", "step", "running_loss", "elapsed", "history")}
+
+
+def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | None = None, *,
+             batch_size: int = 8, device: str | torch.device | None = None, progress: bool = False) -> dict:
+    """The FCN paper's metrics of ``model`` on ``data`` (``(image, mask)`` pairs, or a DataLoader of batches).
+
+    Returns ``ConfusionMatrix.compute()`` plus ``confusion``, the ``[C, C]`` matrix on the CPU.
+    ``num_classes`` defaults to the channel count of the model's logits.
+    """
+    device = model_device(model) if device is None else torch.device(device)
+    model.to(device)
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
+    if len(loader) == 0:
+        raise DatasetError(f"evaluate: the data is empty ({type(data).__name__} with 0 samples)")
+    matrix, was_training = None, model.training
+    model.eval()
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+            images, masks = batch[0], batch[1]
+            check_images(images, "evaluate: images")
+            with autocast(device):
+                logits = model(to_device(images, device)).float()
+            matrix = matrix or ConfusionMatrix(num_classes or logits.shape[1], device=device)
+            matrix.update(logits, masks.to(device))
+    model.train(was_training)
+    metrics = matrix.compute()
+    metrics["confusion"] = matrix.matrix.cpu()
+    return metrics
+
+
+def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
+            batch_size: int = 32) -> torch.Tensor:
+    """Label maps (argmax of the logits, int64, on the CPU): ``[N, 3, H, W]`` gives ``[N, H, W]``,
+    one ``[3, H, W]`` gives ``[H, W]``."""
+    single = isinstance(images, torch.Tensor) and images.dim() == 3
+    batch = images.unsqueeze(0) if single else images
+    batch = batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))
+    check_images(batch, "predict: images")
+    device, was_training = model_device(model), model.training
+    model.eval()
+    with torch.inference_mode(), autocast(device):
+        labels = torch.cat([model(to_device(chunk, device)).argmax(dim=1).cpu()
+                            for chunk in batch.split(batch_size)])
+    model.train(was_training)
+    return labels[0] if single else labels
