@@ -171,3 +171,31 @@ class BandConfusionMatrix(ConfusionMatrix):
         """As :meth:`ConfusionMatrix.update`, counting only the band's pixels."""
         check_labels(target, self.num_classes, "target", self.ignore_index)
         super().update(pred, target.masked_fill(~boundary_band(target, self.width), self.ignore_index))
+
+
+def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """The "what" score: on ground-truth object pixels, how often the best *object* class is right.
+
+    Background's logit is left out, so a model that finds no objects still gets a class per
+    pixel: chance is about ``1 / (C - 1)``. Built in notebooks/04_fcn.ipynb, section 4.
+    """
+    objects = (target > 0) & (target != IGNORE_INDEX)
+    guess = logits[:, 1:].argmax(dim=1) + 1
+    return (guess[objects] == target[objects]).float().mean().item()
+
+
+def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
+                         edges: tuple[int, ...] = (0, 1, 2, 4, 8, 16)) -> list[float]:
+    """Pixel accuracy in rings around the ground-truth boundaries: ring ``k`` holds the pixels
+    more than ``edges[k-1]`` and at most ``edges[k]`` px away (chessboard distance; ring 0 the
+    boundary pixels themselves), the last ring everything farther. Built in notebooks/04_fcn.ipynb,
+    section 5.
+    """
+    valid, right = target != IGNORE_INDEX, pred == target
+    inside = [boundary_band(target, w) for w in edges] + [torch.ones_like(valid)]
+    accuracy, seen = [], torch.zeros_like(valid)
+    for band in inside:
+        ring = band & ~seen & valid
+        accuracy.append((right & ring).sum().item() / max(ring.sum().item(), 1))
+        seen |= band
+    return accuracy

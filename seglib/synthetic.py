@@ -64,9 +64,9 @@ class ShapesConfig:
     """Height and width of the square images, in pixels."""
     variant: str = "shapes"
     """One of ``CLASSES``."""
-    num_objects: tuple[int, int] = (3, 8)
+    num_objects: tuple[int, int] = (2, 5)
     """Objects per image ("shapes", "thin") or blobs per scene ("context")."""
-    min_object_size: float = 8.0
+    min_object_size: float = 12.0
     """Smallest object extent in pixels: tiny objects stay tiny at any image size."""
     max_object_fraction: float = 0.75
     """Largest object extent as a fraction of ``size``."""
