@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -49,8 +50,7 @@ def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = N
     values = values.detach().double()
     vmax = vmax or max(values.abs().max().item(), 1e-8)
     ax.imshow(values.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.8)
-    for (r, c), v in zip(torch.cartesian_prod(*map(torch.arange, values.shape)).tolist(),
-                         values.flatten().tolist()):
+    for (r, c), v in np.ndenumerate(values.numpy()):
         ax.text(c, r, _fmt(v), ha="center", va="center", fontsize=8)
     for rect, style in ((keep, dict(edgecolor="black", linestyle="--")),
                         (box, dict(edgecolor="red", linewidth=2.5))):
@@ -89,7 +89,7 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
     axes = fig.subplots(1, 2 + len(steps), gridspec_kw={"width_ratios": widths})
     draw_grid(axes[0], x, "input x")
     draw_grid(axes[1], kernel, "kernel")
-    for ax, t in zip(axes[2:], steps):
+    for ax, t in zip(axes[2:], steps, strict=True):
         step = all_steps[t]
         draw_grid(ax, step.partial, f"after step {t + 1}: x{list(step.position)}",
                   vmax=vmax, box=step.window)
@@ -138,6 +138,9 @@ class TransposedConvStepper(widgets.VBox):
         super().__init__([widgets.HBox([self.play, self.step]),
                           widgets.HBox([self.stride, self.kernel_size]),
                           self.caption, self.image])
+        tags = ((self, "transposed-conv-stepper"), (self.step, "tc-step"), (self.image, "tc-picture"))
+        for control, css in tags:
+            control.add_class(f"seglib-{css}")  # stable hooks for the browser test and styling
         self._draw()
 
     def snapshot(self):
