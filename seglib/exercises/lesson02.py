@@ -65,11 +65,17 @@ def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes
     per_image: each image's own mIoU (classes absent from that image's truth and prediction
     left out), averaged over the images that have any labelled pixel.
     """
-    pooled_cm = solution_confusion_matrix(pred, target, num_classes, ignore_index)
-    per_image = [_miou(solution_confusion_matrix(p, t, num_classes, ignore_index))
-                 for p, t in zip(pred, target, strict=True)]
-    per_image = [v for v in per_image if not math.isnan(v)]
-    return _miou(pooled_cm), (sum(per_image) / len(per_image) if per_image else math.nan)
+    pooled = _miou(solution_confusion_matrix(pred, target, num_classes, ignore_index))
+    return pooled, _per_image(pred, target, num_classes, ignore_index, _miou)
+
+
+def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int,
+               score: Callable[[torch.Tensor], float]) -> float:
+    """The mean of ``score(confusion matrix of one image)`` over the images where it is not NaN."""
+    values = [score(solution_confusion_matrix(p, t, num_classes, ignore_index))
+              for p, t in zip(pred, target, strict=True)]
+    values = [v for v in values if not math.isnan(v)]
+    return sum(values) / len(values) if values else math.nan
 
 
 def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -78,7 +84,11 @@ def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: f
     By descending score, each prediction takes the still-free ground truth with the highest
     IoU, if that IoU is at least ``threshold``.
     """
-    return _greedy(ious, torch.argsort(scores, descending=True).tolist(), threshold)
+    return _greedy(ious, _by_score(scores), threshold)
+
+
+def _by_score(scores: torch.Tensor) -> list[int]:
+    return torch.argsort(scores, descending=True).tolist()
 
 
 def _greedy(ious: torch.Tensor, order: list[int], threshold: float, strict: bool = False,
@@ -143,22 +153,19 @@ MASK_IOU_MISTAKES: dict[str, Callable] = {
 }
 
 
-def _per_image_mean_of_classes_in_truth(p, t, c, ignore_index=255):
-    """Per-image mIoU over the classes present in the image's truth only (absent-but-predicted dropped)."""
-    values = []
-    for pi, ti in zip(p, t, strict=True):
-        cm = solution_confusion_matrix(pi, ti, c, ignore_index)
-        iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
-        if iou.numel():
-            values.append(iou.mean().item())
-    return sum(values) / len(values)
+def _miou_absent_as_zero(cm: torch.Tensor) -> float:
+    return solution_iou_per_class(cm).nan_to_num(0.0).mean().item()
 
 
-def _per_image_absent_as_zero(p, t, c, ignore_index=255):
-    """Per-image mIoU with classes absent from an image's truth and prediction scored 0."""
-    ious = [solution_iou_per_class(solution_confusion_matrix(pi, ti, c, ignore_index)).nan_to_num(0.0)
-            for pi, ti in zip(p, t, strict=True)]
-    return sum(iou.mean().item() for iou in ious) / len(t)
+def _miou_of_classes_in_truth(cm: torch.Tensor) -> float:
+    iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
+    return iou.mean().item() if iou.numel() else math.nan
+
+
+def _pooled_and(score: Callable) -> Callable:
+    """A ``miou_two_ways`` whose per-image number uses ``score`` instead of the solution's."""
+    return lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
+                                              _per_image(p, t, c, ignore_index, score))
 
 
 MIOU_MISTAKES: dict[str, Callable] = {
@@ -166,25 +173,21 @@ MIOU_MISTAKES: dict[str, Callable] = {
         lambda p, t, c, ignore_index=255: solution_miou_two_ways(p, t, c, ignore_index)[::-1],
     "absent classes were scored 0 in the per-image mIoU; a class absent from an image's "
     "truth and prediction has no IoU there (NaN) and is left out of that image's mean":
-        lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
-                                           _per_image_absent_as_zero(p, t, c, ignore_index)),
+        _pooled_and(_miou_absent_as_zero),
     "the per-image mIoU leaves out classes that are only predicted; a class predicted in an "
     "image without being there has IoU 0 and counts (only classes absent from both are left out)":
-        lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
-                                           _per_image_mean_of_classes_in_truth(p, t, c, ignore_index)),
+        _pooled_and(_miou_of_classes_in_truth),
 }
 
 
 MATCH_MISTAKES: dict[str, Callable] = {
     "a ground truth was matched twice: once taken, an object is no longer free, so a second "
     "prediction of it is a false positive (-1)":
-        lambda ious, scores, threshold: _greedy(ious, torch.argsort(scores, descending=True).tolist(),
-                                                threshold, take=False),
+        lambda ious, scores, threshold: _greedy(ious, _by_score(scores), threshold, take=False),
     "the predictions were taken in the order given; take them by descending score":
         lambda ious, scores, threshold: _greedy(ious, list(range(len(scores))), threshold),
     "the threshold was applied with >; an IoU equal to the threshold is a match (>=)":
-        lambda ious, scores, threshold: _greedy(ious, torch.argsort(scores, descending=True).tolist(),
-                                                threshold, strict=True),
+        lambda ious, scores, threshold: _greedy(ious, _by_score(scores), threshold, strict=True),
 }
 
 
@@ -219,31 +222,21 @@ def _ratio(p: torch.Tensor, g: torch.Tensor, denominator: Callable, empty: float
 
 # --- the cases ------------------------------------------------------------------------------
 
-# The lesson's 2x3 example: target with one ignore pixel, and a prediction.
-_TARGET = torch.tensor([[0, 0, 1], [1, 255, 2]])
-_PRED = torch.tensor([[0, 1, 1], [1, 0, 2]])
-
-
-def _label_pairs() -> list[tuple[torch.Tensor, torch.Tensor, int, int, str]]:
-    """(pred, target, num_classes, ignore_index, why) for the label-map exercises."""
+def _accuracy_cases() -> list[Case]:
     g = torch.Generator().manual_seed(2)
     target = torch.randint(0, 4, (2, 6, 5), generator=g)
     target[torch.rand(2, 6, 5, generator=g) < 0.2] = 255
     target[1, :2] = 255  # the second image has more ignored pixels than the first
     pred = torch.randint(0, 4, (2, 6, 5), generator=g)
-    pred_zero = torch.where(target == 1, 1, 0)  # right on class 1, background elsewhere
-    other = torch.tensor([[0, 1, 2, -1, 1]])
-    return [
-        (_PRED, _TARGET, 3, 255, "the lesson's 2x3 example, one ignore pixel"),
-        (pred, target, 4, 255, "random batch [2, 6, 5] with 20-50% ignore pixels"),
-        (pred_zero, target, 4, 255, "background predicted wherever the target is not class 1"),
-        (torch.tensor([[0, 1, 2, 0, 2]]), other, 3, -1, "ignore_index=-1 instead of 255"),
+    settings = [  # (pred, target, ignore_index, why)
+        (torch.tensor([[0, 1, 1], [1, 0, 2]]), torch.tensor([[0, 0, 1], [1, 255, 2]]), 255,
+         "the lesson's 2x3 example, one ignore pixel"),
+        (pred, target, 255, "random batch [2, 6, 5] with 20-50% ignore pixels"),
+        (torch.where(target == 1, 1, 0), target, 255, "background predicted wherever the target is not 1"),
+        (torch.tensor([[0, 1, 2, 0, 2]]), torch.tensor([[0, 1, 2, -1, 1]]), -1, "ignore_index=-1, not 255"),
     ]
-
-
-def _accuracy_cases() -> list[Case]:
     return [Case(why, (p, t), {"ignore_index": i}, expected=solution_pixel_accuracy(p, t, i))
-            for p, t, _, i, why in _label_pairs()]
+            for p, t, i, why in settings]
 
 
 def _boxes(*boxes: tuple[int, int, int, int], size: int = 6) -> torch.Tensor:
@@ -305,18 +298,11 @@ def _match_cases() -> list[Case]:
         (torch.tensor([[0.5, 0.2]]), torch.tensor([0.9]), 0.5, "an IoU exactly at the threshold matches"),
         (torch.zeros(2, 0), torch.tensor([0.9, 0.8]), 0.5, "no ground-truth objects: all -1"),
     ]
-    cases = []
-    for ious, scores, threshold, why in settings:
-        expected = match(ious, scores, threshold)
-        assert torch.equal(expected, solution_greedy_match(ious, scores, threshold))
-        cases.append(Case(why, (ious, scores, threshold), expected=expected))
-    return cases
+    return [Case(why, (ious, scores, t), expected=match(ious, scores, t))
+            for ious, scores, t, why in settings]
 
 
 def _ap_cases() -> list[Case]:
-    def curve(flags: list[int], num_gt: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return precision_recall(torch.tensor(flags, dtype=torch.bool), num_gt)
-
     settings = [  # (TP/FP by descending score, number of objects, why); recalls never fall on a 0.01 step
         ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
         ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),
@@ -324,11 +310,8 @@ def _ap_cases() -> list[Case]:
         ([0, 0, 1, 1, 0, 1, 1, 1, 1, 1], 7, "false positives first, then 7 hits"),
         ([0, 1, 0, 1], 7, "few hits out of 7 objects"),
     ]
-    cases = []
-    for flags, num_gt, why in settings:
-        precision, recall = curve(flags, num_gt)
-        cases.append(Case(why, (precision, recall), expected=interpolated_ap(precision, recall)))
-    return cases
+    curves = [(precision_recall(torch.tensor(flags, dtype=torch.bool), n), why) for flags, n, why in settings]
+    return [Case(why, (p, r), expected=interpolated_ap(p, r)) for (p, r), why in curves]
 
 
 # --- the checks ------------------------------------------------------------------------------
