@@ -25,7 +25,7 @@ from torchvision.utils import make_grid
 
 from seglib.core import DatasetError, model_device
 from seglib.viz import voc_palette
-from seglib.widgets.snapshot import display_with_snapshot, png_image
+from seglib.widgets.snapshot import StillThenPanel
 
 
 # Layers whose outputs are feature maps a learner wants to see.
@@ -193,7 +193,7 @@ def _small_png(png: bytes) -> bytes:
     return buffer.getvalue()
 
 
-class FeatureMapExplorer:
+class FeatureMapExplorer(StillThenPanel):
     """Interactive feature-map viewer for any ``nn.Module`` with convolution layers.
 
     ``images``: anything indexable of ``[3, H, W]`` images (a list, a tensor, a dataset of
@@ -202,8 +202,6 @@ class FeatureMapExplorer:
     drive; ``picture`` shows the PNG, ``widget`` is the panel. End a cell with the explorer
     to show it: a still PNG first (for readers without a kernel), then the panel.
     """
-
-    show_snapshot: bool = True
 
     def __init__(
         self, model: nn.Module, images: Sequence[Any], layer_names: Sequence[str] | None = None,
@@ -336,11 +334,8 @@ class FeatureMapExplorer:
         """The PNG currently shown (the picture widget keeps it as a memoryview)."""
         return bytes(self.picture.value)
 
-    def snapshot(self):
-        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
-        return png_image(self.png)
+    def _still_png(self) -> bytes:
+        return self.png
 
-    def _ipython_display_(self, **kwargs) -> None:
-        """A still of the picture (what GitHub or Colab's preview show), then the panel;
-        ``show_snapshot = False`` skips the still."""
-        display_with_snapshot(self.widget, self.png if self.show_snapshot else None)
+    def _panel(self) -> widgets.Widget:
+        return self.widget

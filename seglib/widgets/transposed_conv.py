@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from seglib.models.upsampling import TransposedConvStep, transposed_conv_steps, transposed_output_size
-from seglib.widgets.snapshot import display_with_snapshot, png_image
+from seglib.widgets.snapshot import StillThenPanel
 
 
 def default_input() -> torch.Tensor:
@@ -98,18 +98,14 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
 
 # --- the widget ------------------------------------------------------------------------------
 
-class TransposedConvStepper(widgets.VBox):
+class TransposedConvStepper(StillThenPanel, widgets.VBox):
     """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``).
 
     Controls: a Play button and a "step" slider over the input cells, a stride slider and a
     kernel-size slider (changing the size switches to ``default_kernel`` of that size).
-    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change. Displayed, the
-    stepper first shows that picture as a still PNG (what a saved notebook shows on GitHub or
-    in Colab's preview, where widgets do not render), then the interactive panel; set
-    ``show_snapshot = False`` to skip the still. ``snapshot()`` gives the still on its own.
+    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change; displayed, a
+    still copy of it comes first (``seglib.widgets.snapshot``).
     """
-
-    show_snapshot: bool = True
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:
@@ -143,13 +139,11 @@ class TransposedConvStepper(widgets.VBox):
             control.add_class(f"seglib-{css}")  # stable hooks for the browser test and styling
         self._draw()
 
-    def snapshot(self):
-        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
-        return png_image(self.image.value)
+    def _still_png(self) -> bytes:
+        return bytes(self.image.value)
 
-    def _ipython_display_(self, **kwargs) -> None:
-        """Show the still picture, then the panel (see the class docstring)."""
-        display_with_snapshot(self, self.image.value if self.show_snapshot else None)
+    def _panel(self) -> widgets.Widget:
+        return self
 
     @property
     def current(self) -> TransposedConvStep:
