@@ -1,12 +1,15 @@
-"""End to end: the feature-map widget works in a real JupyterLab, driven by headless Chromium.
+"""End to end: the course's widgets work in a real JupyterLab, driven by headless Chromium.
 
-The unit tests check the widget's Python side; only a browser shows that the panel
-really renders (the widgets extension is found, the PNG arrives as an <img>) and that
-moving a slider in the page reaches the kernel and comes back as a new picture.
+The unit tests check the widgets' Python side; only a browser shows that a panel really
+renders (the widgets extension is found, the PNG arrives as an <img>), that the still PNG
+shown for readers without a kernel comes first, and that moving a slider in the page
+reaches the kernel and comes back as a new picture. Two panels: the feature-map explorer
+(in a small generated notebook, so this test needs no training run) and lesson 03's
+transposed-convolution stepper (the lesson itself).
 
 Needs Debian's ``/usr/bin/chromium`` (``apt-get install chromium``): skipped without it,
 except under CI (``$CI`` set), where a missing browser is a failure. Run it with
-``pytest tests/test_browser.py -m browser -s`` to see where the screenshot went.
+``pytest tests/test_browser.py -m browser -s`` to see where the screenshots went.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
@@ -38,14 +42,38 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-LESSON = REPO / "notebooks" / "04_fcn.ipynb"
-SCREENSHOT = REPO / "build" / "screenshots" / "feature_map_widget.png"
-FAILURE_SCREENSHOT = SCREENSHOT.with_name("feature_map_widget_failure.png")
-# FeatureMapExplorer tags its panel and controls with these CSS classes.
-PANEL = ".seglib-feature-map-explorer"
-PICTURE = "img.seglib-fm-picture"
-CHANNEL_HANDLE = ".seglib-fm-channel .noUi-handle"
-RUN_TIMEOUT_MS = 300_000  # lesson 04 trains an FCN: up to ~2 min on 2 CPU cores, more when busy
+LESSON_03 = REPO / "notebooks" / "03_upsampling.ipynb"
+SCREENSHOTS = REPO / "build" / "screenshots"
+RUN_TIMEOUT_MS = 300_000  # a busy 2-core machine can be slow
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Where a widget's parts are in the page: each panel tags itself with these CSS classes."""
+
+    name: str
+    panel: str
+    picture: str
+    slider: str  # the control the test moves: an IntSlider's CSS class
+
+
+EXPLORER = Panel("feature_map_widget", ".seglib-feature-map-explorer", "img.seglib-fm-picture",
+                 ".seglib-fm-channel")
+STEPPER = Panel("transposed_conv_widget", ".seglib-transposed-conv-stepper", "img.seglib-tc-picture",
+                ".seglib-tc-step")
+
+# The explorer on an untrained, narrow FCN-8s and three synthetic images: renders in seconds.
+EXPLORER_CELLS = [
+    "import torch\n\n"
+    "from seglib.core import set_threads\n"
+    "from seglib.models.fcn import FCN\n"
+    "from seglib.synthetic import CLASSES, make_batch\n"
+    "from seglib.widgets.feature_maps import FeatureMapExplorer\n\n"
+    "set_threads()\n"
+    "torch.manual_seed(0)\n"
+    "images, _ = make_batch(3, seed=0)",
+    'FeatureMapExplorer(FCN(6, "8s", width=1 / 16), images, class_names=CLASSES["shapes"])',
+]
 
 # JupyterLab settings that keep the run quiet and the page complete: no news or update
 # pop-ups, no kernel-selection dialog, and every cell in the DOM (no virtual scrolling
@@ -57,11 +85,22 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
 }
 
-def target_notebook(folder: Path) -> Path:
-    """Copy lesson 04 (which shows the explorer) into ``folder`` and return the copy's path:
-    JupyterLab autosaves, and the repository's stored outputs must not change."""
-    assert "FeatureMapExplorer" in LESSON.read_text(encoding="utf-8"), f"{LESSON} no longer shows the explorer"
-    return Path(shutil.copy(LESSON, folder / LESSON.name))
+
+def explorer_notebook(folder: Path) -> Path:
+    """Write the explorer's notebook into ``folder`` and return its path."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in EXPLORER_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "feature_maps.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def lesson_03_copy(folder: Path) -> Path:
+    """Copy lesson 03 (which shows the stepper) into ``folder``: JupyterLab autosaves, and the
+    repository's stored outputs must not change."""
+    text = LESSON_03.read_text(encoding="utf-8")
+    assert "TransposedConvStepper" in text, f"{LESSON_03} no longer shows the stepper"
+    return Path(shutil.copy(LESSON_03, folder / LESSON_03.name))
 
 
 @pytest.fixture
@@ -158,7 +197,8 @@ def jupyter_lab(tmp_path: Path) -> Iterator[Lab]:
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path / "jupyterlab.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-               f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}"]
+               f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.root_dir={root}"]
     if os.geteuid() == 0:  # containers and CI runners often run as root
         command.append("--allow-root")
     with log.open("wb") as log_file:
@@ -224,59 +264,76 @@ def wait_for_kernel_idle(page, timeout_ms: int) -> None:
     )
 
 
-def open_and_run_all(page, lab: Lab, notebook: Path):
-    """Open ``notebook`` in JupyterLab, run all its cells, and return the explorer's <img>."""
+def open_and_run_all(page, lab: Lab, notebook: Path, panel: Panel):
+    """Open ``notebook`` in JupyterLab, run all its cells, and return the panel's <img>."""
     page.goto(f"{lab.url}/lab/tree/{notebook.name}?token={lab.token}&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     dismiss_dialogs(page)
     wait_for_kernel_idle(page, 120_000)  # the kernel has started
     run_all_cells(page)
-    page.wait_for_function(f"() => document.querySelector('{PICTURE}') || ({HAS_TRACEBACK_JS})()",
+    page.wait_for_function(f"() => document.querySelector('{panel.picture}') || ({HAS_TRACEBACK_JS})()",
                            timeout=RUN_TIMEOUT_MS, polling=1000)  # stop early if a cell fails
     assert_no_cell_failed(page)
     wait_for_kernel_idle(page, RUN_TIMEOUT_MS)
     assert_no_cell_failed(page)
-    picture = page.locator(PICTURE).first
+    picture = page.locator(panel.picture).first
     picture.wait_for(state="visible", timeout=60_000)
     return picture
 
 
-def step_channel_slider(page) -> int:
-    """Focus the channel slider's handle and press an arrow key, as a learner would; return the new channel."""
-    handle = page.locator(CHANNEL_HANDLE).first
-    channel, last = (int(float(handle.get_attribute(a))) for a in ("aria-valuenow", "aria-valuemax"))
-    assert last > 0, "the layer shown has a single channel: nothing to step through"
+# In the cell that shows the panel: is a plain <img> output (the still) there, before the panel?
+STILL_BEFORE_PANEL_JS = """(panel) => {
+    const live = document.querySelector(panel);
+    const cell = live && live.closest('.jp-Cell');
+    if (!cell) return 'no cell holds the panel';
+    const stills = [...cell.querySelectorAll('.jp-RenderedImage img')].filter(img => !img.closest(panel));
+    if (stills.length === 0) return 'no still PNG in the cell';
+    const before = stills[0].compareDocumentPosition(live) & Node.DOCUMENT_POSITION_FOLLOWING;
+    return before ? null : 'the still comes after the panel';
+}"""
+
+
+def step_slider(page, slider: str) -> int:
+    """Focus a slider's handle and press an arrow key, as a learner would; return the new value."""
+    handle = page.locator(f"{slider} .noUi-handle").first
+    value, last = (int(float(handle.get_attribute(a))) for a in ("aria-valuenow", "aria-valuemax"))
+    assert last > 0, f"{slider} has a single value: nothing to step through"
     handle.focus()
-    page.keyboard.press("ArrowRight" if channel < last else "ArrowLeft")
-    return channel + 1 if channel < last else channel - 1
+    page.keyboard.press("ArrowRight" if value < last else "ArrowLeft")
+    return value + 1 if value < last else value - 1
 
 
-def test_feature_map_widget_reacts_in_jupyterlab(chromium: str, jupyter_lab: Lab) -> None:
-    notebook = target_notebook(jupyter_lab.root)
+@pytest.mark.parametrize("panel,make_notebook", [(EXPLORER, explorer_notebook), (STEPPER, lesson_03_copy)],
+                         ids=["feature_map_explorer", "transposed_conv_stepper"])
+def test_widget_shows_a_still_then_reacts_in_jupyterlab(chromium: str, jupyter_lab: Lab, panel: Panel,
+                                                        make_notebook) -> None:
+    notebook = make_notebook(jupyter_lab.root)
     console: list[str] = []
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshot, failure = SCREENSHOTS / f"{panel.name}.png", SCREENSHOTS / f"{panel.name}_failure.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         try:
-            picture = open_and_run_all(page, jupyter_lab, notebook)
+            picture = open_and_run_all(page, jupyter_lab, notebook, panel)
+            assert page.evaluate(STILL_BEFORE_PANEL_JS, panel.panel) is None
             before_src, before_hash = picture.get_attribute("src"), picture.evaluate(PICTURE_HASH_JS)
             assert before_src, "the widget's <img> has no src"
 
-            expected = step_channel_slider(page)
+            expected = step_slider(page, panel.slider)
             page.wait_for_function("([sel, old]) => document.querySelector(sel).src !== old",
-                                   arg=[PICTURE, before_src], timeout=60_000)
+                                   arg=[panel.picture, before_src], timeout=60_000)
             assert picture.evaluate(PICTURE_HASH_JS) != before_hash, "the src changed but the picture did not"
-            readout = page.locator(".seglib-fm-channel .widget-readout").first.inner_text()
-            assert readout.strip() == str(expected), f"channel readout is {readout!r}, expected {expected}"
+            readout = page.locator(f"{panel.slider} .widget-readout").first.inner_text()
+            assert readout.strip() == str(expected), f"slider readout is {readout!r}, expected {expected}"
 
-            page.locator(PANEL).first.scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOT))
-            print(f"screenshot: {SCREENSHOT}")
+            page.locator(panel.panel).first.scroll_into_view_if_needed()
+            page.screenshot(path=str(screenshot))
+            print(f"screenshot: {screenshot}")
         except Exception:
-            page.screenshot(path=str(FAILURE_SCREENSHOT))
-            print(f"failure screenshot: {FAILURE_SCREENSHOT}")
+            page.screenshot(path=str(failure))
+            print(f"failure screenshot: {failure}")
             print("browser console (last 20):", *console[-20:], sep="\n  ")
             print("JupyterLab log (tail):", jupyter_lab.log_tail(), sep="\n")
             raise

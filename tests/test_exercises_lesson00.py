@@ -4,59 +4,12 @@ from __future__ import annotations
 import torch
 from torchvision.ops import masks_to_boxes
 
-from seglib.exercises.lesson00 import (
-    check_bounding_box,
-    check_pixel_counts,
-    solution_bounding_box,
-    solution_pixel_counts,
-)
+from seglib.exercises.lesson00 import check_bounding_box, check_classes_present, solution_bounding_box
 from seglib.synthetic import ShapesConfig, make_sample
 
 
 def stub(*args):
     raise NotImplementedError
-
-
-# --- pixel_counts ---------------------------------------------------------------------------------
-
-def test_pixel_counts_solution_passes_and_matches_a_plain_loop():
-    assert check_pixel_counts(solution_pixel_counts).passed
-    mask = make_sample(0, seed=1, config=ShapesConfig(size=40))[1]
-    mask[:3] = 255
-    loop = torch.tensor([(mask == c).sum() for c in range(6)])
-    assert torch.equal(solution_pixel_counts(mask, 6), loop)
-    assert solution_pixel_counts(mask, 6).sum() == mask.numel() - 3 * 40
-
-
-def test_pixel_counts_stub_is_not_attempted():
-    result = check_pixel_counts(stub)
-    assert not result.passed and not result.attempted and "not attempted" in result.message
-
-
-def test_pixel_counts_rejects_bincount_without_minlength():
-    result = check_pixel_counts(lambda m, n: torch.bincount(m[m != 255].flatten()))
-    assert not result.passed
-    assert "case 3" in result.message and "minlength=5" in result.message
-
-
-def test_pixel_counts_rejects_counting_ignore_as_a_class():
-    result = check_pixel_counts(lambda m, n: torch.bincount(m.flatten(), minlength=n))
-    assert not result.passed and "case 2" in result.message and "255 is the ignore label" in result.message
-
-
-def test_pixel_counts_rejects_folding_ignore_into_the_last_class():
-    result = check_pixel_counts(lambda m, n: torch.bincount(m.clamp(max=n - 1).flatten(), minlength=n))
-    assert not result.passed and "case 2" in result.message and "leave the 255 (ignore) pixels out" in result.message
-
-
-def test_pixel_counts_rejects_unique_counts():
-    result = check_pixel_counts(lambda m, n: torch.unique(m, return_counts=True)[1])
-    assert not result.passed and "case 2" in result.message
-
-
-def test_pixel_counts_reports_a_crash_with_its_case():
-    result = check_pixel_counts(lambda m, n: m.float().mean(dim=5))
-    assert result.attempted and not result.passed and "case 1" in result.message and "raised IndexError" in result.message
 
 
 # --- bounding_box ---------------------------------------------------------------------------------
@@ -71,6 +24,12 @@ def test_bounding_box_solution_passes_and_agrees_with_torchvision():
 
 def test_bounding_box_accepts_a_list():
     assert check_bounding_box(lambda m: solution_bounding_box(m).tolist()).passed
+
+
+def test_bounding_box_reports_a_crash_with_its_case():
+    result = check_bounding_box(lambda m: m.float().mean(dim=5))
+    assert result.attempted and not result.passed
+    assert "case 1" in result.message and "raised IndexError" in result.message
 
 
 def test_bounding_box_rejects_swapped_axes():
@@ -102,8 +61,6 @@ def test_bounding_box_stub_is_not_attempted():
 
 
 def test_classes_present_accepts_right_answers_and_explains_wrong_ones():
-    from seglib.exercises.lesson00 import check_classes_present
-
     def with_a_loop(mask, num_classes):  # another right answer: a list of bools
         return [c != 0 and bool((mask == c).any()) for c in range(num_classes)]
 

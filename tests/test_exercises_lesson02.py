@@ -1,29 +1,13 @@
 """seglib.exercises.lesson02: the checks accept the solutions and reject (and name) the usual mistakes."""
-import math
 
 import torch
 
 from seglib.coco import mask_iou
 from seglib.exercises import lesson02 as ex
-from seglib.metrics import ConfusionMatrix, iou_per_class
 
 
-def test_library_functions_pass_the_checks():
-    def library_confusion(pred, target, num_classes, ignore_index=255):
-        cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
-        cm.update(pred, target)
-        return cm.matrix
-
-    assert ex.check_confusion_matrix(library_confusion).passed
-    assert ex.check_iou_per_class(iou_per_class).passed
+def test_library_mask_iou_passes():
     assert ex.check_mask_iou(mask_iou).passed
-
-
-def test_swapped_rows_and_columns_rejected_on_the_hand_example():
-    result = ex.check_confusion_matrix(lambda p, t, c, ignore_index=255:
-                                       ex.solution_confusion_matrix(p, t, c, ignore_index).T)
-    assert "case 1 (the lesson's 2x3 example" in result.message
-    assert "expected 1, got 0" in result.message
 
 
 def test_ignore_counted_rejected_with_the_value():
@@ -31,18 +15,20 @@ def test_ignore_counted_rejected_with_the_value():
     assert "expected 0.8, got 0.666667" in result.message
 
 
-def test_absent_class_scored_zero_rejected_on_the_absent_case():
-    result = ex.check_iou_per_class(lambda cm: torch.nan_to_num(ex.solution_iou_per_class(cm), nan=0.0))
-    assert "case 3" in result.message and "expected NaN" in result.message and "index (2,)" in result.message
+def test_nan_for_two_empty_masks_is_rejected_on_that_case_and_named():
+    def zero_over_zero(p, g):  # intersection / union, with 0/0 left as NaN
+        p, g = p.flatten(1).double(), g.flatten(1).double()
+        inter = p @ g.T
+        return inter / (p.sum(1)[:, None] + g.sum(1)[None, :] - inter)
 
-
-def test_nan_where_a_value_is_expected_is_rejected():
-    nan_everywhere = ex.check_iou_per_class(lambda cm: torch.full((cm.shape[0],), math.nan))
-    assert not nan_everywhere.passed and "expected 0.5, got nan" in nan_everywhere.message
+    result = ex.check_mask_iou(zero_over_zero)
+    assert not result.passed and "case 4" in result.message and "NaN or infinity" in result.message
+    assert "Hint: two empty masks give 0/0 = NaN" in result.message
 
 
 def test_wrong_types_and_shapes_are_explained():
-    assert "expected a torch.Tensor, got list" in ex.check_iou_per_class(lambda cm: [1.0]).message
+    assert "expected a torch.Tensor, got list" in ex.check_mask_iou(lambda p, g: [1.0]).message
+    assert "expected shape (1, 1), got (1,)" in ex.check_mask_iou(lambda p, g: mask_iou(p, g)[0]).message
     assert "expected a number, got str" in ex.check_pixel_accuracy(lambda p, t, ignore_index=255: "x").message
     tensor_answer = ex.check_pixel_accuracy(lambda p, t, ignore_index=255: torch.tensor(
         ex.solution_pixel_accuracy(p, t, ignore_index)))
@@ -51,12 +37,8 @@ def test_wrong_types_and_shapes_are_explained():
 
 def test_crashing_answer_names_the_case():
     result = ex.check_mask_iou(lambda p, g: torch.mm(p.float(), g.float().mT))  # forgot to flatten
-    assert not result.passed and result.attempted and "case 1" in result.message and "raised" in result.message
-
-
-def test_compare_with_nan_checks_shape_first():
-    assert "expected shape (2,), got (3,)" in ex.compare_with_nan(torch.zeros(3), torch.zeros(2))
-    assert ex.compare_with_nan(torch.tensor([1.0, math.nan]), torch.tensor([1.0, math.nan])) is None
+    assert not result.passed and result.attempted
+    assert "case 1" in result.message and "raised" in result.message
 
 
 def test_coco_library_functions_pass_the_new_checks():
@@ -71,7 +53,8 @@ def test_right_answers_written_differently_pass():
     def ap_numpy(precision, recall):  # envelope first, then 101 points from np.linspace
         p, r = precision.numpy(), recall.numpy()
         env = np.maximum.accumulate(p[::-1])[::-1]
-        return float(np.mean([env[np.argmax(r >= t)] if (r >= t).any() else 0.0 for t in np.linspace(0, 1, 101)]))
+        points = np.linspace(0, 1, 101)
+        return float(np.mean([env[np.argmax(r >= t)] if (r >= t).any() else 0.0 for t in points]))
 
     def match_list(ious, scores, threshold):  # plain Python, returns a list
         taken, out = set(), [-1] * len(scores)
@@ -90,7 +73,7 @@ def test_right_answers_written_differently_pass():
             cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
             cm.update(p, t)
             return cm.compute()["mean_iou"]
-        per_image = [one(p[None], t[None]) for p, t in zip(pred, target)]
+        per_image = [one(p[None], t[None]) for p, t in zip(pred, target, strict=True)]
         return torch.tensor([one(pred, target), sum(per_image) / len(per_image)])
 
     for check, fn in [(ex.check_ap_101, ap_numpy), (ex.check_greedy_match, match_list),

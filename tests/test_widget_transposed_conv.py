@@ -109,7 +109,7 @@ def test_stepper_snapshot_through_ipython_formatter():
     w = TransposedConvStepper()
     called = []
     w.show_snapshot = False
-    import seglib.widgets.transposed_conv as module
+    import seglib.widgets.snapshot as module
     original = module.display_with_snapshot
     try:
         module.display_with_snapshot = lambda widget, png: called.append((widget, png))

@@ -1,8 +1,8 @@
 """The machinery every exercise check shares: run cases, compare, explain.
 
-Each case gives the arguments, the expected answer and a short description. The
-learner's answer is compared with ``compare`` (default: shape, dtype-free value
-check with a relative-error tolerance) and the first failure is explained.
+A case holds the arguments, the expected answer and a short description; the first case
+whose answer differs (``compare``: type, shape, then relative error) is explained, and a
+known mistake is named only when the answer reproduces it on every case.
 """
 from __future__ import annotations
 
@@ -45,13 +45,28 @@ def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
     return ((got - expected).abs().max() / expected.abs().max().clamp_min(1e-8)).item()
 
 
+def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:
+    """A bool mask of ``size`` that is True inside ``box = (top, left, bottom, right)`` (exclusive ends)."""
+    mask = torch.zeros(size, dtype=torch.bool)
+    top, left, bottom, right = box
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+def shape_problem(got: Any, expected: torch.Tensor, what: str = "") -> str | None:
+    """Say so if ``got`` is not a tensor of ``expected``'s shape (``what`` explains the shape)."""
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"expected shape {tuple(expected.shape)}{what}, got {tuple(got.shape)}"
+    return None
+
+
 def compare(got: Any, expected: Any, rtol: float = 1e-5) -> str | None:
     """Return ``None`` if ``got`` matches ``expected``, else a sentence saying how it differs."""
     if isinstance(expected, torch.Tensor):
-        if not isinstance(got, torch.Tensor):
-            return f"expected a torch.Tensor, got {type(got).__name__}"
-        if tuple(got.shape) != tuple(expected.shape):
-            return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        if (problem := shape_problem(got, expected)) is not None:
+            return problem
         if expected.numel() == 0:
             return None
         if not torch.isfinite(got.double()).all():
@@ -81,11 +96,9 @@ def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
                mistakes: dict[str, Callable] | None = None) -> CheckResult:
     """Run ``fn`` on every case; report the first failure, or success.
 
-    A stub that raises ``NotImplementedError`` is "not attempted yet" (the notebook
-    keeps running). Any other exception is reported with the case that raised it.
-    ``mistakes`` maps a hint to a typical wrong implementation: a failing answer that
-    gives exactly that implementation's answer on every case (no case crashing) gets the
-    hint added to the message. An answer that passes never gets a hint.
+    A stub raising ``NotImplementedError`` is "not attempted yet" (the notebook runs on);
+    another exception is reported with its case. ``mistakes`` maps a hint to a typical
+    wrong implementation; a failing answer equal to it on every case gets the hint.
     """
     result = _first_failure(name, fn, cases, comparer or (lambda got, exp: compare(got, exp, rtol)))
     if mistakes and result.attempted and not result.passed:
@@ -96,8 +109,7 @@ def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
 
 
 def same_answer(a: Any, b: Any) -> bool:
-    """True if two answers are the same: equal shapes, and values equal up to float rounding
-    (NaN matching NaN), so a learner's copy of a known mistake is recognised."""
+    """Equal shapes and values, up to float rounding (NaN matching NaN)."""
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         if a.shape != b.shape or a.is_floating_point() != b.is_floating_point():
             return False
@@ -119,12 +131,8 @@ def same_answer(a: Any, b: Any) -> bool:
 
 
 def behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
-    """True if ``fn`` gives exactly ``wrong``'s answer on *every* case.
-
-    A case on which either of the two raises is not agreement: a hint names a mistake only
-    when the learner's function reproduces it everywhere the check looked, never on the
-    strength of a few cases (a different slip can agree with a known one on some inputs).
-    """
+    """True if ``fn`` gives exactly ``wrong``'s answer on *every* case (a case where either
+    raises is no agreement): a different slip can agree with a known one on a few inputs."""
     if not cases:
         return False
     for c in cases:
@@ -145,7 +153,8 @@ def _first_failure(name: str, fn: Callable, cases: list[Case],
         try:
             got = fn(*case.args, **case.kwargs)
         except NotImplementedError:
-            return CheckResult(name, False, False, f"⏳ {name}: not attempted yet — fill in the function and re-run this cell.")
+            return CheckResult(name, False, False,
+                               f"⏳ {name}: not attempted yet — fill in the function and re-run this cell.")
         except Exception as exc:  # the learner's code crashed: say where
             return CheckResult(name, False, True,
                                f"✗ {name}: case {i} ({case.description}) raised {type(exc).__name__}: {exc}")

@@ -1,16 +1,9 @@
-"""Checks and solutions for lesson 01 (datasets).
-
-Two exercises, each with a ``check_*`` that runs the learner's function on known cases
-and a ``solution_*`` that shows one way to write it:
+"""Lesson 01 exercises (datasets): a ``check_*`` and a ``solution_*`` for each of
 
 1. ``label_ids_to_train_ids(mask)``: Cityscapes label ids -> the 19 train ids, with a
    lookup table (255 for everything that is not one of the 19 classes);
 2. ``class_pixel_counts(masks, num_classes, ignore_index=255)``: pixels per class,
    leaving out the ignore label.
-
-When an answer is wrong, the check also tries the usual mistakes (255 counted as a
-class, the license plate's -1 read from the wrong end of the table, wrong dtype, ...)
-and names the one the answer matches, if any.
 """
 from __future__ import annotations
 
@@ -20,10 +13,8 @@ import torch
 
 from seglib.core import IGNORE_INDEX
 from seglib.datasets import LABEL_ID_TO_TRAIN_ID
-from seglib.exercises.core import Case, CheckResult, run_checks
+from seglib.exercises.core import Case, CheckResult, run_checks, shape_problem
 
-
-# --- solutions ----------------------------------------------------------------------------
 
 def solution_label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
     """Build a table indexed by ``id + 1`` (so -1 lands at 0), then read it at every pixel at once."""
@@ -80,29 +71,39 @@ LOOKUP_MISTAKES: dict[str, Callable] = {
 }
 
 
+def _counting(wrong: Callable) -> Callable:
+    """``wrong(masks, num_classes)`` with the signature of ``class_pixel_counts``."""
+    return lambda m, c, ignore_index=IGNORE_INDEX: wrong(m, c)
+
+
 def _bincount(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(labels.flatten(), minlength=num_classes)
+
+
+def _fractions(m: torch.Tensor, c: int) -> torch.Tensor:
+    counts = solution_class_pixel_counts(m, c)
+    return counts / counts.sum().clamp_min(1)
 
 
 COUNT_MISTAKES: dict[str, Callable] = {
     "255 was counted as a class: torch.bincount made room for values up to 255; drop the "
     "ignore pixels first (labels[labels != ignore_index])":
-        lambda m, c, ignore_index=IGNORE_INDEX: _bincount(m, c),
+        _counting(_bincount),
     "the ignore pixels were counted as background (class 0); they belong to no class":
-        lambda m, c, ignore_index=IGNORE_INDEX: _bincount(torch.where(m == ignore_index, 0, m), c),
+        _counting(lambda m, c: _bincount(torch.where(m == IGNORE_INDEX, 0, m), c)),
     "the ignore pixels were clamped into the last class; they belong to no class":
-        lambda m, c, ignore_index=IGNORE_INDEX: _bincount(m.clamp(max=c - 1), c),
+        _counting(lambda m, c: _bincount(m.clamp(max=c - 1), c)),
     "classes that do not appear at the end are missing: pass minlength=num_classes to "
     "torch.bincount so every class gets a count, 0 if absent":
-        lambda m, c, ignore_index=IGNORE_INDEX: torch.bincount(m.flatten()[m.flatten() != ignore_index]),
+        _counting(lambda m, c: torch.bincount(m.flatten()[m.flatten() != IGNORE_INDEX])),
     "background (class 0) was left out: it is a class like the others; only the ignore label "
     "is left out":
-        lambda m, c, ignore_index=IGNORE_INDEX: solution_class_pixel_counts(m, c).index_fill(0, torch.tensor([0]), 0),
+        _counting(lambda m, c: solution_class_pixel_counts(m, c).index_fill(0, torch.tensor([0]), 0)),
     "the counts are floats (torch.histc returns float32); return whole-number int64 counts":
-        lambda m, c, ignore_index=IGNORE_INDEX: solution_class_pixel_counts(m, c).float(),
+        _counting(lambda m, c: solution_class_pixel_counts(m, c).float()),
     "these are fractions, not counts; return the pixel counts (int64) and divide by their sum "
     "afterwards":
-        lambda m, c, ignore_index=IGNORE_INDEX: (lambda n: n / n.sum().clamp_min(1))(solution_class_pixel_counts(m, c)),
+        _counting(_fractions),
 }
 
 
@@ -129,7 +130,7 @@ def _count_cases() -> list[Case]:
     border = torch.randint(0, 21, (2, 8, 8), generator=g)
     border[:, 0, :] = border[:, :, 0] = IGNORE_INDEX
     settings = [  # (masks, num_classes, why)
-        (torch.tensor([[0, 0, 1], [2, 2, 2]]), 3, "the worked example: 2 background, 1 of class 1, 3 of class 2"),
+        (torch.tensor([[0, 0, 1], [2, 2, 2]]), 3, "the worked example: 2 background, 1 of class 1, 3 of 2"),
         (torch.tensor([[0, 255, 1], [255, 1, 1]]), 2, "two ignore pixels, which belong to no class"),
         (torch.tensor([[1, 1], [0, 255]]), 5, "classes 2..4 absent: their counts are 0"),
         (border, 21, "a batch of two 8x8 VOC-like masks with a 255 border"),
@@ -142,10 +143,8 @@ def _count_cases() -> list[Case]:
 
 def compare_labels(got: object, expected: torch.Tensor) -> str | None:
     """Exact comparison for class indices or counts: type, shape, dtype int64, then values."""
-    if not isinstance(got, torch.Tensor):
-        return f"expected a torch.Tensor, got {type(got).__name__}"
-    if tuple(got.shape) != tuple(expected.shape):
-        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if (problem := shape_problem(got, expected)) is not None:
+        return problem
     if got.dtype != torch.int64:
         return f"expected dtype torch.int64, got {got.dtype}"
     wrong = (got != expected).nonzero()

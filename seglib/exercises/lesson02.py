@@ -1,26 +1,12 @@
-"""Checks and solutions for lesson 02 (metrics).
+"""Lesson 02 exercises (metrics): a ``check_*`` and a ``solution_*`` for each of
 
-Each exercise has a ``check_*`` that runs the learner's function on known cases and a
-``solution_*`` that shows one way to write it:
-
-1. ``confusion_matrix(pred, target, num_classes, ignore_index)``: the bincount trick;
-2. ``iou_per_class(cm)``: IoU of each class from a confusion matrix, NaN when undefined;
-3. ``pixel_accuracy(pred, target, ignore_index)``: with an ignore label;
-4. ``mask_iou(pred_masks, gt_masks)``: the ``[P, G]`` IoU table COCO matches with;
-5. ``miou_two_ways(pred, target, num_classes, ignore_index)``: mIoU pooled over the batch
-   (one confusion matrix, as the benchmarks do) and the mean of per-image mIoUs;
-   ``check_benchmark_miou`` checks which of the two the learner says the benchmarks use;
-6. ``greedy_match(ious, scores, threshold)``: COCO's matching, checked against
-   ``seglib.coco.match``;
-7. ``ap_101(precision, recall)``: COCO's 101-point interpolated AP, checked against
-   ``seglib.coco.interpolated_ap``.
-
-The lesson uses 3-7 (1 and 2 repeat code the lesson shows; their checks stay for
-instructors who want them).
-
-When an answer is wrong, the check also tries the usual mistakes (rows and columns
-swapped, the ignore label counted, an absent class scored 0 or 1, the wrong union, ...)
-and names the one the answer matches, if any.
+1. ``pixel_accuracy(pred, target, ignore_index)``: with an ignore label;
+2. ``mask_iou(pred_masks, gt_masks)``: the ``[P, G]`` IoU table COCO matches with;
+3. ``miou_two_ways(pred, target, num_classes, ignore_index)``: mIoU pooled over the batch
+   (one confusion matrix, as the benchmarks do) and the mean of per-image mIoUs, and
+   ``check_benchmark_miou``: which of the two the benchmarks report;
+4. ``greedy_match(ious, scores, threshold)``: COCO's matching (``seglib.coco.match``);
+5. ``ap_101(precision, recall)``: COCO's 101-point AP (``seglib.coco.interpolated_ap``).
 """
 from __future__ import annotations
 
@@ -29,15 +15,14 @@ from typing import Any, Callable
 
 import torch
 
-from seglib.exercises.core import Case, CheckResult, compare, run_checks
-from seglib.coco import interpolated_ap, match, precision_recall
-
-# --- solutions ----------------------------------------------------------------------------
+from seglib.coco import interpolated_ap, mask_iou, match, precision_recall
+from seglib.exercises.core import Case, CheckResult, box_mask, compare, run_checks, shape_problem
 
 
 def solution_confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                               ignore_index: int = 255) -> torch.Tensor:
-    """Rows = ground truth, columns = prediction: pixel (t, p) adds 1 to bin ``C * t + p``."""
+    """Rows = ground truth, columns = prediction: pixel (t, p) adds 1 to bin ``C * t + p``
+    (the lesson's bincount trick; used by ``solution_miou_two_ways``)."""
     keep = target != ignore_index
     index = num_classes * target[keep] + pred[keep]
     return torch.bincount(index, minlength=num_classes ** 2).view(num_classes, num_classes)
@@ -80,10 +65,17 @@ def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes
     per_image: each image's own mIoU (classes absent from that image's truth and prediction
     left out), averaged over the images that have any labelled pixel.
     """
-    pooled_cm = solution_confusion_matrix(pred, target, num_classes, ignore_index)
-    per_image = [_miou(solution_confusion_matrix(p, t, num_classes, ignore_index)) for p, t in zip(pred, target)]
-    per_image = [v for v in per_image if not math.isnan(v)]
-    return _miou(pooled_cm), (sum(per_image) / len(per_image) if per_image else math.nan)
+    pooled = _miou(solution_confusion_matrix(pred, target, num_classes, ignore_index))
+    return pooled, _per_image(pred, target, num_classes, ignore_index, _miou)
+
+
+def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int,
+               score: Callable[[torch.Tensor], float]) -> float:
+    """The mean of ``score(confusion matrix of one image)`` over the images where it is not NaN."""
+    values = [score(solution_confusion_matrix(p, t, num_classes, ignore_index))
+              for p, t in zip(pred, target, strict=True)]
+    values = [v for v in values if not math.isnan(v)]
+    return sum(values) / len(values) if values else math.nan
 
 
 def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -92,7 +84,11 @@ def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: f
     By descending score, each prediction takes the still-free ground truth with the highest
     IoU, if that IoU is at least ``threshold``.
     """
-    return _greedy(ious, torch.argsort(scores, descending=True).tolist(), threshold)
+    return _greedy(ious, _by_score(scores), threshold)
+
+
+def _by_score(scores: torch.Tensor) -> list[int]:
+    return torch.argsort(scores, descending=True).tolist()
 
 
 def _greedy(ious: torch.Tensor, order: list[int], threshold: float, strict: bool = False,
@@ -124,46 +120,12 @@ def solution_ap_101(precision: torch.Tensor, recall: torch.Tensor) -> float:
 
 # --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
 
-def _iou_with(cm: torch.Tensor, union_of: Callable) -> torch.Tensor:
-    """``n_ii`` over a wrong union."""
-    cm = cm.double()
-    return cm.diagonal() / union_of(cm)
-
-
 def _per_image_accuracy(p: torch.Tensor, t: torch.Tensor, ignore_index: int = 255) -> float:
     """The mean of each image's pixel accuracy (a batch ``[N, H, W]``)."""
     if t.dim() < 3:
         return solution_pixel_accuracy(p, t, ignore_index)
-    return sum(solution_pixel_accuracy(pi, ti, ignore_index) for pi, ti in zip(p, t)) / len(t)
+    return sum(solution_pixel_accuracy(pi, ti, ignore_index) for pi, ti in zip(p, t, strict=True)) / len(t)
 
-
-CONFUSION_MISTAKES: dict[str, Callable] = {
-    "rows and columns are swapped: row i must be the ground-truth class, column j the "
-    "prediction (bin num_classes * target + pred)":
-        lambda p, t, c, ignore_index=255: solution_confusion_matrix(p, t, c, ignore_index).T,
-    "ignored pixels are counted as background; pixels labelled ignore_index must be left "
-    "out of the matrix altogether":
-        lambda p, t, c, ignore_index=255: solution_confusion_matrix(
-            p, t.masked_fill(t == ignore_index, 0), c, ignore_index),
-}
-
-IOU_MISTAKES: dict[str, Callable] = {
-    "the union counts the intersection twice: t_i + sum_j n_ji includes n_ii twice, so "
-    "subtract it once":
-        lambda cm: _iou_with(cm, lambda m: m.sum(1) + m.sum(0)),
-    "the union is only the ground-truth pixels t_i (that is the class accuracy, or recall); "
-    "it must also include the pixels wrongly predicted as the class":
-        lambda cm: _iou_with(cm, lambda m: m.sum(1)),
-    "the union is only the predicted pixels (that is the precision); it must also include "
-    "the pixels of the class that were missed":
-        lambda cm: _iou_with(cm, lambda m: m.sum(0)),
-    "a class absent from both ground truth and prediction is scored 0; its IoU is 0/0, "
-    "undefined: return NaN so that the mean can leave it out":
-        lambda cm: torch.nan_to_num(solution_iou_per_class(cm), nan=0.0),
-    "a class absent from both ground truth and prediction is scored 1; its IoU is 0/0, "
-    "undefined: return NaN so that the mean can leave it out":
-        lambda cm: torch.nan_to_num(solution_iou_per_class(cm), nan=1.0),
-}
 
 ACCURACY_MISTAKES: dict[str, Callable] = {
     "ignored pixels are counted (as wrong answers): leave pixels labelled ignore_index out "
@@ -191,15 +153,19 @@ MASK_IOU_MISTAKES: dict[str, Callable] = {
 }
 
 
-def _per_image_mean_of_classes_in_truth(p, t, c, ignore_index=255):
-    """Per-image mIoU over the classes present in the image's truth only (absent-but-predicted dropped)."""
-    values = []
-    for pi, ti in zip(p, t):
-        cm = solution_confusion_matrix(pi, ti, c, ignore_index)
-        iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
-        if iou.numel():
-            values.append(iou.mean().item())
-    return sum(values) / len(values)
+def _miou_absent_as_zero(cm: torch.Tensor) -> float:
+    return solution_iou_per_class(cm).nan_to_num(0.0).mean().item()
+
+
+def _miou_of_classes_in_truth(cm: torch.Tensor) -> float:
+    iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
+    return iou.mean().item() if iou.numel() else math.nan
+
+
+def _pooled_and(score: Callable) -> Callable:
+    """A ``miou_two_ways`` whose per-image number uses ``score`` instead of the solution's."""
+    return lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
+                                              _per_image(p, t, c, ignore_index, score))
 
 
 MIOU_MISTAKES: dict[str, Callable] = {
@@ -207,27 +173,21 @@ MIOU_MISTAKES: dict[str, Callable] = {
         lambda p, t, c, ignore_index=255: solution_miou_two_ways(p, t, c, ignore_index)[::-1],
     "absent classes were scored 0 in the per-image mIoU; a class absent from an image's "
     "truth and prediction has no IoU there (NaN) and is left out of that image's mean":
-        lambda p, t, c, ignore_index=255: (
-            solution_miou_two_ways(p, t, c, ignore_index)[0],
-            sum(solution_iou_per_class(solution_confusion_matrix(pi, ti, c, ignore_index)).nan_to_num(0.0)
-                .mean().item() for pi, ti in zip(p, t)) / len(t)),
+        _pooled_and(_miou_absent_as_zero),
     "the per-image mIoU leaves out classes that are only predicted; a class predicted in an "
     "image without being there has IoU 0 and counts (only classes absent from both are left out)":
-        lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
-                                           _per_image_mean_of_classes_in_truth(p, t, c, ignore_index)),
+        _pooled_and(_miou_of_classes_in_truth),
 }
 
 
 MATCH_MISTAKES: dict[str, Callable] = {
     "a ground truth was matched twice: once taken, an object is no longer free, so a second "
     "prediction of it is a false positive (-1)":
-        lambda ious, scores, threshold: _greedy(ious, torch.argsort(scores, descending=True).tolist(),
-                                                threshold, take=False),
+        lambda ious, scores, threshold: _greedy(ious, _by_score(scores), threshold, take=False),
     "the predictions were taken in the order given; take them by descending score":
         lambda ious, scores, threshold: _greedy(ious, list(range(len(scores))), threshold),
     "the threshold was applied with >; an IoU equal to the threshold is a match (>=)":
-        lambda ious, scores, threshold: _greedy(ious, torch.argsort(scores, descending=True).tolist(),
-                                                threshold, strict=True),
+        lambda ious, scores, threshold: _greedy(ious, _by_score(scores), threshold, strict=True),
 }
 
 
@@ -262,64 +222,37 @@ def _ratio(p: torch.Tensor, g: torch.Tensor, denominator: Callable, empty: float
 
 # --- the cases ------------------------------------------------------------------------------
 
-# The lesson's 2x3 example: target with one ignore pixel, and a prediction.
-_TARGET = torch.tensor([[0, 0, 1], [1, 255, 2]])
-_PRED = torch.tensor([[0, 1, 1], [1, 0, 2]])
-
-
-def _label_pairs() -> list[tuple[torch.Tensor, torch.Tensor, int, int, str]]:
-    """(pred, target, num_classes, ignore_index, why) for the label-map exercises."""
+def _accuracy_cases() -> list[Case]:
     g = torch.Generator().manual_seed(2)
     target = torch.randint(0, 4, (2, 6, 5), generator=g)
     target[torch.rand(2, 6, 5, generator=g) < 0.2] = 255
     target[1, :2] = 255  # the second image has more ignored pixels than the first
     pred = torch.randint(0, 4, (2, 6, 5), generator=g)
-    pred_zero = torch.where(target == 1, 1, 0)  # right on class 1, background elsewhere
-    other = torch.tensor([[0, 1, 2, -1, 1]])
-    return [
-        (_PRED, _TARGET, 3, 255, "the lesson's 2x3 example, one ignore pixel"),
-        (pred, target, 4, 255, "random batch [2, 6, 5] with 20-50% ignore pixels"),
-        (pred_zero, target, 4, 255, "background predicted wherever the target is not class 1"),
-        (torch.tensor([[0, 1, 2, 0, 2]]), other, 3, -1, "ignore_index=-1 instead of 255"),
+    settings = [  # (pred, target, ignore_index, why)
+        (torch.tensor([[0, 1, 1], [1, 0, 2]]), torch.tensor([[0, 0, 1], [1, 255, 2]]), 255,
+         "the lesson's 2x3 example, one ignore pixel"),
+        (pred, target, 255, "random batch [2, 6, 5] with 20-50% ignore pixels"),
+        (torch.where(target == 1, 1, 0), target, 255, "background predicted wherever the target is not 1"),
+        (torch.tensor([[0, 1, 2, 0, 2]]), torch.tensor([[0, 1, 2, -1, 1]]), -1, "ignore_index=-1, not 255"),
     ]
-
-
-def _confusion_cases() -> list[Case]:
-    return [Case(f"{why}, num_classes={c}", (p, t, c), {"ignore_index": i},
-                 expected=solution_confusion_matrix(p, t, c, i)) for p, t, c, i, why in _label_pairs()]
-
-
-def _accuracy_cases() -> list[Case]:
     return [Case(why, (p, t), {"ignore_index": i}, expected=solution_pixel_accuracy(p, t, i))
-            for p, t, _, i, why in _label_pairs()]
+            for p, t, i, why in settings]
 
 
-def _iou_cases() -> list[Case]:
-    settings = [
-        (solution_confusion_matrix(_PRED, _TARGET, 3), "the lesson's 2x3 example"),
-        (torch.tensor([[3, 1, 0], [0, 2, 1], [0, 0, 0]]), "class 2 predicted but not in the ground truth: IoU 0"),
-        (torch.tensor([[5, 1, 0, 0], [2, 4, 0, 0], [0, 0, 0, 0], [0, 0, 0, 3]]),
-         "class 2 absent from both: IoU undefined (NaN)"),
-        (torch.tensor([[10, 0], [10, 0]]), "'background everywhere': class 1 never predicted"),
-        (torch.tensor([[7]]), "a single class"),
-    ]
-    return [Case(why, (cm,), expected=solution_iou_per_class(cm)) for cm, why in settings]
+def _boxes(*boxes: tuple[int, int, int, int], size: int = 6) -> torch.Tensor:
+    """``[K, size, size]`` bool masks, one per ``(top, left, bottom, right)`` box."""
+    return torch.stack([box_mask((size, size), b) for b in boxes])
 
 
 def _mask_iou_cases() -> list[Case]:
-    def box(top: int, left: int, bottom: int, right: int) -> torch.Tensor:
-        m = torch.zeros(6, 6, dtype=torch.bool)
-        m[top:bottom, left:right] = True
-        return m
-
     g = torch.Generator().manual_seed(4)
     empty = torch.zeros(6, 6, dtype=torch.bool)
     settings = [
-        (torch.stack([box(0, 0, 2, 3)]), torch.stack([box(0, 0, 2, 2)]), "one pair: 4 px inside 6 px"),
-        (torch.stack([box(0, 0, 3, 3), box(3, 3, 6, 6), box(1, 1, 4, 4)]),
-         torch.stack([box(0, 0, 3, 3), box(2, 2, 5, 5)]), "3 predictions x 2 objects"),
-        (torch.rand(4, 6, 6, generator=g) > 0.5, torch.rand(3, 6, 6, generator=g) > 0.5, "random 4 x 3 masks"),
-        (torch.stack([empty, box(0, 0, 1, 1)]), torch.stack([empty]), "an empty prediction and an empty object"),
+        (_boxes((0, 0, 2, 3)), _boxes((0, 0, 2, 2)), "one pair: 4 px inside 6 px"),
+        (_boxes((0, 0, 3, 3), (3, 3, 6, 6), (1, 1, 4, 4)), _boxes((0, 0, 3, 3), (2, 2, 5, 5)),
+         "3 predictions x 2 objects"),
+        (torch.rand(4, 6, 6, generator=g) > 0.5, torch.rand(3, 6, 6, generator=g) > 0.5, "random 4x3 masks"),
+        (torch.stack([empty, box_mask((6, 6), (0, 0, 1, 1))]), empty[None], "an empty prediction and object"),
     ]
     return [Case(why, (p, gt), expected=solution_mask_iou(p, gt)) for p, gt, why in settings]
 
@@ -329,7 +262,8 @@ def _miou_cases() -> list[Case]:
     target = torch.randint(0, 4, (3, 8, 8), generator=g)
     target[0, :, :4] = 0                      # image 0: mostly background
     target[2][torch.rand(8, 8, generator=g) < 0.3] = 255
-    pred = torch.where(torch.rand(3, 8, 8, generator=g) < 0.7, target.clamp(max=3), torch.randint(0, 4, (3, 8, 8), generator=g))
+    noise = torch.randint(0, 4, (3, 8, 8), generator=g)
+    pred = torch.where(torch.rand(3, 8, 8, generator=g) < 0.7, target.clamp(max=3), noise)
     small = torch.zeros(3, 4, 4, dtype=torch.long)
     small[0, :2, :2] = 1                      # image 0: a class-1 square, found exactly
     small[2, 2:, 2:] = 2                      # image 2: a class-2 square, half found
@@ -337,28 +271,20 @@ def _miou_cases() -> list[Case]:
     small_pred[1, 0, 0] = 1                   # image 1: one false class-1 pixel, no class 1 there
     small_pred[2, 3, 2:] = 0
     settings = [
-        (small_pred, small, 3, 255, "three 4x4 images: a square found exactly; one false pixel in an image "
-                                    "without the class; a square half found"),
+        (small_pred, small, 3, 255, "three 4x4 images: a square found exactly; one false pixel in "
+                                    "an image without the class; a square half found"),
         (pred, target, 4, 255, "three random 8x8 images, one with 30% ignore pixels"),
-        (torch.tensor([[[0, 1], [1, 1]]]), torch.tensor([[[0, 1], [1, 255]]]), 2, 255, "a batch of one image: "
-                                                                                     "the two numbers agree"),
+        (torch.tensor([[[0, 1], [1, 1]]]), torch.tensor([[[0, 1], [1, 255]]]), 2, 255,
+         "a batch of one image: the two numbers agree"),
     ]
     return [Case(why, (p, t, c), {"ignore_index": i}, expected=solution_miou_two_ways(p, t, c, i))
             for p, t, c, i, why in settings]
 
 
 def _match_cases() -> list[Case]:
-    from seglib.coco import mask_iou
-
     # The lesson's worked example: three objects, five predictions.
-    def box(top, left, bottom, right, size=20):
-        m = torch.zeros(size, size, dtype=torch.bool)
-        m[top:bottom, left:right] = True
-        return m
-
-    gt = torch.stack([box(2, 2, 9, 9), box(3, 12, 10, 18), box(12, 4, 18, 14)])
-    preds = torch.stack([box(2, 2, 9, 8), box(3, 3, 10, 10), box(4, 11, 11, 18), box(12, 16, 16, 20),
-                         box(12, 4, 17, 14)])
+    gt = _boxes((2, 2, 9, 9), (3, 12, 10, 18), (12, 4, 18, 14), size=20)
+    preds = _boxes((2, 2, 9, 8), (3, 3, 10, 10), (4, 11, 11, 18), (12, 16, 16, 20), (12, 4, 17, 14), size=20)
     example = mask_iou(preds, gt)
     example_scores = torch.tensor([0.95, 0.90, 0.80, 0.60, 0.40])
     # A greedy trap: the high-scoring prediction takes the object the next one overlaps more.
@@ -372,18 +298,11 @@ def _match_cases() -> list[Case]:
         (torch.tensor([[0.5, 0.2]]), torch.tensor([0.9]), 0.5, "an IoU exactly at the threshold matches"),
         (torch.zeros(2, 0), torch.tensor([0.9, 0.8]), 0.5, "no ground-truth objects: all -1"),
     ]
-    cases = []
-    for ious, scores, threshold, why in settings:
-        expected = match(ious, scores, threshold)
-        assert torch.equal(expected, solution_greedy_match(ious, scores, threshold))
-        cases.append(Case(why, (ious, scores, threshold), expected=expected))
-    return cases
+    return [Case(why, (ious, scores, t), expected=match(ious, scores, t))
+            for ious, scores, t, why in settings]
 
 
 def _ap_cases() -> list[Case]:
-    def curve(flags: list[int], num_gt: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return precision_recall(torch.tensor(flags, dtype=torch.bool), num_gt)
-
     settings = [  # (TP/FP by descending score, number of objects, why); recalls never fall on a 0.01 step
         ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
         ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),
@@ -391,52 +310,21 @@ def _ap_cases() -> list[Case]:
         ([0, 0, 1, 1, 0, 1, 1, 1, 1, 1], 7, "false positives first, then 7 hits"),
         ([0, 1, 0, 1], 7, "few hits out of 7 objects"),
     ]
-    cases = []
-    for flags, num_gt, why in settings:
-        precision, recall = curve(flags, num_gt)
-        cases.append(Case(why, (precision, recall), expected=interpolated_ap(precision, recall)))
-    return cases
+    curves = [(precision_recall(torch.tensor(flags, dtype=torch.bool), n), why) for flags, n, why in settings]
+    return [Case(why, (p, r), expected=interpolated_ap(p, r)) for (p, r), why in curves]
 
 
 # --- the checks ------------------------------------------------------------------------------
 
-def compare_with_nan(got: Any, expected: Any, rtol: float = 1e-6) -> str | None:
-    """Like ``core.compare``, but a NaN is expected exactly where the answer is undefined."""
-    if not isinstance(got, torch.Tensor) or not isinstance(expected, torch.Tensor) \
-            or tuple(got.shape) != tuple(expected.shape):
-        return compare(got, expected, rtol)
-    got, expected = got.double(), expected.double()
-    differ = torch.nonzero(got.isnan() != expected.isnan())
-    if len(differ):
-        idx = tuple(differ[0].tolist())
-        e, g = expected[idx].item(), got[idx].item()
-        return f"at index {idx} expected {'NaN (undefined: 0/0)' if math.isnan(e) else f'{e:.6g}'}, got {g:.6g}"
-    return compare(got.nan_to_num(0.0), expected.nan_to_num(0.0), rtol)  # NaNs agree: compare the rest
-
-
-def _check(name: str, fn: Callable, cases: list[Case], mistakes: dict[str, Callable],
-           comparer: Callable = compare_with_nan) -> CheckResult:
-    return run_checks(name, fn, cases, comparer=comparer, mistakes=mistakes)
-
-
-def check_confusion_matrix(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(pred, target, num_classes, ignore_index=...)`` must return the ``[C, C]`` count table."""
-    return _check("confusion_matrix", fn, _confusion_cases(), CONFUSION_MISTAKES)
-
-
-def check_iou_per_class(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
-    """``fn(cm)`` must return each class's IoU, NaN for a class absent from both."""
-    return _check("iou_per_class", fn, _iou_cases(), IOU_MISTAKES)
-
-
 def check_pixel_accuracy(fn: Callable[..., float]) -> CheckResult:
     """``fn(pred, target, ignore_index=...)`` must return the share of labelled pixels that are right."""
-    return _check("pixel_accuracy", fn, _accuracy_cases(), ACCURACY_MISTAKES, comparer=_compare_float)
+    return run_checks("pixel_accuracy", fn, _accuracy_cases(), comparer=_compare_float,
+                      mistakes=ACCURACY_MISTAKES)
 
 
 def check_mask_iou(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """``fn(pred_masks, gt_masks)`` must return the ``[P, G]`` IoU table, 0 for two empty masks."""
-    return _check("mask_iou", fn, _mask_iou_cases(), MASK_IOU_MISTAKES)
+    return run_checks("mask_iou", fn, _mask_iou_cases(), rtol=1e-6, mistakes=MASK_IOU_MISTAKES)
 
 
 def _compare_float(got: Any, expected: float) -> str | None:
@@ -452,7 +340,7 @@ def _compare_pair(got: Any, expected: tuple[float, float]) -> str | None:
         got = got.flatten().tolist()
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return f"expected two numbers (pooled, per_image), got {type(got).__name__}"
-    for name, g, e in zip(("pooled", "per_image"), got, expected):
+    for name, g, e in zip(("pooled", "per_image"), got, expected, strict=True):
         problem = _compare_float(g, e)
         if problem is not None:
             return f"{name}: {problem}"
@@ -463,10 +351,8 @@ def _compare_matches(got: Any, expected: torch.Tensor) -> str | None:
     """An integer per prediction (a list is fine): the matched ground truth, or -1."""
     if isinstance(got, (list, tuple)):
         got = torch.tensor(got, dtype=torch.long) if len(got) else torch.zeros(0, dtype=torch.long)
-    if not isinstance(got, torch.Tensor):
-        return f"expected a torch.Tensor, got {type(got).__name__}"
-    if tuple(got.shape) != tuple(expected.shape):
-        return f"expected shape {tuple(expected.shape)} (one entry per prediction), got {tuple(got.shape)}"
+    if (problem := shape_problem(got, expected, " (one entry per prediction)")) is not None:
+        return problem
     if got.is_floating_point():
         return f"expected whole numbers (ground-truth indices or -1), got dtype {got.dtype}"
     wrong = (got.long() != expected).nonzero().flatten()
@@ -485,20 +371,23 @@ def check_benchmark_miou(answer: Any) -> CheckResult:
     """``answer`` is ``"pooled"`` or ``"per-image"``: which mIoU do VOC, Cityscapes and ``seglib`` report?"""
     name = "benchmark_miou"
     if answer is None or answer is NotImplemented:
-        return CheckResult(name, False, False, f"⏳ {name}: not attempted yet — set the answer and re-run this cell.")
+        return CheckResult(name, False, False,
+                           f"⏳ {name}: not attempted yet — set the answer and re-run this cell.")
     text = str(answer).strip().lower().replace("_", "-").replace(" ", "-")
     if text in ("pooled", "pool"):
-        return CheckResult(name, True, True, f"✓ {name}: right — one confusion matrix summed over the whole test "
-                                             "set, then IoU per class, then the mean over classes.")
+        return CheckResult(name, True, True, f"✓ {name}: right — one confusion matrix summed over the whole "
+                                             "test set, then IoU per class, then the mean over classes.")
     if text in ("per-image", "perimage", "image"):
-        return CheckResult(name, False, True, f"✗ {name}: no — the VOC and Cityscapes evaluation code sums one "
-                                              "confusion matrix over all test images before dividing (pooled).")
+        return CheckResult(name, False, True, f"✗ {name}: no — the VOC and Cityscapes evaluation code sums "
+                                              "one confusion matrix over all test images before dividing "
+                                              "(pooled).")
     return CheckResult(name, False, True, f"✗ {name}: answer \"pooled\" or \"per-image\", got {answer!r}")
 
 
 def check_greedy_match(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """``fn(ious, scores, threshold)`` must match like ``seglib.coco.match``."""
-    return run_checks("greedy_match", fn, _match_cases(), comparer=_compare_matches, mistakes=MATCH_MISTAKES)
+    return run_checks("greedy_match", fn, _match_cases(), comparer=_compare_matches,
+                      mistakes=MATCH_MISTAKES)
 
 
 def check_ap_101(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:

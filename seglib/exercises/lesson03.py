@@ -1,22 +1,10 @@
-"""Checks and solutions for lesson 03 (upsampling).
-
-Three checks, each with a ``check_*`` that runs the learner's function on known cases
-and a ``solution_*`` that shows one way to write it:
+"""Lesson 03 exercises (upsampling): a ``check_*`` and a ``solution_*`` for each of
 
 1. ``bilinear_kernel(kernel_size)``: the 2-D bilinear kernel FCN starts from;
-2. ``transposed_output_size(size, kernel_size, stride, padding, output_padding)``;
-3. ``conv_transpose2d(x, weight, stride)``: transposed convolution by hand, no padding.
-
-4. ``phase_means(output, stride)``: the mean of each of the ``stride x stride`` phases
-   (row and column modulo the stride) of a map: the checkerboard detector the lesson then
-   uses to measure trained upsamplers on a constant input.
-
-The lesson uses 1, 3 and 4 (section 3 writes out and tests the size formula, so 2 would
-repeat it; its check stays for instructors who want it).
-
-When an answer is wrong, the check also tries the usual mistakes (kernel centred on the
-wrong cell, padding forgotten, stride and kernel swapped, ...) and names the one the
-answer matches, if any.
+2. ``conv_transpose2d(x, weight, stride)``: transposed convolution by hand, no padding;
+3. ``phase_means(output, stride)``: the mean of each of the ``stride x stride`` phases (row
+   and column modulo the stride), the checkerboard detector the lesson then uses to
+   measure trained upsamplers on a constant input.
 """
 from __future__ import annotations
 
@@ -28,20 +16,12 @@ import torch.nn.functional as F
 from seglib.exercises.core import Case, CheckResult, run_checks
 
 
-# --- solutions ----------------------------------------------------------------------------
-
 def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
     """Outer product of two 1-D tents centred at ``(kernel_size - 1) / 2``, zero ``factor`` away."""
     factor = (kernel_size + 1) // 2            # 2 for kernel sizes 3 and 4
     center = (kernel_size - 1) / 2             # the middle cell (odd) or between two (even)
     tent = 1 - (torch.arange(kernel_size) - center).abs() / factor
     return tent[:, None] * tent[None, :]
-
-
-def solution_transposed_output_size(size: int, kernel_size: int, stride: int = 1,
-                                    padding: int = 0, output_padding: int = 0) -> int:
-    """Last window's start, plus its width, minus the cropped padding, plus output_padding."""
-    return (size - 1) * stride + kernel_size - 2 * padding + output_padding
 
 
 def solution_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2) -> torch.Tensor:
@@ -59,8 +39,13 @@ def solution_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int
 def solution_phase_means(output: torch.Tensor, stride: int = 2) -> torch.Tensor:
     """``[stride, stride]``: entry ``(r, c)`` is the mean of every ``output[..., i, j]`` with
     ``i % stride == r`` and ``j % stride == c`` (over all leading dimensions too)."""
-    return torch.stack([torch.stack([output[..., r::stride, c::stride].double().mean()
-                                     for c in range(stride)]) for r in range(stride)])
+    return _phases(output, stride, lambda r, c: output[..., r::stride, c::stride])
+
+
+def _phases(output: torch.Tensor, stride: int, phase: Callable) -> torch.Tensor:
+    """``[stride, stride]`` means of ``phase(r, c)``, a part of ``output``."""
+    return torch.stack([torch.stack([phase(r, c).double().mean() for c in range(stride)])
+                        for r in range(stride)])
 
 
 # --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
@@ -88,20 +73,6 @@ BILINEAR_MISTAKES: dict[str, Callable] = {
         lambda k: solution_bilinear_kernel(k) / solution_bilinear_kernel(k).sum(),
 }
 
-SIZE_MISTAKES: dict[str, Callable] = {
-    "padding is forgotten: it crops padding pixels from each side, so subtract 2 * padding":
-        lambda n, k, s=1, p=0, op=0: (n - 1) * s + k + op,
-    "output_padding is forgotten: it adds that many pixels back on one side":
-        lambda n, k, s=1, p=0, op=0: (n - 1) * s + k - 2 * p,
-    "stride and kernel_size are swapped: windows start stride apart, each kernel_size wide":
-        lambda n, k, s=1, p=0, op=0: (n - 1) * k + s - 2 * p + op,
-    "this is the convolution formula (it shrinks); the transposed one runs it backwards":
-        lambda n, k, s=1, p=0, op=0: (n + 2 * p - k) // s + 1,
-    "off by one: the last window starts at (size - 1) * stride, not size * stride":
-        lambda n, k, s=1, p=0, op=0: n * s + k - 2 * p + op,
-}
-
-
 def _conv_transpose_mistake(x: torch.Tensor, weight: torch.Tensor, stride: int,
                             step: int, overwrite: bool = False, flip: bool = False) -> torch.Tensor:
     """A by-hand transposed convolution with one deliberate bug."""
@@ -112,8 +83,8 @@ def _conv_transpose_mistake(x: torch.Tensor, weight: torch.Tensor, stride: int,
     for i in range(h):
         for j in range(w):
             stamp = torch.einsum("nc,cokl->nokl", x[:, :, i, j], weight)
-            window = (slice(None), slice(None), slice(i * step, i * step + k), slice(j * step, j * step + k))
-            out[window] = stamp if overwrite else out[window] + stamp
+            window = out[:, :, i * step:i * step + k, j * step:j * step + k]
+            window.copy_(stamp if overwrite else window + stamp)
     return out
 
 
@@ -134,11 +105,9 @@ PHASE_MISTAKES: dict[str, Callable] = {
         lambda y, stride=2: solution_phase_means(y, stride).T,
     "the phases step by 1, not by the stride: take every stride-th row and column, "
     "starting at r and c (output[..., r::stride, c::stride])":
-        lambda y, stride=2: torch.stack([torch.stack([y[..., r:, c:].double().mean() for c in range(stride)])
-                                         for r in range(stride)]),
+        lambda y, stride=2: _phases(y, stride, lambda r, c: y[..., r:, c:]),
     "only the rows were split into phases; split the columns too":
-        lambda y, stride=2: torch.stack([torch.stack([y[..., r::stride, :].double().mean() for _ in range(stride)])
-                                         for r in range(stride)]),
+        lambda y, stride=2: _phases(y, stride, lambda r, c: y[..., r::stride, :]),
 }
 
 
@@ -149,22 +118,6 @@ def _bilinear_cases() -> list[Case]:
              (8, "even: factor 4"), (5, "odd: factor 3"), (2, "the smallest even kernel")]
     return [Case(f"kernel_size={k} ({why})", (k,), expected=solution_bilinear_kernel(k))
             for k, why in sizes]
-
-
-def _size_cases() -> list[Case]:
-    settings = [  # (size, kernel_size, stride, padding, output_padding, why)
-        (4, 3, 2, 0, 0, "no padding"),
-        (4, 3, 2, 1, 0, "padding 1 crops one pixel from each side"),
-        (7, 4, 2, 1, 0, "FCN-style 2x upsampling: 7 -> 14"),
-        (8, 3, 2, 1, 0, "back to an odd size, 15"),
-        (8, 3, 2, 1, 1, "output_padding 1 picks 16 instead of 15"),
-        (5, 3, 1, 1, 0, "stride 1, 'same' padding keeps the size"),
-        (3, 16, 8, 4, 0, "8x upsampling as in FCN-8s"),
-        (1, 5, 3, 0, 2, "one input cell"),
-    ]
-    return [Case(f"size={n}, kernel_size={k}, stride={s}, padding={p}, output_padding={op}: {why}",
-                 (n, k, s, p, op), expected=solution_transposed_output_size(n, k, s, p, op))
-            for n, k, s, p, op, why in settings]
 
 
 def _conv_transpose_cases() -> list[Case]:
@@ -209,23 +162,9 @@ def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
     return run_checks("bilinear_kernel", fn, _bilinear_cases(), mistakes=BILINEAR_MISTAKES)
 
 
-def check_transposed_output_size(fn: Callable[..., int]) -> CheckResult:
-    """``fn(size, kernel_size, stride, padding, output_padding)`` must match ``nn.ConvTranspose2d``."""
-    return run_checks("transposed_output_size", fn, _size_cases(), comparer=_compare_int, mistakes=SIZE_MISTAKES)
-
-
 def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
     """``fn(x, weight, stride=...)`` must equal ``F.conv_transpose2d`` (no padding)."""
     return run_checks("conv_transpose2d", fn, _conv_transpose_cases(), mistakes=CONV_TRANSPOSE_MISTAKES)
-
-
-def _compare_int(got: object, expected: int) -> str | None:
-    """Sizes are whole numbers: accept an int (or a whole float), say so otherwise."""
-    if isinstance(got, torch.Tensor):
-        got = got.item() if got.numel() == 1 else got
-    if not isinstance(got, (int, float)) or isinstance(got, bool) or got != int(got):
-        return f"expected a whole number ({expected}), got {got!r}"
-    return None if int(got) == expected else f"expected {expected}, got {int(got)}"
 
 
 def check_phase_means(fn: Callable[..., torch.Tensor]) -> CheckResult:

@@ -1,15 +1,10 @@
-"""Look inside a network: what does each layer compute for a given image?
+"""Look inside a network: ``FeatureMapExplorer`` shows what a chosen layer computes.
 
-``FeatureMapExplorer`` is a small ipywidgets panel: pick an input image, a layer and a
-channel (or a grid of the first 16 channels), and see that feature map next to the
-image and the model's prediction.
-
-The logic lives in plain functions that draw nothing, so they can be tested and reused:
-``layer_choices`` (which layers are worth a look), ``activations`` (capture layer outputs
-with forward hooks), ``channel_image`` and ``channel_grid`` (scale feature maps to
-``[0, 1]`` for display). Drawing happens in one place, ``draw_panels``, which renders a
-matplotlib figure to PNG bytes shown by an ``ipywidgets.Image``. That needs no
-interactive matplotlib backend, so it looks the same in JupyterLab, Notebook and Colab.
+Pick an image, a layer and a channel (or a grid of the first 16 channels) and see that
+feature map next to the image and the model's prediction. The logic is in plain,
+tested functions (``layer_choices``, ``activations``, ``channel_image``, ``channel_grid``);
+``draw_panels`` renders a matplotlib figure to PNG bytes for an ``ipywidgets.Image``, which
+needs no interactive backend, so it looks the same in JupyterLab, Notebook and Colab.
 """
 from __future__ import annotations
 
@@ -30,7 +25,8 @@ from torchvision.utils import make_grid
 
 from seglib.core import DatasetError, model_device
 from seglib.viz import voc_palette
-from seglib.widgets.snapshot import display_with_snapshot, png_image
+from seglib.widgets.snapshot import StillThenPanel
+
 
 # Layers whose outputs are feature maps a learner wants to see.
 LAYER_TYPES: tuple[type[nn.Module], ...] = (
@@ -40,11 +36,8 @@ LAYER_TYPES: tuple[type[nn.Module], ...] = (
 
 
 def layer_choices(model: nn.Module) -> list[str]:
-    """Names (as in ``model.named_modules()``) of the layers worth looking at, in order.
-
-    These are the convolutions, ReLUs and poolings, plus any module whose own name
-    contains ``score`` (FCN's class-score layers, whatever their type).
-    """
+    """Names (as in ``model.named_modules()``) of the convolutions, ReLUs and poolings, in order,
+    plus any module whose own name contains ``score`` (FCN's class-score layers)."""
     return [
         name for name, module in model.named_modules()
         if name and (isinstance(module, LAYER_TYPES) or "score" in name.rsplit(".", 1)[-1].lower())
@@ -76,13 +69,11 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
 def forward_with_activations(
     model: nn.Module, image: torch.Tensor, layer_names: Sequence[str], device: torch.device | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model`` once on one image in eval mode, recording what the named layers output.
+    """Run ``model`` once on one image in eval mode; return its output ``[1, num_classes, H, W]``
+    and each named layer's output ``[C, h, w]``, on the CPU.
 
-    Returns the model's output ``[1, num_classes, H, W]`` and, per layer, its output for
-    this image ``[C, h, w]``, both on the CPU. Each captured map is a copy, so a later
-    in-place ReLU (as in VGG) cannot change it. If a module runs several times in one
-    pass, the last run is kept. The hooks are removed and the model's train/eval mode is
-    restored afterwards, even if the forward pass fails.
+    Each map is a copy (a later in-place ReLU, as in VGG, cannot change it); a module that
+    runs twice keeps its last output. Hooks and train/eval mode are restored even on failure.
     """
     modules = _check_layer_names(model, layer_names)
     batch = _as_batch(image).to(device or model_device(model, torch.device("cpu")))
@@ -136,12 +127,8 @@ def _as_maps(act: torch.Tensor) -> torch.Tensor:
 
 
 def channel_image(act: torch.Tensor, channel: int) -> np.ndarray:
-    """One channel of ``act`` ``[C, h, w]``, min-max scaled to ``[0, 1]`` as an ``[h, w]`` array.
-
-    Each channel has its own scale, so the picture shows *where* a filter responds,
-    not how strongly compared with other filters. A constant channel (a "dead" ReLU
-    channel is all zeros) becomes all zeros rather than 0 / 0 = NaN.
-    """
+    """One channel of ``act`` ``[C, h, w]`` as an ``[h, w]`` array min-max scaled to ``[0, 1]``:
+    it shows *where* a filter responds. A constant (e.g. dead ReLU) channel becomes zeros, not NaN."""
     maps = _as_maps(act)
     if not 0 <= channel < maps.shape[0]:
         raise ValueError(
@@ -155,12 +142,8 @@ def channel_image(act: torch.Tensor, channel: int) -> np.ndarray:
 
 
 def channel_grid(act: torch.Tensor, n: int = 16) -> np.ndarray:
-    """The first ``n`` channels of ``act`` ``[C, h, w]`` tiled into one 2-D array.
-
-    Tiles sit in a square-ish grid (``ceil(sqrt(n))`` per row), each scaled to ``[0, 1]``
-    on its own like ``channel_image``. The one-pixel gaps between tiles are NaN, which
-    matplotlib leaves blank, so tiles stay apart without faking a value.
-    """
+    """The first ``n`` channels of ``act`` ``[C, h, w]`` tiled in a square-ish 2-D array, each
+    scaled like ``channel_image``; the 1-pixel gaps are NaN, which matplotlib leaves blank."""
     maps = _as_maps(act)[:n]
     grid = make_grid(maps.unsqueeze(1), nrow=math.ceil(math.sqrt(len(maps))), padding=1,
                      normalize=True, scale_each=True, pad_value=float("nan"))
@@ -168,11 +151,8 @@ def channel_grid(act: torch.Tensor, n: int = 16) -> np.ndarray:
 
 
 def _display_image(image: torch.Tensor) -> np.ndarray:
-    """An image ``[C, H, W]`` as an ``[H, W, 3]`` (or ``[H, W]``) array in ``[0, 1]`` for imshow.
-
-    Images already in ``[0, 1]`` are shown as they are; others (e.g. mean/std normalised)
-    are min-max scaled so they are still recognisable.
-    """
+    """An image ``[C, H, W]`` as an ``[H, W, 3]`` (or ``[H, W]``) array for imshow; outside
+    ``[0, 1]`` (e.g. normalised) it is min-max scaled, to stay recognisable."""
     x = _as_batch(image)[0].cpu()
     if x.min() < 0 or x.max() > 1:
         x = (x - x.min()) / (x.max() - x.min()).clamp(min=1e-8)
@@ -183,11 +163,8 @@ def draw_panels(
     image: np.ndarray, feature: np.ndarray, prediction: np.ndarray, feature_title: str,
     legend: Sequence[tuple[str, np.ndarray]] = (), dpi: int = 72,
 ) -> bytes:
-    """Draw image | feature map | prediction side by side and return the figure as PNG bytes.
-
-    ``prediction`` is an ``[H, W, 3]`` uint8 colour picture; ``legend`` pairs a class name
-    with its colour. A ``Figure`` made directly (not via pyplot) never pops up anywhere.
-    """
+    """image | feature map | prediction (``[H, W, 3]`` uint8) as PNG bytes; ``legend`` pairs
+    class names with colours. A ``Figure`` made without pyplot never pops up anywhere."""
     fig = Figure(figsize=(9, 3), dpi=dpi, layout="constrained")
     ax_image, ax_feature, ax_pred = fig.subplots(1, 3)
     ax_image.imshow(image, cmap="gray")
@@ -198,7 +175,8 @@ def draw_panels(
     ax_pred.set_title("prediction")
     if legend:
         handles = [Patch(color=colour / 255, label=name) for name, colour in legend]
-        ax_pred.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+        ax_pred.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+                       frameon=False)
     for ax in (ax_image, ax_feature, ax_pred):
         ax.set_axis_off()
     buffer = io.BytesIO()
@@ -207,10 +185,7 @@ def draw_panels(
 
 
 def _small_png(png: bytes) -> bytes:
-    """Re-save a PNG with a 256-colour palette: about 3x smaller, with no visible change.
-
-    The notebook stores the last picture in its widget state, so small matters.
-    """
+    """Re-save a PNG with a 256-colour palette: about 3x smaller (the notebook stores it), same look."""
     palette_image = PIL.Image.open(io.BytesIO(png)).convert("RGB").quantize(
         colors=256, method=PIL.Image.Quantize.FASTOCTREE)
     buffer = io.BytesIO()
@@ -218,19 +193,15 @@ def _small_png(png: bytes) -> bytes:
     return buffer.getvalue()
 
 
-class FeatureMapExplorer:
+class FeatureMapExplorer(StillThenPanel):
     """Interactive feature-map viewer for any ``nn.Module`` with convolution layers.
 
-    ``images`` is anything indexable of images ``[3, H, W]`` (a list, a tensor
-    ``[N, 3, H, W]``, or a dataset of ``(image, mask)`` pairs). ``layer_names`` defaults to
-    ``layer_choices(model)``; ``class_names`` labels the prediction's legend; ``device``,
-    if given, moves the model there. The controls are attributes (``image_index``,
-    ``layer``, ``channel``, ``grid``) so code can drive them too; ``picture`` is the
-    ``ipywidgets.Image`` that shows the PNG and ``widget`` the whole panel. Show it by
-    ending a cell with the explorer itself.
+    ``images``: anything indexable of ``[3, H, W]`` images (a list, a tensor, a dataset of
+    ``(image, mask)`` pairs); ``layer_names`` defaults to ``layer_choices(model)``. The
+    controls (``image_index``, ``layer``, ``channel``, ``grid``) are attributes code can
+    drive; ``picture`` shows the PNG, ``widget`` is the panel. End a cell with the explorer
+    to show it: a still PNG first (for readers without a kernel), then the panel.
     """
-
-    show_snapshot: bool = True
 
     def __init__(
         self, model: nn.Module, images: Sequence[Any], layer_names: Sequence[str] | None = None,
@@ -244,7 +215,8 @@ class FeatureMapExplorer:
         self.images = images
         names = list(layer_names) if layer_names is not None else layer_choices(model)
         if not names:
-            raise ValueError(f"{type(model).__name__} has no conv, ReLU, pooling or score layers; pass layer_names=")
+            raise ValueError(f"{type(model).__name__} has no conv, ReLU, pooling or score layers; "
+                             "pass layer_names=")
         self._modules = _check_layer_names(model, names)
         self.class_names = list(class_names) if class_names is not None else None
         self.grid_size = grid_size
@@ -326,7 +298,8 @@ class FeatureMapExplorer:
                 self._sync_channel()
             self.render()
         except Exception as err:  # show it in the panel: errors in callbacks are otherwise easy to miss
-            self.info.value = f"<span style='color:#b00020'>{type(err).__name__}: {html.escape(str(err))}</span>"
+            message = html.escape(f"{type(err).__name__}: {err}")
+            self.info.value = f"<span style='color:#b00020'>{message}</span>"
 
     def _legend(self, prediction: torch.Tensor) -> list[tuple[str, np.ndarray]]:
         """Up to six classes present in the prediction, largest first, with their colours."""
@@ -351,7 +324,7 @@ class FeatureMapExplorer:
             _display_image(self._image(index)), feature, self._palette[prediction.numpy() % 256],
             title, self._legend(prediction))
         low, high = float(maps[channel].min()), float(maps[channel].max())
-        note = " (all zero: a dead channel for this image)" if low == high == 0 else " (constant)" if low == high else ""
+        note = "" if low != high else " (all zero: a dead channel here)" if low == 0 else " (constant)"
         self.info.value = (f"image {index} &middot; <b>{html.escape(layer)}</b> "
                            f"({type(self._modules[layer]).__name__}) output {c}&times;{h}&times;{w} &middot; "
                            f"channel {channel}: min {low:.3g}, max {high:.3g}{note}")
@@ -361,14 +334,8 @@ class FeatureMapExplorer:
         """The PNG currently shown (the picture widget keeps it as a memoryview)."""
         return bytes(self.picture.value)
 
-    def snapshot(self):
-        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
-        return png_image(self.png)
+    def _still_png(self) -> bytes:
+        return self.png
 
-    def _ipython_display_(self, **kwargs) -> None:
-        """Let a cell that ends with the explorer show a still of its picture, then its panel.
-
-        The still is what a saved notebook shows where widgets do not render (GitHub, Colab's
-        preview); set ``show_snapshot = False`` to skip it.
-        """
-        display_with_snapshot(self.widget, self.png if self.show_snapshot else None)
+    def _panel(self) -> widgets.Widget:
+        return self.widget

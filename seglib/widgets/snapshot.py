@@ -29,6 +29,23 @@ def widget_bundle(widget: widgets.Widget) -> dict:
     return bundle
 
 
+class StillThenPanel:
+    """Mixin for the course's panels: ``snapshot()`` and the display described above.
+
+    A panel provides ``_still_png()`` (the PNG it shows now) and ``_panel()`` (its widget);
+    ``show_snapshot = False`` skips the still.
+    """
+
+    show_snapshot: bool = True
+
+    def snapshot(self) -> ipd.Image:
+        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
+        return png_image(self._still_png())
+
+    def _ipython_display_(self, **kwargs) -> None:
+        display_with_snapshot(self._panel(), self._still_png() if self.show_snapshot else None)
+
+
 def display_with_snapshot(widget: widgets.Widget, png: bytes | memoryview | None) -> None:
     """Display ``png`` as a still (if given), then ``widget`` itself."""
     if png:

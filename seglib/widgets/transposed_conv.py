@@ -14,13 +14,14 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from seglib.models.upsampling import TransposedConvStep, transposed_conv_steps, transposed_output_size
-from seglib.widgets.snapshot import display_with_snapshot, png_image
+from seglib.widgets.snapshot import StillThenPanel
 
 
 def default_input() -> torch.Tensor:
@@ -49,8 +50,7 @@ def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = N
     values = values.detach().double()
     vmax = vmax or max(values.abs().max().item(), 1e-8)
     ax.imshow(values.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.8)
-    for (r, c), v in zip(torch.cartesian_prod(*map(torch.arange, values.shape)).tolist(),
-                         values.flatten().tolist()):
+    for (r, c), v in np.ndenumerate(values.numpy()):
         ax.text(c, r, _fmt(v), ha="center", va="center", fontsize=8)
     for rect, style in ((keep, dict(edgecolor="black", linestyle="--")),
                         (box, dict(edgecolor="red", linewidth=2.5))):
@@ -89,7 +89,7 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
     axes = fig.subplots(1, 2 + len(steps), gridspec_kw={"width_ratios": widths})
     draw_grid(axes[0], x, "input x")
     draw_grid(axes[1], kernel, "kernel")
-    for ax, t in zip(axes[2:], steps):
+    for ax, t in zip(axes[2:], steps, strict=True):
         step = all_steps[t]
         draw_grid(ax, step.partial, f"after step {t + 1}: x{list(step.position)}",
                   vmax=vmax, box=step.window)
@@ -98,18 +98,14 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
 
 # --- the widget ------------------------------------------------------------------------------
 
-class TransposedConvStepper(widgets.VBox):
+class TransposedConvStepper(StillThenPanel, widgets.VBox):
     """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``).
 
     Controls: a Play button and a "step" slider over the input cells, a stride slider and a
     kernel-size slider (changing the size switches to ``default_kernel`` of that size).
-    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change. Displayed, the
-    stepper first shows that picture as a still PNG (what a saved notebook shows on GitHub or
-    in Colab's preview, where widgets do not render), then the interactive panel; set
-    ``show_snapshot = False`` to skip the still. ``snapshot()`` gives the still on its own.
+    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change; displayed, a
+    still copy of it comes first (``seglib.widgets.snapshot``).
     """
-
-    show_snapshot: bool = True
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:
@@ -138,15 +134,16 @@ class TransposedConvStepper(widgets.VBox):
         super().__init__([widgets.HBox([self.play, self.step]),
                           widgets.HBox([self.stride, self.kernel_size]),
                           self.caption, self.image])
+        tags = ((self, "transposed-conv-stepper"), (self.step, "tc-step"), (self.image, "tc-picture"))
+        for control, css in tags:
+            control.add_class(f"seglib-{css}")  # stable hooks for the browser test and styling
         self._draw()
 
-    def snapshot(self):
-        """The picture shown now, as a static ``IPython.display.Image`` (PNG)."""
-        return png_image(self.image.value)
+    def _still_png(self) -> bytes:
+        return bytes(self.image.value)
 
-    def _ipython_display_(self, **kwargs) -> None:
-        """Show the still picture, then the panel (see the class docstring)."""
-        display_with_snapshot(self, self.image.value if self.show_snapshot else None)
+    def _panel(self) -> widgets.Widget:
+        return self
 
     @property
     def current(self) -> TransposedConvStep:
