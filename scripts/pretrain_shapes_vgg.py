@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from seglib.data import ShapesConfig, make_sample
+
 from seglib.models.vgg import vgg16
+
 
 SIZE = 96
 CLASSES = ("disc", "square", "triangle", "ring", "cross")

@@ -5,13 +5,13 @@ These generators draw small images and their label masks on the fly, in well und
 millisecond each, so every lesson can train a real network on a CPU in minutes. Each
 variant is built to contain the failure that one paper fixed, so the fix shows, measured:
 
-``"shapes"`` (lessons 01-04 and the comparison), FCN
-    Discs, squares, triangles, rings and crosses on a noisy, tinted background with grey
-    look-alike distractors. Each class has its own colour family (a hue with jitter), so
-    *what* a pixel is can be told from its neighbourhood; the hard part is *where* the
-    boundary lies. Sizes span tiny (3 px) to most of the image in the same picture, and
-    rings and crosses have 1-3 px thin parts. A coarse prediction (FCN-32s) loses tiny
-    objects and thin parts; skips (FCN-16s, 8s) bring them back.
+``"shapes"`` (lessons 00-04 and the comparison), FCN
+    Discs, squares, triangles, rings and crosses whose class only the outline tells: every
+    object and every background takes a random colour from one family shared by all classes,
+    among ellipse clutter of the same colours labelled background. A 5x5 window inside a
+    large disc looks like one inside a large square, so *what* needs a receptive field that
+    reaches the outline (depth); sizes from 12 px to 3/4 of the image and 1-3 px ring bands
+    and cross arms make *where* hard at stride 32 (skips). Lesson 04, section 3.
 ``"context"`` (ParseNet)
     Grey blobs that look the same everywhere, framed by a coloured border far away from
     them: a blue frame (water) makes them ``"boat"``, a green one (grass) ``"car"``.
@@ -40,6 +40,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torchvision import tv_tensors
+
 
 CLASSES: dict[str, tuple[str, ...]] = {
     "shapes": ("background", "disc", "square", "triangle", "ring", "cross"),
@@ -73,9 +74,9 @@ class ShapesConfig:
     noise: float = 0.06
     """Standard deviation of the per-pixel brightness noise."""
     hue_jitter: float = 12.0
-    """How far (degrees) an object's hue may stray from its class hue; below 27."""
+    """How far (degrees) a "context" frame's hue may stray from its cue's hue; below 27."""
     num_distractors: tuple[int, int] = (0, 3)
-    """Grey background shapes per image ("shapes"): same forms as objects, no class."""
+    """Ellipses per image ("shapes") in the objects' colours, labelled background: clutter."""
     line_width: tuple[int, int] = (1, 2)
     """Width of the wires of "thin", in pixels."""
     cell_gap: tuple[int, int] = (1, 2)
@@ -99,8 +100,8 @@ class ShapesConfig:
                f"min_object_size ({self.min_object_size}) must be below max_object_fraction * size "
                f"({self.max_object_fraction * self.size:g} px)")
         _check(0.0 <= self.noise <= 1.0, f"noise must be in [0, 1], got {self.noise!r}")
-        _check(0.0 <= self.hue_jitter < 27.0, "hue_jitter must be in [0, 27) degrees so colour "
-               f"families stay apart, got {self.hue_jitter!r}")
+        _check(0.0 <= self.hue_jitter < 27.0, "hue_jitter must be in [0, 27) degrees so water and "
+               f"grass frames stay apart, got {self.hue_jitter!r}")
         _check(self.context_cue in ("random", *_CUES),
                f"context_cue must be 'random', 'water' or 'grass', got {self.context_cue!r}")
 
@@ -149,7 +150,7 @@ def make_batch(n: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
     if not pairs:
         return (torch.empty(0, 3, config.size, config.size), torch.empty(0, config.size, config.size,
                                                                            dtype=torch.int64))
-    images, masks = zip(*pairs)
+    images, masks = zip(*pairs, strict=True)
     return torch.stack(images), torch.stack(masks)
 
 
@@ -306,7 +307,7 @@ def _draw_shapes(canvas: _Canvas, kinds: list[str], extents: np.ndarray, centres
     and, for rings and crosses, its band width: often 1-2 px, at most a fraction of ``r``."""
     size = canvas.ids.shape[0]
     for kind, extent, (cy, cx), colour, label, turn, band in zip(
-            kinds, extents.tolist(), centres.tolist(), colours, labels, *spins.tolist()):
+            kinds, extents.tolist(), centres.tolist(), colours, labels, *spins.tolist(), strict=True):
         r = extent / 2
         widest = max(1.0, (0.3 if kind == "ring" else 0.5) * r)
         box = _box(cy, cx, 1.1 * r + 1, size)
@@ -366,7 +367,8 @@ def _shapes_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
         u = rng.random((9, n))
         lo, hi = config.min_object_size, config.max_object_fraction * size
         kinds = ["ellipse"] * n
-        _draw_shapes(canvas, kinds, lo * (hi / lo) ** u[4], size * u[5:7].T, _any_colours(u[1:4]), [0] * n, u[7:9])
+        extents, centres = lo * (hi / lo) ** u[4], size * u[5:7].T
+        _draw_shapes(canvas, kinds, extents, centres, _any_colours(u[1:4]), [0] * n, u[7:9])
     _draw_objects(canvas, rng, config, CLASSES["shapes"][1:])
     return canvas.finish()
 
@@ -475,8 +477,8 @@ def _cell_labels(rng: np.random.Generator, size: int) -> np.ndarray:
     wobble = 1.5 * _smooth_field(rng, size, cells=8)
     depth = np.full((size, size), np.inf, np.float32)  # < 0: inside the best cell so far
     labels = np.zeros((size, size), np.int64)
-    for i, ((cy, cx), r, a, st) in enumerate(zip(centres.tolist(), radii.tolist(), angles.tolist(),
-                                                  stretches.tolist())):
+    cells = zip(centres.tolist(), radii.tolist(), angles.tolist(), stretches.tolist(), strict=True)
+    for i, ((cy, cx), r, a, st) in enumerate(cells):
         box = _box(cy, cx, 1.25 * r + 2, size)  # no pixel beyond this reach is inside
         if box is None:
             continue

@@ -137,7 +137,7 @@ def test_init_from_copies_the_shared_weights():
 def test_init_from_refuses_a_different_network():
     with pytest.raises(ValueError, match="4-class"):
         FCN(4, "16s", width=QUICK).init_from(FCN(5, "32s", width=QUICK))
-    with pytest.raises(ValueError, match="width"):
+    with pytest.raises(ValueError, match="backbone channels"):
         FCN(4, "16s", width=QUICK).init_from(FCN(4, "32s", width=1 / 4))
 
 

@@ -216,3 +216,24 @@ def test_works_across_inference_mode():
     assert cm.matrix[0, 0] == 8
     cm.reset()
     assert cm.matrix.sum() == 0
+
+
+def test_object_class_accuracy_ignores_background_logit_and_counts_object_pixels():
+    from seglib.metrics import object_class_accuracy
+    target = torch.tensor([[[0, 1, 2, 255]]])
+    logits = torch.zeros(1, 3, 1, 4)
+    logits[0, 0] = 9.0                 # background wins the argmax everywhere...
+    logits[0, 2, 0, 1:] = 1.0          # ...but among objects class 2 is preferred
+    assert object_class_accuracy(logits, target) == 0.5   # pixel 1 (class 1) wrong, pixel 2 right
+
+
+def test_accuracy_by_distance_puts_a_one_pixel_shift_in_the_first_rings_only():
+    from seglib.metrics import accuracy_by_distance
+    target = torch.zeros(1, 12, 12, dtype=torch.long)
+    target[0, :, 6:] = 1
+    pred = target.clone()
+    pred[0, :, 6] = 0                                   # the boundary moved one pixel right
+    acc = accuracy_by_distance(pred, target, edges=(0, 1, 2))
+    assert acc == [0.5, 1.0, 1.0, 1.0]
+    acc = accuracy_by_distance(target, target)          # a 12-px image has nothing beyond 5 px
+    assert acc[:4] == [1.0] * 4 and all(math.isnan(a) for a in acc[-2:])

@@ -84,7 +84,7 @@ def test_every_class_appears(variant):
 
 # --- "shapes": FCN's sizes and fine parts ------------------------------------------------------
 
-def test_shapes_objects_range_from_tiny_to_large():
+def test_shapes_objects_range_from_small_to_large():
     areas, spreads = [], []
     for _, _, instances in samples("shapes"):
         sizes = torch.bincount(instances.flatten())[1:]
@@ -93,10 +93,10 @@ def test_shapes_objects_range_from_tiny_to_large():
         spreads.append(sizes.max() / sizes.min())
     areas = torch.tensor(areas, dtype=torch.float32)
     image_area = 64 * 64
-    assert (areas <= 25).float().mean() > 0.2, "too few tiny objects (<= 25 px)"
-    assert (areas <= 12).sum() > 50, "too few objects of a few pixels"
+    # Objects start at 12 px across (smaller ones have no recognisable outline), up to 3/4 of the image.
+    assert (areas <= 150).float().mean() > 0.3, "too few small objects (<= 150 px, about 12 px across)"
     assert (areas >= 0.15 * image_area).sum() > 20, "too few objects covering a large part"
-    assert (torch.tensor(spreads) >= 20).float().mean() > 0.8, "most images should mix tiny and large"
+    assert (torch.tensor(spreads) >= 5).float().mean() > 0.5, "most images should mix small and large"
 
 
 def test_shapes_rings_and_crosses_have_thin_parts():
@@ -111,20 +111,6 @@ def test_shapes_rings_and_crosses_have_thin_parts():
         lost[name] = 1 - after / before
     assert lost["ring"] > 0.5 and lost["cross"] > 0.5, lost  # mostly 1-3 px bands
     assert lost["disc"] < 0.4, lost
-
-
-def test_shapes_classes_have_distinct_colours():
-    """The class is visible locally: mean object colours differ far more than noise."""
-    sums = torch.zeros(6, 3)
-    counts = torch.zeros(6)
-    for image, mask, _ in samples("shapes", n=100):
-        for label in range(1, 6):
-            region = mask == label
-            sums[label] += image[:, region].sum(1)
-            counts[label] += region.sum()
-    means = sums[1:] / counts[1:, None]
-    gaps = torch.cdist(means, means) + torch.eye(5)
-    assert gaps.min() > 0.15, means
 
 
 def test_instances_are_numbered_consecutively_with_one_class_each():
@@ -290,3 +276,10 @@ def test_bad_arguments_raise_clear_errors():
         ShapesDataset(5, colour_noise=0.1)
     with pytest.raises(ValueError, match="variant"):
         ShapesDataset(5, variant="nope")
+
+
+def test_shapes_classes_share_one_colour_family_so_no_local_colour_tells_the_class():
+    """Lesson 04 needs 'what' to come from the outline: per-class mean colours must agree."""
+    images, masks = ShapesDataset(150, size=64, seed=3).materialize()
+    means = torch.stack([images.permute(1, 0, 2, 3)[:, masks == k].mean(1) for k in range(1, 6)])
+    assert (means - means.mean(0)).abs().max() < 0.06

@@ -1,40 +1,22 @@
-"""Checks and solutions for lesson 04 (FCN).
+"""Checks and solutions for lesson 04 (FCN), section 8.
 
-Three exercises, each with a ``check_*`` that runs the learner's function on known cases
-and a ``solution_*`` that shows one way to write it:
-
-1. ``convolutionalize_linear(linear, in_channels, kernel_size)``: a fully connected layer
-   as the convolution with the same weights;
-2. ``score_map_size(height, width)``: the size of the class-score map that the
-   convolutionalized VGG16 gives for an ``height x width`` image;
-3. ``crop_add(upsampled, skip, offset)``: the skip fusion of the reference FCN, which
-   crops the upsampled coarse scores to the skip's size before adding them.
-
-When an answer is wrong, the check also tries the usual mistakes (weights reshaped in the
-wrong order, pooling rounded up, crop taken from the wrong corner, ...) and names the one
-the answer matches, if any.
+1. ``score_map_size(height, width)``: the class-score map of the convolutionalized VGG16;
+2. ``crop_add(upsampled, skip, offset)``: the reference FCN's fusion, which crops the
+   (larger) skip scores to the upsampled map's size before adding;
+3. ``freeze_upsamplers(model)``: fixed bilinear 2x upsamplers, as in the released code;
+4. ``FCN4s``: one more skip, from pool2.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from seglib.exercises.core import Case, CheckResult, run_checks
-
-
-# --- solutions ----------------------------------------------------------------------------
-
-def solution_convolutionalize_linear(linear: nn.Linear, in_channels: int, kernel_size: int) -> nn.Conv2d:
-    """The conv whose kernel is the Linear's weight matrix, reshaped (not reordered)."""
-    conv = nn.Conv2d(in_channels, linear.out_features, kernel_size)
-    with torch.no_grad():
-        # torch.flatten orders a [C, k, k] block channel, then row, then column: view it back.
-        conv.weight.copy_(linear.weight.view(linear.out_features, in_channels, kernel_size, kernel_size))
-        conv.bias.copy_(linear.bias)
-    return conv
+from seglib.models.fcn import FCN, pad_to_multiple, zero_conv1x1
+from seglib.models.upsampling import bilinear_upsampler
+from seglib.models.vgg import vgg16
 
 
 def solution_score_map_size(height: int, width: int) -> tuple[int, int]:
@@ -43,40 +25,39 @@ def solution_score_map_size(height: int, width: int) -> tuple[int, int]:
 
 
 def solution_crop_add(upsampled: torch.Tensor, skip: torch.Tensor, offset: int) -> torch.Tensor:
-    """Cut a window of the skip's size from ``upsampled``, ``offset`` pixels in from the top left."""
-    h, w = skip.shape[-2:]
-    return upsampled[..., offset:offset + h, offset:offset + w] + skip
+    """Cut a window of ``upsampled``'s size out of ``skip``, ``offset`` pixels in from the top left."""
+    h, w = upsampled.shape[-2:]
+    return upsampled + skip[..., offset:offset + h, offset:offset + w]
 
 
-# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
-
-def _conv_from(linear: nn.Linear, kernel: torch.Tensor, bias: bool = True) -> nn.Conv2d:
-    """A conv with the given kernel ``[out, in, k, k]`` (and the Linear's bias, unless told not to)."""
-    conv = nn.Conv2d(kernel.shape[1], kernel.shape[0], kernel.shape[-1], bias=bias)
-    with torch.no_grad():
-        conv.weight.copy_(kernel)
-        if bias:
-            conv.bias.copy_(linear.bias)
-    return conv
+def solution_freeze_upsamplers(model: nn.Module) -> None:
+    """Stop training the 2x upsamplers (the released code's ``lr_mult: 0``)."""
+    for name in ("upscore2", "upscore_pool4"):
+        if hasattr(model, name):
+            getattr(model, name).requires_grad_(False)
 
 
-def _weight(linear: nn.Linear) -> torch.Tensor:
-    return linear.weight.detach()
+class SolutionFCN4s(FCN):
+    """FCN-8s plus a skip from pool2 (1/4), fused like the others, and a final 4x upsampler."""
 
+    def __init__(self, num_classes: int, vgg: nn.Module) -> None:
+        super().__init__(num_classes, "8s", vgg=vgg)
+        pools = [i for i, m in enumerate(self.backbone.pool3) if isinstance(m, nn.MaxPool2d)]
+        self.pool2 = self.backbone.pool3[:pools[1] + 1]
+        channels = [m for m in self.pool2 if isinstance(m, nn.Conv2d)][-1].out_channels
+        self.upscore_pool3 = bilinear_upsampler(num_classes, 2)
+        self.score_pool2 = zero_conv1x1(channels, num_classes)
+        self.upscore = bilinear_upsampler(num_classes, 4, trainable=False)
 
-CONVOLUTIONALIZE_MISTAKES: dict[str, Callable] = {
-    "the weights were reshaped as [out, k, k, in_channels]; torch.flatten lays a [C, k, k] "
-    "block out channel first, so the kernel is weight.view(out, in_channels, k, k)":
-        lambda lin, c, k: _conv_from(lin, _weight(lin).view(lin.out_features, k, k, c).permute(0, 3, 1, 2)),
-    "rows and columns of the kernel are swapped (a transpose of the last two axes); "
-    "flatten reads each channel row by row":
-        lambda lin, c, k: _conv_from(lin, _weight(lin).view(lin.out_features, c, k, k).transpose(2, 3)),
-    "the bias is missing: copy linear.bias into the convolution's bias":
-        lambda lin, c, k: _conv_from(lin, _weight(lin).view(lin.out_features, c, k, k), bias=False),
-    "the weight matrix was transposed first; nn.Linear already stores it as [out_features, "
-    "in_features], which is the conv's [out, in, k, k] once reshaped":
-        lambda lin, c, k: _conv_from(lin, _weight(lin).t().reshape(lin.out_features, c, k, k)),
-}
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = pad_to_multiple(self.normalize(x), 32)
+        f = self.backbone(x)
+        score = self.score_fr(self.drop7(self.relu7(self.fc7(self.drop6(self.relu6(self.fc6(f["pool5"])))))))
+        score = self.upscore2(score) + self.score_pool4(f["pool4"])
+        score = self.upscore_pool4(score) + self.score_pool3(f["pool3"])
+        score = self.upscore_pool3(score) + self.score_pool2(self.pool2(x))
+        return self.upscore(score)[..., :h, :w]
 
 SCORE_SIZE_MISTAKES: dict[str, Callable] = {
     "the pooling was rounded up; VGG's max-pools (torchvision, no ceil_mode) round down: "
@@ -93,69 +74,29 @@ SCORE_SIZE_MISTAKES: dict[str, Callable] = {
         lambda h, w: (w // 32 - 6, h // 32 - 6),
 }
 
-# (An off-by-one window, offset + 1, is not listed: it crashes on the same-size case, and a
-# hint is named only for a mistake reproduced on every case; the case message says enough.)
+# (Cropping the upsampled map instead of the skip, as the old version of this exercise asked,
+# crashes on every case but one, so the case message says it: no hint is named for a crash.)
 CROP_ADD_MISTAKES: dict[str, Callable] = {
     "the window was taken from the bottom right; Caffe's Crop counts offset from the top left":
-        lambda up, skip, off: up[..., up.shape[-2] - skip.shape[-2]:, up.shape[-1] - skip.shape[-1]:] + skip,
+        lambda up, skip, off: up + skip[..., skip.shape[-2] - up.shape[-2]:, skip.shape[-1] - up.shape[-1]:],
     "the offset was applied to the rows only; it applies to both rows and columns":
-        lambda up, skip, off: up[..., off:off + skip.shape[-2], :skip.shape[-1]] + skip,
+        lambda up, skip, off: up + skip[..., off:off + up.shape[-2], :up.shape[-1]],
     "the window was centred; the reference implementation crops at a fixed offset from the top left":
-        lambda up, skip, off: up[..., (up.shape[-2] - skip.shape[-2]) // 2:(up.shape[-2] - skip.shape[-2]) // 2
-                                 + skip.shape[-2], (up.shape[-1] - skip.shape[-1]) // 2:
-                                 (up.shape[-1] - skip.shape[-1]) // 2 + skip.shape[-1]] + skip,
+        lambda up, skip, off: up + skip[..., (skip.shape[-2] - up.shape[-2]) // 2:
+                                        (skip.shape[-2] - up.shape[-2]) // 2 + up.shape[-2],
+                                        (skip.shape[-1] - up.shape[-1]) // 2:
+                                        (skip.shape[-1] - up.shape[-1]) // 2 + up.shape[-1]],
 }
-
-
-# --- the cases ------------------------------------------------------------------------------
-
-def _linear(in_features: int, out_features: int, seed: int) -> nn.Linear:
-    """A Linear with seeded, distinct weights and a nonzero bias."""
-    torch.manual_seed(seed)
-    layer = nn.Linear(in_features, out_features)
-    with torch.no_grad():
-        layer.bias.uniform_(0.5, 1.0)
-    return layer
-
-
-def _convolutionalize_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(4)
-    cases = []
-    settings = [  # (in_channels, kernel_size, out_features, map height, map width, why)
-        (3, 2, 5, 2, 2, "one 2x2 block: the conv must give the Linear's output"),
-        (2, 3, 4, 3, 3, "one 3x3 block"),
-        (4, 1, 3, 5, 4, "a 1x1 conv (fc7, fc8) on a 5x4 map"),
-        (2, 7, 3, 9, 10, "a 7x7 kernel (fc6) sliding over a 9x10 map"),
-        (3, 2, 3, 4, 5, "a 2x2 kernel sliding over a 4x5 map"),
-    ]
-    for i, (c, k, out, h, w, why) in enumerate(settings):
-        linear = _linear(c * k * k, out, seed=10 + i)
-        x = torch.randn(2, c, h, w, generator=g)
-        with torch.no_grad():
-            expected = F.conv2d(x, _weight(linear).view(out, c, k, k), linear.bias)
-            if (h, w) == (k, k):  # the same numbers as the Linear on the flattened block
-                expected = linear(x.flatten(1)).view(2, out, 1, 1)
-        cases.append(Case(f"in_channels={c}, kernel_size={k}, {out} outputs, input {tuple(x.shape)}: {why}",
-                          (linear, c, k, x), expected=expected))
-    return cases
-
-
-def _score_size_cases() -> list[Case]:
-    settings = [((224, 224), "ImageNet's 224x224: one window"),
-                ((256, 288), "one extra 32-pixel step down, two across"),
-                ((500, 375), "a typical VOC photo"),
-                ((255, 479), "just below multiples of 32: pooling rounds down"),
-                ((240, 464), "halfway between multiples of 32")]
-    return [Case(f"{h}x{w}: {why}", (h, w), expected=solution_score_map_size(h, w)) for (h, w), why in settings]
 
 
 def _crop_add_cases() -> list[Case]:
     g = torch.Generator().manual_seed(5)
     settings = [  # (upsampled shape, skip shape, offset, why)
-        ((1, 1, 6, 6), (1, 1, 4, 4), 1, "a 4x4 skip inside a 6x6 map, offset 1"),
-        ((1, 2, 10, 12), (1, 2, 5, 6), 2, "a non-square skip, 2 channels, offset 2"),
+        ((1, 1, 4, 4), (1, 1, 7, 7), 1, "a 4x4 map inside a 7x7 skip, offset 1"),
+        ((1, 2, 5, 6), (1, 2, 12, 14), 2, "non-square, 2 channels, offset 2"),
         ((2, 3, 8, 8), (2, 3, 8, 8), 0, "same size: offset 0 is a plain sum"),
-        ((1, 21, 44, 40), (1, 21, 34, 30), 5, "FCN-16s on a 500x500 image: score_pool4 at offset 5"),
+        ((1, 21, 34, 34), (1, 21, 46, 46), 5, "FCN-16s's fusion: score_pool4 cropped at offset 5"),
+        ((1, 21, 70, 70), (1, 21, 90, 90), 9, "FCN-8s's fusion: score_pool3 cropped at offset 9"),
     ]
     cases = []
     for up_shape, skip_shape, off, why in settings:
@@ -165,26 +106,6 @@ def _crop_add_cases() -> list[Case]:
     return cases
 
 
-# --- the checks ------------------------------------------------------------------------------
-
-def check_convolutionalize_linear(fn: Callable[[nn.Linear, int, int], nn.Module]) -> CheckResult:
-    """``fn(linear, in_channels, kernel_size)`` must return a conv computing ``linear`` on every block."""
-    mistakes = {hint: _applied(wrong) for hint, wrong in CONVOLUTIONALIZE_MISTAKES.items()}
-    return run_checks("convolutionalize_linear", _applied(fn), _convolutionalize_cases(), rtol=1e-4,
-                      mistakes=mistakes)
-
-
-def _applied(fn: Callable[[nn.Linear, int, int], nn.Module]) -> Callable[..., torch.Tensor]:
-    """Compare convolutions by what they compute: build one with ``fn``, apply it to ``x``."""
-    def build_and_apply(linear: nn.Linear, c: int, k: int, x: torch.Tensor) -> torch.Tensor:
-        conv = fn(linear, c, k)
-        if not isinstance(conv, nn.Module):
-            raise TypeError(f"expected an nn.Conv2d, got {type(conv).__name__}")
-        with torch.no_grad():
-            return conv(x)
-    return build_and_apply
-
-
 def check_score_map_size(fn: Callable[[int, int], tuple[int, int]]) -> CheckResult:
     """``fn(height, width)`` must give the ``(rows, columns)`` of the convolutionalized VGG16's scores."""
     return run_checks("score_map_size", fn, _score_size_cases(), comparer=_compare_size,
@@ -192,8 +113,67 @@ def check_score_map_size(fn: Callable[[int, int], tuple[int, int]]) -> CheckResu
 
 
 def check_crop_add(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """``fn(upsampled, skip, offset)`` must crop ``upsampled`` to ``skip``'s size at ``offset`` and add."""
+    """``fn(upsampled, skip, offset)`` must crop ``skip`` to ``upsampled``'s size at ``offset`` and add."""
     return run_checks("crop_add", fn, _crop_add_cases(), mistakes=CROP_ADD_MISTAKES)
+
+
+def _frozen_after(fn: Callable[[nn.Module], None], variant: str) -> tuple[str, ...]:
+    """Names of the parameters that no longer require gradients after ``fn(FCN-<variant>)``."""
+    torch.manual_seed(0)
+    model = FCN(3, variant, vgg=vgg16(1 / 16))
+    fn(model)
+    return tuple(name for name, p in model.named_parameters() if not p.requires_grad)
+
+
+def check_freeze_upsamplers(fn: Callable[[nn.Module], None]) -> CheckResult:
+    """After ``fn(model)`` exactly the 2x upsamplers' parameters are frozen, for every variant."""
+    cases = [Case(f"FCN-{v}: {why}", (fn, v), expected=_frozen_after(solution_freeze_upsamplers, v))
+             for v, why in [("32s", "it has no 2x upsampler: nothing changes"),
+                            ("16s", "upscore2 only"), ("8s", "upscore2 and upscore_pool4")]]
+    return run_checks("freeze_upsamplers", _frozen_after, cases, comparer=_compare_names)
+
+
+def _compare_names(got: tuple[str, ...], expected: tuple[str, ...]) -> str | None:
+    if got == expected:
+        return None
+    extra, missing = sorted(set(got) - set(expected)), sorted(set(expected) - set(got))
+    return (f"frozen parameters should be {list(expected)}"
+            + (f"; also frozen: {extra}" if extra else "")
+            + (f"; still trainable: {missing}" if missing else ""))
+
+
+def _fcn4s_outputs(cls: type, size: tuple[int, int], skip_weight: float) -> torch.Tensor:
+    """Logits of ``cls(3, narrow VGG)`` on a fixed input, after ``init_from`` a random FCN-8s and
+    (when ``skip_weight`` is nonzero) a constant pool2 score layer."""
+    torch.manual_seed(0)
+    fcn8 = FCN(3, "8s", vgg=vgg16(1 / 16)).eval()
+    for name in ("score_fr", "score_pool4", "score_pool3"):
+        nn.init.normal_(getattr(fcn8, name).weight, std=0.05)
+    model = cls(3, vgg16(1 / 16)).init_from(fcn8).eval()
+    with torch.no_grad():
+        model.score_pool2.weight.fill_(skip_weight)
+        return model(torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1)))
+
+
+def check_fcn4s(cls: type) -> CheckResult:
+    """``cls(num_classes, vgg)``: logits of the input's size, FCN-8s's sum at 1/8 upsampled 2x
+    plus ``score_pool2``, then 4x; compared with the solution on two sizes."""
+    cases = [Case(f"input {h}x{w}, {why}", (cls, (h, w), wt),
+                  expected=_fcn4s_outputs(SolutionFCN4s, (h, w), wt))
+             for (h, w), wt, why in [((64, 64), 0.0, "score_pool2 at zero"),
+                                     ((45, 77), 0.0, "an awkward size, score_pool2 at zero"),
+                                     ((45, 77), 0.01, "score_pool2 switched on")]]
+    return run_checks("FCN4s", _fcn4s_outputs, cases, rtol=1e-4)
+
+
+def _score_size_cases() -> list[Case]:
+    settings = [((224, 224), "ImageNet's 224x224: one window"),
+                ((256, 288), "one extra 32-pixel step down, two across"),
+                ((500, 375), "a typical VOC photo"),
+                ((255, 479), "just below multiples of 32: pooling rounds down"),
+                ((240, 464), "halfway between multiples of 32")]
+    return [Case(f"{h}x{w}: {why}", (h, w), expected=solution_score_map_size(h, w))
+            for (h, w), why in settings]
 
 
 def _compare_size(got: object, expected: tuple[int, int]) -> str | None:

@@ -41,7 +41,9 @@ class FCN(nn.Module):
     pretrained VGG16 expects (harmless when training from scratch, and one less thing to
     forget). ``variant`` is ``"32s"``, ``"16s"`` or ``"8s"``; ``width`` scales every VGG channel
     count (1.0 is the paper's network); ``weights`` loads ImageNet weights into the
-    backbone and fc6/fc7 (``VGG16_Weights.IMAGENET1K_V1``, width 1 only).
+    backbone and fc6/fc7 (``VGG16_Weights.IMAGENET1K_V1``, width 1 only). Or pass a ready
+    classifier as ``vgg`` (e.g. ``shapes_vgg16()``): FCN then starts from its weights, with fc6 as
+    large as that classifier's pool5 grid. Built in notebooks/04_fcn.ipynb, section 2.
     """
 
     def __init__(self, num_classes: int = 21, variant: str = "32s", width: float = 1.0,
@@ -92,8 +94,9 @@ class FCN(nn.Module):
         the coarser one did, up to the final upsampling. Returns ``self``.
         """
         if (coarser.num_classes, coarser.backbone.channels) != (self.num_classes, self.backbone.channels):
-            raise ValueError(f"cannot initialise a {self.num_classes}-class, width-{self.width} FCN "
-                             f"from a {coarser.num_classes}-class, width-{coarser.width} one")
+            raise ValueError(f"cannot initialise a {self.num_classes}-class FCN with backbone channels "
+                             f"{self.backbone.channels} from a {coarser.num_classes}-class one with "
+                             f"{coarser.backbone.channels}")
         own = self.state_dict()
         shared = {name: value for name, value in coarser.state_dict().items()
                   if not name.startswith("upscore.") and name in own}

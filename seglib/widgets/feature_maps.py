@@ -315,10 +315,11 @@ class FeatureMapExplorer(StillThenPanel):
         c, h, w = maps.shape
         if self.grid.value:
             feature = channel_grid(maps, self.grid_size)
-            title = f"{layer}: channels 0-{min(self.grid_size, c) - 1} of {c}"
+            title = f"{layer}: channels 0-{min(self.grid_size, c) - 1} of {c}\n(each its own min-max scale)"
         else:
             feature = channel_image(maps, channel)
-            title = f"{layer}: channel {channel} of {c} ({h}x{w})"
+            low, high = float(maps[channel].min()), float(maps[channel].max())
+            title = f"{layer}: channel {channel} of {c} ({h}x{w})\ndark = {low:.3g}, bright = {high:.3g}"
         prediction = self.prediction(index)
         self.picture.value = draw_panels(
             _display_image(self._image(index)), feature, self._palette[prediction.numpy() % 256],
