@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from seglib.data import ShapesConfig, make_sample
 
 from seglib.models.vgg import vgg16
+from seglib.synthetic import ShapesConfig, make_sample
 
 
 SIZE = 96
