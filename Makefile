@@ -36,7 +36,7 @@ browser-deps:
 test: setup browser-deps unit nbval
 
 unit:
-	$(BIN)/ruff check seglib tests benchmarks scripts
+	$(BIN)/ruff check seglib tests benchmarks scripts notebooks
 	$(BIN)/python -m pytest tests
 
 nbval:
