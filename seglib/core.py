@@ -102,6 +102,11 @@ def get_profile(run_full: bool = False) -> str:
     return name
 
 
+def on_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
 def data_root() -> Path:
     """Folder for datasets: ``$SEGLIB_DATA``, else the checkout's ``data/``, else ``/content/data``
     on Colab, else ``~/seglib-data``. Created if missing."""
@@ -110,7 +115,7 @@ def data_root() -> Path:
         root = Path(os.environ["SEGLIB_DATA"]).expanduser()
     elif (checkout / "pyproject.toml").exists() and (checkout / "notebooks").is_dir():
         root = checkout / "data"
-    elif "google.colab" in sys.modules:
+    elif on_colab():
         root = Path("/content/data")
     else:
         root = Path.home() / "seglib-data"
