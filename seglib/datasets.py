@@ -79,12 +79,11 @@ def check_dataset_folder(root: str | Path, required: list[str], name: str, how_t
         raise DatasetError(f"{name} not found: the folder {root} does not exist.\n{how_to_get}")
     missing = [p for p in required if not (root / p).exists()]
     if missing:
-        present = [p for p in required if p not in missing]
-        found = f" Found: {', '.join(present)}." if present else " None of the expected sub-paths is there."
+        found = ", ".join(p for p in required if p not in missing) or "none of the expected sub-paths"
         raise DatasetError(
-            f"{name} at {root} is incomplete: missing {', '.join(missing)} (expected "
-            f"{root / missing[0]}).{found} If you extracted an archive here, it was probably "
-            f"interrupted: extract it again, completely.\n{how_to_get}")
+            f"{name} at {root} is incomplete: missing {', '.join(missing)} (expected {root / missing[0]}). "
+            f"Found: {found}. If you extracted an archive here, it was probably interrupted: extract it "
+            f"again, completely.\n{how_to_get}")
     return root
 
 

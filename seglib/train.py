@@ -70,21 +70,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     return state
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """Mixed precision on CUDA (bfloat16, or float16 on GPUs without it); a no-op elsewhere."""
     if device.type != "cuda":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
+def _memory_format(device: torch.device) -> torch.memory_format:
     """Channels-last on CUDA and CPU: faster convolutions (FCN trains in about 0.77x the time on a CPU)."""
     return torch.channels_last if device.type in ("cuda", "cpu") else torch.preserve_format
 
 
-def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch ``[N, C, H, W]`` on ``device``, in :func:`memory_format` order."""
-    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(device))
+def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch ``[N, C, H, W]`` on ``device``, in :func:`_memory_format` order."""
+    return images.to(device, non_blocking=True).contiguous(memory_format=_memory_format(device))
 
 
 def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.optim.Optimizer:
@@ -120,7 +120,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     if len(train_data) == 0:
         raise DatasetError(f"train_data is empty ({type(train_data).__name__} with 0 samples)")
     device = pick_device(device)
-    model.to(device, memory_format=memory_format(device))
+    model.to(device, memory_format=_memory_format(device))
     opt = _optimizer(model, optimizer, lr)
     float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
     scaler = torch.amp.GradScaler("cuda", enabled=float16)
@@ -152,8 +152,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
             if optimizer == "sgd":
                 for group in opt.param_groups:
                     group["lr"] = lr * (1 - (epoch * steps + step) / (epochs * steps)) ** 0.9
-            with autocast(device):
-                logits = model(to_device(images, device))
+            with _autocast(device):
+                logits = model(_to_device(images, device))
             _check_batch(masks, logits, indices)
             if (masks != IGNORE_INDEX).any():  # an all-ignore crop has no loss (0/0): skip it
                 loss = loss_fn(logits.float(), masks.to(device).long())
@@ -235,8 +235,8 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
         for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
             images, masks = batch[0], batch[1]
             check_images(images, "evaluate: images")
-            with autocast(device):
-                logits = model(to_device(images, device)).float()
+            with _autocast(device):
+                logits = model(_to_device(images, device)).float()
             matrix = matrix or ConfusionMatrix(num_classes or logits.shape[1], device=device)
             matrix.update(logits, masks.to(device))
     model.train(was_training)
@@ -255,8 +255,8 @@ def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
     check_images(batch, "predict: images")
     device, was_training = model_device(model), model.training
     model.eval()
-    with torch.inference_mode(), autocast(device):
-        labels = torch.cat([model(to_device(chunk, device)).argmax(dim=1).cpu()
+    with torch.inference_mode(), _autocast(device):
+        labels = torch.cat([model(_to_device(chunk, device)).argmax(dim=1).cpu()
                             for chunk in batch.split(batch_size)])
     model.train(was_training)
     return labels[0] if single else labels
