@@ -52,17 +52,17 @@ def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
             "label ids).")
 
 
-def check_images(images: torch.Tensor, where: str = "images", channels: int | None = None) -> None:
+def check_images(images: torch.Tensor, source: str = "images", channels: int | None = None) -> None:
     """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``)."""
     shape = tuple(images.shape)
     if not images.is_floating_point():
-        raise ValueError(f"{where}: got dtype {images.dtype}; expected float images in [0, 1] "
+        raise ValueError(f"{source}: got dtype {images.dtype}; expected float images in [0, 1] "
                          "(for uint8 images: images.float() / 255)")
     if images.dim() != 4 or (channels is not None and shape[1] != channels):
         expected = f"[N, {channels or 'C'}, H, W]"
         hint = (" (channels last? use images.permute(0, 3, 1, 2))"
                 if images.dim() == 4 and shape[-1] == (channels or 3) else "")
-        raise ValueError(f"{where}: got shape {shape}; expected {expected}{hint}")
+        raise ValueError(f"{source}: got shape {shape}; expected {expected}{hint}")
 
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
