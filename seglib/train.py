@@ -132,7 +132,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     if checkpoint is not None:
         checkpoint = Path(checkpoint).expanduser()
         for leftover in checkpoint.parent.glob(f"{checkpoint.name}.tmp-*"):  # from a killed save
-            leftover.unlink()
+            leftover.unlink(missing_ok=True)
     if checkpoint is not None and checkpoint.exists():
         state = _resume(checkpoint, model, opt, scaler, settings)
         print(f"Resumed from {checkpoint}: epoch {state['epoch'] + 1}/{epochs}, step {state['step']}/{steps}."
