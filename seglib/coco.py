@@ -36,7 +36,7 @@ def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
     g = gt_masks.flatten(1).double()
     inter = p @ g.T
     union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter))
+    return inter / union.clamp_min(1)  # 0 where both are empty
 
 
 def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -49,10 +49,10 @@ def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.T
     """
     matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
     taken = torch.zeros(ious.shape[1], dtype=torch.bool)
+    if ious.shape[1] == 0:
+        return matched
     for p in torch.argsort(scores, descending=True, stable=True).tolist():
         candidates = ious[p].masked_fill(taken, -1.0)
-        if candidates.numel() == 0:
-            continue
         best = int(candidates.argmax())
         if candidates[best] >= threshold:
             matched[p] = best
@@ -86,62 +86,17 @@ def _as_masks(masks: torch.Tensor) -> torch.Tensor:
     return masks > 0.5 if masks.is_floating_point() else masks.bool()
 
 
-def _check_image(i: int, pred: dict, target: dict) -> None:
+def _check_inputs(predictions: list[dict], targets: list[dict]) -> None:
     """Clear errors for inconsistent inputs, naming the image."""
-    g, gl = target["masks"], target["labels"]
-    if len(g) != len(gl):
-        raise DatasetError(f"image {i}: {len(g)} ground-truth masks but {len(gl)} labels")
-    p, ps, pl = pred["masks"], pred["scores"], pred["labels"]
-    if not len(p) == len(ps) == len(pl):
-        raise ValueError(f"image {i}: {len(p)} predicted masks, {len(ps)} scores, {len(pl)} labels")
-
-
-def _image_results(pred: dict, target: dict, ious: torch.Tensor, label: int,
-                   thresholds: tuple[float, ...], max_dets: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """One image, one class: scores ``[D]``, true-positive flags ``[T, D]`` and the ground-truth count.
-
-    ``ious`` is the image's full ``[P, G]`` table; only this class's rows and columns are used.
-    """
-    keep = torch.nonzero(pred["labels"] == label).flatten()
-    keep = keep[torch.argsort(pred["scores"][keep], descending=True, stable=True)][:max_dets]
-    gt = torch.nonzero(target["labels"] == label).flatten()
-    scores = pred["scores"][keep].double()
-    class_ious = ious[keep][:, gt]
-    is_tp = torch.stack([match(class_ious, scores, t) >= 0 for t in thresholds])
-    return scores, is_tp, len(gt)
-
-
-def ap_recall_table(predictions: list[dict], targets: list[dict],
-             iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS,
-             max_dets: int = 100) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """AP and final recall for each IoU threshold and class: two ``[T, K]`` tensors and the K class labels.
-
-    Classes are those with at least one ground-truth object.
-    """
     if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets "
-                         "(one dict per image each)")
-    if not iou_thresholds:
-        raise ValueError("iou_thresholds is empty")
-    for i, (p, t) in enumerate(zip(predictions, targets, strict=True)):
-        _check_image(i, p, t)
-    ious = [mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"]))
-            for p, t in zip(predictions, targets, strict=True)]
-    classes = sorted({int(c) for t in targets for c in t["labels"]})
-    ap = torch.zeros(len(iou_thresholds), len(classes), dtype=torch.float64)
-    recall = torch.zeros_like(ap)
-    for k, label in enumerate(classes):
-        per_image = [_image_results(p, t, iou, label, iou_thresholds, max_dets)
-                     for p, t, iou in zip(predictions, targets, ious, strict=True)]
-        scores = torch.cat([s for s, _, _ in per_image])
-        is_tp = torch.cat([tp for _, tp, _ in per_image], dim=1)
-        num_gt = sum(n for _, _, n in per_image)
-        order = torch.argsort(scores, descending=True, stable=True)
-        for ti in range(len(iou_thresholds)):
-            prec, rec = precision_recall(is_tp[ti, order], num_gt)
-            ap[ti, k] = interpolated_ap(prec, rec)
-            recall[ti, k] = rec[-1] if len(rec) else 0.0
-    return ap, recall, classes
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets (one dict per image)")
+    for i, (pred, target) in enumerate(zip(predictions, targets, strict=True)):
+        if len(target["masks"]) != len(target["labels"]):
+            raise DatasetError(f"image {i}: {len(target['masks'])} ground-truth masks but "
+                               f"{len(target['labels'])} labels")
+        if not len(pred["masks"]) == len(pred["scores"]) == len(pred["labels"]):
+            raise ValueError(f"image {i}: {len(pred['masks'])} predicted masks, {len(pred['scores'])} "
+                             f"scores, {len(pred['labels'])} labels")
 
 
 def _mean(values: torch.Tensor) -> float:
@@ -150,11 +105,29 @@ def _mean(values: torch.Tensor) -> float:
 
 
 def coco_mask_metrics(predictions: list[dict], targets: list[dict], max_dets: int = 100) -> dict[str, float]:
-    """COCO's mask ``{"AP", "AP50", "AP75", "AR"}`` (AR: final recall with at most ``max_dets``
-    predictions per image and class), averaged over classes and IoU thresholds.
-
-    Built in notebooks/02_metrics.ipynb, section 7.
+    """COCO's mask ``{"AP", "AP50", "AP75", "AR"}``, averaged over the classes that have a ground
+    truth and over ``IOU_THRESHOLDS`` (AR: final recall with at most ``max_dets`` predictions per
+    image and class).
     """
-    ap, recall, _ = ap_recall_table(predictions, targets, IOU_THRESHOLDS, max_dets)
+    _check_inputs(predictions, targets)
+    images = [(p, t, mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])))
+              for p, t in zip(predictions, targets, strict=True)]
+    classes = sorted({int(c) for t in targets for c in t["labels"]})
+    ap = torch.zeros(len(IOU_THRESHOLDS), len(classes), dtype=torch.float64)
+    recall = torch.zeros_like(ap)
+    for k, label in enumerate(classes):
+        scores, hits, num_gt = [], [], 0  # over all images: each prediction's score and [T] hit flags
+        for pred, target, ious in images:
+            mine = torch.nonzero(pred["labels"] == label).flatten()
+            mine = mine[torch.argsort(pred["scores"][mine], descending=True, stable=True)][:max_dets]
+            gt = torch.nonzero(target["labels"] == label).flatten()
+            scores.append(pred["scores"][mine].double())
+            hits.append(torch.stack([match(ious[mine][:, gt], scores[-1], t) >= 0 for t in IOU_THRESHOLDS]))
+            num_gt += len(gt)
+        order = torch.argsort(torch.cat(scores), descending=True, stable=True)
+        for t, is_tp in enumerate(torch.cat(hits, dim=1)[:, order]):
+            precision, rec = precision_recall(is_tp, num_gt)
+            ap[t, k] = interpolated_ap(precision, rec)
+            recall[t, k] = rec[-1] if len(rec) else 0.0
     return {"AP": _mean(ap), "AP50": _mean(ap[IOU_THRESHOLDS.index(0.5)]),
             "AP75": _mean(ap[IOU_THRESHOLDS.index(0.75)]), "AR": _mean(recall)}

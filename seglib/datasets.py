@@ -18,7 +18,12 @@ from torchvision import datasets, tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from seglib.core import IGNORE_INDEX, DatasetError, check_labels, listed
-from seglib.download import cityscapes_instructions, download_voc2012, voc2012_instructions
+from seglib.download import (
+    CITYSCAPES_ARCHIVES,
+    cityscapes_instructions,
+    download_voc2012,
+    voc2012_instructions,
+)
 
 
 Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[tv_tensors.Image, tv_tensors.Mask]]
@@ -74,12 +79,11 @@ def check_dataset_folder(root: str | Path, required: list[str], name: str, how_t
         raise DatasetError(f"{name} not found: the folder {root} does not exist.\n{how_to_get}")
     missing = [p for p in required if not (root / p).exists()]
     if missing:
-        present = [p for p in required if p not in missing]
-        found = f" Found: {', '.join(present)}." if present else " None of the expected sub-paths is there."
+        found = ", ".join(p for p in required if p not in missing) or "none of the expected sub-paths"
         raise DatasetError(
-            f"{name} at {root} is incomplete: missing {', '.join(missing)} (expected "
-            f"{root / missing[0]}).{found} If you extracted an archive here, it was probably "
-            f"interrupted: extract it again, completely.\n{how_to_get}")
+            f"{name} at {root} is incomplete: missing {', '.join(missing)} (expected {root / missing[0]}). "
+            f"Found: {found}. If you extracted an archive here, it was probably interrupted: extract it "
+            f"again, completely.\n{how_to_get}")
     return root
 
 
@@ -94,27 +98,6 @@ def check_files_exist(paths: list[str], listed_in: str | Path) -> None:
             f"is incomplete (an interrupted extraction?) or the list is from another version.")
 
 
-def check_pair(image: torch.Tensor, mask: torch.Tensor, source: str | Path) -> None:
-    """Raise ``DatasetError`` unless ``image [C, H, W]`` and ``mask [H, W]`` have the same size."""
-    (ih, iw), (mh, mw) = image.shape[-2:], mask.shape[-2:]
-    if (ih, iw) != (mh, mw):
-        raise DatasetError(f"{source}: image is {ih}x{iw} (HxW) but its mask is {mh}x{mw}; every pixel "
-                           f"needs one label (was one of them resized or cropped on its own?)")
-
-
-def read_sample(image: PILImage.Image, mask: PILImage.Image,
-                source: str | Path) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-    """A PIL (image, label map) pair as float ``[3, H, W]`` in ``[0, 1]`` and int64 ``[H, W]``
-    holding the stored values (a palette PNG's indices, not its colours)."""
-    if mask.mode not in ("P", "L", "I", "I;16"):
-        raise DatasetError(
-            f"{source}: the label file is a {mask.mode} image, but a mask must store one class index "
-            f"per pixel (a palette 'P' or greyscale 'L' PNG). A colour (RGB) rendering of the labels "
-            f"cannot be used as a mask.")
-    pixels = F.to_dtype(F.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
-    return tv_tensors.Image(pixels), tv_tensors.Mask(torch.from_numpy(np.array(mask, dtype=np.int64)))
-
-
 def _readable(path: str) -> bool:
     try:
         with PILImage.open(path) as im:
@@ -124,25 +107,43 @@ def _readable(path: str) -> bool:
         return False
 
 
-def load_checked(reader: Dataset, index: int, image_path: str, mask_path: str, num_classes: int,
-                 to_labels: Callable | None, check: bool, transforms: Transforms | None):
-    """Sample ``index`` of a torchvision ``reader``: read, name a bad file, map labels, check, transform."""
-    try:
-        image, mask = read_sample(*reader[index], mask_path)
-    except (OSError, SyntaxError) as exc:  # PIL's errors for truncated or broken files
-        bad = next((p for p in (image_path, mask_path) if not _readable(p)), f"{image_path} or {mask_path}")
-        problem = "is missing" if not Path(bad).exists() else "cannot be read"
-        raise DatasetError(f"{bad} {problem} ({type(exc).__name__}: {exc}). The file is probably "
-                           f"truncated or corrupt: extract it again from the archive.") from exc
-    if to_labels is not None:
-        mask = tv_tensors.Mask(to_labels(mask))
-    if check:
-        check_pair(image, mask, f"{image_path} and {mask_path}")
-        check_labels(mask, num_classes, mask_path)
-    return transforms(image, mask) if transforms is not None else (image, mask)
+class _CheckedDataset(Dataset):
+    """Samples of a torchvision ``reader`` as ``(image, mask)``: read, labels mapped, checked, transformed.
+
+    Subclasses set ``reader``, ``images``, ``masks``, ``transforms``, ``check`` and ``num_classes``.
+    """
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def to_labels(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask
+
+    def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        image_path, mask_path = self.images[index], self.masks[index]
+        try:
+            image, mask = self.reader[index]
+            if mask.mode not in ("P", "L", "I", "I;16"):
+                raise DatasetError(f"{mask_path}: the label file is a {mask.mode} image, but a mask must "
+                                   "store one class index per pixel (a palette 'P' or greyscale 'L' PNG). "
+                                   "A colour (RGB) rendering of the labels cannot be used as a mask.")
+            image = F.to_dtype(F.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+            mask = self.to_labels(torch.from_numpy(np.array(mask, dtype=np.int64)))
+        except (OSError, SyntaxError) as exc:  # PIL's errors for truncated or broken files
+            bad = next((p for p in (image_path, mask_path) if not _readable(p)), image_path)
+            raise DatasetError(f"{bad} cannot be read ({type(exc).__name__}: {exc}). The file is probably "
+                               "truncated or corrupt: extract it again from the archive.") from exc
+        if self.check:
+            (ih, iw), (mh, mw) = image.shape[-2:], mask.shape[-2:]
+            if (ih, iw) != (mh, mw):
+                raise DatasetError(f"{image_path} and {mask_path}: image is {ih}x{iw} (HxW) but its mask is "
+                                   f"{mh}x{mw}; every pixel needs one label (was one resized on its own?)")
+            check_labels(mask, self.num_classes, mask_path)
+        image, mask = tv_tensors.Image(image), tv_tensors.Mask(mask)
+        return self.transforms(image, mask) if self.transforms is not None else (image, mask)
 
 
-class VOCSegmentation(Dataset):
+class VOCSegmentation(_CheckedDataset):
     """PASCAL VOC segmentation samples, masks in ``0..20`` or 255.
 
     ``root`` contains ``VOCdevkit/``. ``transforms`` takes and returns the pair.
@@ -160,24 +161,17 @@ class VOCSegmentation(Dataset):
         split_file = base / "ImageSets" / "Segmentation" / f"{image_set}.txt"
         required = [str(base / "JPEGImages"), str(base / "SegmentationClass"), str(split_file)]
         check_dataset_folder(root, required, f"PASCAL VOC {year}", voc2012_instructions(root))
-        self._voc = datasets.VOCSegmentation(str(root), year=year, image_set=image_set)
-        self.images, self.masks = self._voc.images, self._voc.masks
+        self.reader = datasets.VOCSegmentation(str(root), year=year, image_set=image_set)
+        self.images, self.masks = self.reader.images, self.reader.masks
         self.transforms, self.check = transforms, check
         if check:
             check_files_exist(self.images + self.masks, Path(root) / split_file)
 
-    def __len__(self) -> int:
-        return len(self.images)
 
-    def __getitem__(self, index: int):
-        return load_checked(self._voc, index, self.images[index], self.masks[index], self.num_classes,
-                            None, self.check, self.transforms)
-
-
-class CityscapesSegmentation(Dataset):
+class CityscapesSegmentation(_CheckedDataset):
     """Cityscapes fine-annotation samples, masks in train ids ``0..18`` or 255.
 
-    ``root`` contains ``leftImg8bit/`` and ``gtFine/`` (or their two zips).
+    ``root`` contains ``leftImg8bit/`` and ``gtFine/`` (or their two zips, which torchvision unzips).
     """
 
     classes = CITYSCAPES_CLASSES
@@ -186,23 +180,17 @@ class CityscapesSegmentation(Dataset):
     def __init__(self, root: str | Path, split: str = "train", transforms: Transforms | None = None,
                  check: bool = True):
         root = Path(root).expanduser()
-        zips = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip")
-        if not all((root / z).is_file() for z in zips):  # with both zips there, torchvision unzips them
+        if not all((root / z).is_file() for z in CITYSCAPES_ARCHIVES):
             required = [f"leftImg8bit/{split}", f"gtFine/{split}"]
             check_dataset_folder(root, required, "Cityscapes", cityscapes_instructions(root))
-        self._cityscapes = reader = datasets.Cityscapes(str(root), split=split, mode="fine",
-                                                        target_type="semantic")
+        reader = datasets.Cityscapes(str(root), split=split, mode="fine", target_type="semantic")
         pairs = sorted(zip(reader.images, reader.targets, strict=True))  # listdir order varies
         reader.images, reader.targets = [i for i, _ in pairs], [t for _, t in pairs]
-        self.images, self.masks = reader.images, [t[0] for t in reader.targets]
+        self.reader, self.images, self.masks = reader, reader.images, [t[0] for t in reader.targets]
         self.transforms, self.check = transforms, check
         if check:
             check_files_exist(self.masks, f"the images in {root / 'leftImg8bit' / split} "
                                           "(their gtFine label files)")
 
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        return load_checked(self._cityscapes, index, self.images[index], self.masks[index],
-                            self.num_classes, label_ids_to_train_ids, self.check, self.transforms)
+    def to_labels(self, mask: torch.Tensor) -> torch.Tensor:
+        return label_ids_to_train_ids(mask)

@@ -10,13 +10,13 @@ import sys
 
 import torch
 
-from seglib.core import pick_device
+from seglib.core import on_colab, pick_device
 
 
-#: Packages reported, in this order; the lessons need all but jupyterlab (Colab has its own UI).
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "tqdm", "jupyterlab")
-REQUIRED = {"torch": None, "torchvision": "0.17", "numpy": "1.24", "matplotlib": "3.7",
-            "ipywidgets": "8.0", "tqdm": "4.60"}  # None: the min_torch argument decides
+"""Packages reported, in this order; the lessons need all but jupyterlab (Colab has its own UI)."""
+REQUIRED = {"torchvision": "0.17", "numpy": "1.24", "matplotlib": "3.7", "ipywidgets": "8.0", "tqdm": "4.60"}
+"""Oldest versions the lessons run on; torch's is ``check_environment``'s ``min_torch``."""
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -33,38 +33,24 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def on_colab() -> bool:
-    """True inside a Google Colab runtime."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
 def environment_report() -> dict:
     """Everything worth knowing about this machine for the course, as a plain dict."""
     report = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
     report.update({name: installed_version(name) for name in PACKAGES})
-    report["torch"] = torch.__version__  # includes the build, e.g. "2.4.1+cu121"
-    report.update({
-        "torch_cuda_build": torch.version.cuda,
-        "device": str(pick_device()),
-        "cuda_available": torch.cuda.is_available(),
-        "mps_available": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "colab": on_colab(),
-    })
+    report.update(torch=torch.__version__, torch_cuda_build=torch.version.cuda, device=str(pick_device()),
+                  cuda_available=torch.cuda.is_available(), mps_available=torch.backends.mps.is_available(),
+                  cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), colab=on_colab())
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        report["cuda_device"] = props.name
-        report["cuda_memory_gb"] = round(props.total_memory / 2**30, 1)
-        report["cuda_bf16"] = torch.cuda.is_bf16_supported()
+        report.update(cuda_device=props.name, cuda_memory_gb=round(props.total_memory / 2**30, 1),
+                      cuda_bf16=torch.cuda.is_bf16_supported())
     return report
 
 
 def check_environment(min_torch: str = "2.2") -> list[str]:
     """Problems that would stop the lessons, each followed by what to do; empty when all is well."""
     problems = []
-    for package, minimum in REQUIRED.items():
-        minimum = min_torch if minimum is None else minimum
+    for package, minimum in {"torch": min_torch, **REQUIRED}.items():
         version = installed_version(package)
         if version is None:
             problems.append(f"{package} is not installed: run `pip install '{package}>={minimum}'` "

@@ -2,7 +2,6 @@
 so the readers, the checks and the lessons' full-profile code run in tests and CI."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,9 @@ from seglib.metrics import boundary_pixels
 from seglib.viz import voc_palette
 
 
-_ID_TO_COLOR = {c.id: c.color for c in datasets.Cityscapes.classes if c.id >= 0}
-_ID_TO_NAME = {c.id: c.name for c in datasets.Cityscapes.classes if c.id >= 0}
-_HAS_INSTANCES = {c.id for c in datasets.Cityscapes.classes if c.has_instances}
+_LABELED = [c for c in datasets.Cityscapes.classes if c.id >= 0]
+_CITYSCAPES_COLORS = np.zeros((256, 3), dtype=np.uint8)
+_CITYSCAPES_COLORS[[c.id for c in _LABELED]] = [c.color for c in _LABELED]
 
 
 def _voc_objects(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -98,26 +97,14 @@ def _street_scene(rng: np.random.Generator, height: int,
 
 def _write_cityscapes_sample(image_dir: Path, label_dir: Path, stem: str, size: tuple[int, int],
                              rng: np.random.Generator) -> None:
-    """The image and the four gtFine files (labelIds, instanceIds, color, polygons) of one frame."""
-    height, width = size
+    """The image and the gtFine labelIds and color files of one frame."""
     label_ids = np.zeros(size, dtype=np.uint8)  # 0 = unlabeled where nothing is painted
-    instance_ids = np.zeros(size, dtype=np.int32)
-    objects, counts = [], {}
-    for label_id, (x0, y0, x1, y1) in _street_scene(rng, height, width):
+    for label_id, (x0, y0, x1, y1) in _street_scene(rng, *size):
         label_ids[y0:y1, x0:x1] = label_id
-        k = counts[label_id] = counts.get(label_id, -1) + 1
-        instance_ids[y0:y1, x0:x1] = label_id * 1000 + k if label_id in _HAS_INSTANCES else label_id
-        objects.append({"label": _ID_TO_NAME[label_id], "polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]})
-    colors = np.zeros((256, 3), dtype=np.uint8)
-    for label_id, color in _ID_TO_COLOR.items():
-        colors[label_id] = color
-    Image.fromarray(_render(label_ids, colors, rng)).save(image_dir / f"{stem}_leftImg8bit.png")
+    Image.fromarray(_render(label_ids, _CITYSCAPES_COLORS, rng)).save(image_dir / f"{stem}_leftImg8bit.png")
     Image.fromarray(label_ids).save(label_dir / f"{stem}_gtFine_labelIds.png")
-    Image.fromarray(instance_ids.astype(np.uint16)).save(label_dir / f"{stem}_gtFine_instanceIds.png")
-    rgba = np.dstack([colors[label_ids], np.full(size, 255, dtype=np.uint8)])
+    rgba = np.dstack([_CITYSCAPES_COLORS[label_ids], np.full(size, 255, dtype=np.uint8)])
     Image.fromarray(rgba).save(label_dir / f"{stem}_gtFine_color.png")
-    polygons = {"imgHeight": height, "imgWidth": width, "objects": objects}
-    (label_dir / f"{stem}_gtFine_polygons.json").write_text(json.dumps(polygons))
 
 
 def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, size: tuple[int, int] = (32, 64),
@@ -125,8 +112,7 @@ def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, siz
     """Write a Cityscapes-style tree under ``root``; return ``root`` (pass it to ``CityscapesSegmentation``).
 
     ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and, next to it in
-    ``gtFine/<split>/<city>/``, the ``_gtFine_labelIds.png`` (label ids 0..33),
-    ``_gtFine_instanceIds.png``, ``_gtFine_color.png`` and ``_gtFine_polygons.json`` files.
+    ``gtFine/<split>/<city>/``, the ``_gtFine_labelIds.png`` (label ids 0..33) and ``_gtFine_color.png``.
     Train frames alternate between two cities; ``size`` is ``(height, width)``.
     """
     root = Path(root)

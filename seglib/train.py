@@ -4,6 +4,7 @@ Built in notebooks/00_introduction.ipynb, section 6 (the loop) and section 4 (ch
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -20,13 +21,10 @@ from seglib.core import (
     IGNORE_INDEX,
     CheckpointError,
     DatasetError,
-    autocast,
     check_images,
     check_labels,
-    memory_format,
     model_device,
     pick_device,
-    to_device,
 )
 from seglib.metrics import ConfusionMatrix
 
@@ -72,13 +70,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     return state
 
 
-def poly_lr(step: int, total_steps: int, power: float = 0.9) -> float:
-    """The "poly" factor ``(1 - step / total_steps) ** power`` of ParseNet and DeepLab, applied per step.
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA (bfloat16, or float16 on GPUs without it); a no-op elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
 
-    >>> [poly_lr(s, 10, power=1.0) for s in (0, 5, 10, 12)]
-    [1.0, 0.5, 0.0, 0.0]
-    """
-    return max(0.0, 1.0 - step / total_steps) ** power
+
+def _memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on CUDA and CPU: faster convolutions (FCN trains in about 0.77x the time on a CPU)."""
+    return torch.channels_last if device.type in ("cuda", "cpu") else torch.preserve_format
+
+
+def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch ``[N, C, H, W]`` on ``device``, in :func:`_memory_format` order."""
+    return images.to(device, non_blocking=True).contiguous(memory_format=_memory_format(device))
 
 
 def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.optim.Optimizer:
@@ -92,36 +98,18 @@ def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.
     raise ValueError(f"optimizer must be 'sgd', 'adam' or a function params -> Optimizer, got {optimizer!r}")
 
 
-def _check_batch(images: torch.Tensor, masks: torch.Tensor, logits: torch.Tensor,
-                 indices: list[int]) -> None:
-    """Labels in range for the model's classes, logits at the masks' size; errors name ``train_data[i]``."""
-    try:
-        check_labels(masks, logits.shape[1])
-    except DatasetError:  # find the sample, to name it
-        for k, index in enumerate(indices):
-            check_labels(masks[k], logits.shape[1], f"train_data[{index}]'s mask")
-    if logits.dim() != 4 or logits.shape[-2:] != masks.shape[-2:]:
-        raise ValueError(f"the model returned shape {tuple(logits.shape)} for images "
-                         f"{tuple(images.shape)}; expected logits [N, num_classes, "
-                         f"{masks.shape[-2]}, {masks.shape[-1]}] (one score per class and pixel)")
-
-
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | None = None, *,
         epochs: int, lr: float, optimizer: str | Callable = "sgd", batch_size: int = 8,
         loss_fn: Callable | None = None, checkpoint: str | Path | None = None, seed: int = 0,
         device: str | torch.device | None = None, progress: bool = True) -> dict:
     """Train ``model`` on ``(image, mask)`` pairs; return the history as a dict of per-epoch lists.
 
-    ``optimizer``: ``"sgd"`` (the papers' recipe: momentum 0.9, weight decay 5e-4, learning
-    rate falling per step as ``poly_lr`` with power 0.9), ``"adam"`` (constant ``lr``, no
-    weight decay) or your own ``params -> Optimizer`` function (its rate is left alone).
-    ``loss_fn(logits, masks)`` defaults to cross-entropy that skips the 255 pixels.
-    Each epoch visits ``train_data`` in an order fixed by ``seed`` and the epoch, then scores
-    ``val_data`` (a dataset, or a DataLoader e.g. of batch size 1 for images of different sizes).
-    ``checkpoint``: a file saved after every epoch (and every ``CHECKPOINT_EVERY_S`` seconds);
-    if it exists, training resumes from it, exactly where it stopped.
-    Channels-last memory is used on CUDA and CPU, mixed precision on CUDA.
-    History keys: ``train_loss``, ``lr``, ``seconds``, ``val_mean_iou``, ``val_pixel_accuracy``, ...
+    ``optimizer``: ``"sgd"`` (the papers' recipe: momentum 0.9, weight decay 5e-4, "poly" rate
+    ``lr * (1 - step / steps) ** 0.9`` per step), ``"adam"`` (constant ``lr``) or a
+    ``params -> Optimizer`` function. ``loss_fn(logits, masks)`` defaults to cross-entropy
+    without the 255 pixels. ``val_data``: a dataset, or a DataLoader (e.g. batch size 1 for
+    images of different sizes). ``checkpoint``: a file saved after every epoch (and every
+    ``CHECKPOINT_EVERY_S`` seconds); if it exists, training resumes from it exactly.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
@@ -132,7 +120,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     if len(train_data) == 0:
         raise DatasetError(f"train_data is empty ({type(train_data).__name__} with 0 samples)")
     device = pick_device(device)
-    model.to(device, memory_format=memory_format(device))
+    model.to(device, memory_format=_memory_format(device))
     opt = _optimizer(model, optimizer, lr)
     float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
     scaler = torch.amp.GradScaler("cuda", enabled=float16)
@@ -152,7 +140,6 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
               "already done (delete the checkpoint or pass another path to train again).")
     else:
         torch.manual_seed(seed)
-    history = state["history"]
     for epoch in range(state["epoch"], epochs):
         model.train()
         start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
@@ -162,15 +149,14 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
             indices = order[step * batch_size:(step + 1) * batch_size].tolist()
             images, masks = default_collate([train_data[i] for i in indices])[:2]
             check_images(images, f"train_data[{indices[0]}]'s image (batched)")
-            images, masks = to_device(images, device), masks.to(device)
             if optimizer == "sgd":
                 for group in opt.param_groups:
-                    group["lr"] = lr * poly_lr(epoch * steps + step, epochs * steps)
-            with autocast(device):
-                logits = model(images)
-            _check_batch(images, masks, logits, indices)
+                    group["lr"] = lr * (1 - (epoch * steps + step) / (epochs * steps)) ** 0.9
+            with _autocast(device):
+                logits = model(_to_device(images, device))
+            _check_batch(masks, logits, indices)
             if (masks != IGNORE_INDEX).any():  # an all-ignore crop has no loss (0/0): skip it
-                loss = loss_fn(logits.float(), masks.long())
+                loss = loss_fn(logits.float(), masks.to(device).long())
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -188,11 +174,20 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
             row.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
         row["seconds"] = time.perf_counter() - start
         for key, value in row.items():
-            history.setdefault(key, []).append(value)
+            state["history"].setdefault(key, []).append(value)
         state.update(epoch=epoch + 1, step=0, running_loss=0.0, elapsed=0.0)
         if checkpoint is not None:
             _save(checkpoint, model, opt, scaler, settings, state)
-    return history
+    return state["history"]
+
+
+def _check_batch(masks: torch.Tensor, logits: torch.Tensor, indices: list[int]) -> None:
+    """Logits at the masks' size, labels within the model's classes; errors name ``train_data[i]``."""
+    if logits.dim() != 4 or logits.shape[-2:] != masks.shape[-2:]:
+        raise ValueError(f"the model returned shape {tuple(logits.shape)} for masks {tuple(masks.shape)}; "
+                         f"expected logits [N, num_classes, {masks.shape[-2]}, {masks.shape[-1]}]")
+    for index, mask in zip(indices, masks, strict=True):
+        check_labels(mask, logits.shape[1], f"train_data[{index}]'s mask")
 
 
 def _save(path: Path, model, opt, scaler, settings: dict, state: dict) -> None:
@@ -204,8 +199,8 @@ def _save(path: Path, model, opt, scaler, settings: dict, state: dict) -> None:
 def _resume(path: Path, model, opt, scaler, settings: dict) -> dict:
     """Load ``path`` into model, optimizer and RNG; refuse it if any setting changed."""
     saved = load_checkpoint(path, map_location="cpu")
-    changed = [f"{k}: {saved.get('settings', {}).get(k)} then, {v} now" for k, v in settings.items()
-               if saved.get("settings", {}).get(k) != v]
+    before = saved.get("settings", {})
+    changed = [f"{k}: {before.get(k)} then, {v} now" for k, v in settings.items() if before.get(k) != v]
     if changed:
         raise CheckpointError(f"checkpoint {path} was written with other settings ({'; '.join(changed)}): "
                               "use the same settings, or another checkpoint path to start afresh")
@@ -240,8 +235,8 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
         for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
             images, masks = batch[0], batch[1]
             check_images(images, "evaluate: images")
-            with autocast(device):
-                logits = model(to_device(images, device)).float()
+            with _autocast(device):
+                logits = model(_to_device(images, device)).float()
             matrix = matrix or ConfusionMatrix(num_classes or logits.shape[1], device=device)
             matrix.update(logits, masks.to(device))
     model.train(was_training)
@@ -260,8 +255,8 @@ def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
     check_images(batch, "predict: images")
     device, was_training = model_device(model), model.training
     model.eval()
-    with torch.inference_mode(), autocast(device):
-        labels = torch.cat([model(to_device(chunk, device)).argmax(dim=1).cpu()
+    with torch.inference_mode(), _autocast(device):
+        labels = torch.cat([model(_to_device(chunk, device)).argmax(dim=1).cpu()
                             for chunk in batch.split(batch_size)])
     model.train(was_training)
     return labels[0] if single else labels

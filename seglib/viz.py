@@ -6,7 +6,6 @@ and the ignore label 255 shows in VOC's cream: the border around VOC objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,21 +23,15 @@ def voc_palette(n: int = 256) -> torch.Tensor:
     >>> voc_palette()[[0, 1, 15, 255]].tolist()
     [[0, 0, 0], [128, 0, 0], [192, 128, 128], [224, 224, 192]]
     """
-    table = torch.zeros(n, 3, dtype=torch.uint8)
-    for label in range(n):
-        c, r, g, b = label, 0, 0, 0
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        table[label] = torch.tensor([r, g, b], dtype=torch.uint8)
-    return table
+    c, table = torch.arange(n), torch.zeros(n, 3, dtype=torch.int64)
+    for shift in range(7, -1, -1):
+        for channel in range(3):
+            table[:, channel] |= ((c >> channel) & 1) << shift
+        c = c >> 3
+    return table.to(torch.uint8)
 
 
-@lru_cache(maxsize=1)
-def _default_palette() -> torch.Tensor:
-    return voc_palette(256)
+_PALETTE = voc_palette()
 
 
 def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndarray:
@@ -47,7 +40,7 @@ def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndar
     >>> colorize(torch.tensor([[0, 1], [15, 255]])).tolist()
     [[[0, 0, 0], [128, 0, 0]], [[192, 128, 128], [224, 224, 192]]]
     """
-    palette = _default_palette() if palette is None else torch.as_tensor(palette, dtype=torch.uint8)
+    palette = _PALETTE if palette is None else torch.as_tensor(palette, dtype=torch.uint8)
     mask = torch.as_tensor(mask)
     if mask.dim() != 2:
         raise ValueError(f"colorize expects a label map [H, W], got shape {tuple(mask.shape)}")
@@ -65,7 +58,7 @@ def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
 
 def legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = None) -> list[Patch]:
     """One coloured patch per class, named from ``class_names`` when given (255 is "ignore")."""
-    palette = _default_palette()
+    palette = _PALETTE
 
     def name(c: int) -> str:
         if c == IGNORE_INDEX:

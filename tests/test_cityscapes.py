@@ -73,14 +73,6 @@ def test_masks_are_train_ids_of_the_stored_label_ids(cs_root):
         assert {0, 10, 13} <= values  # road, sky, car
 
 
-def test_fixture_has_the_other_gtfine_files(cs_root):
-    full = datasets.Cityscapes(str(cs_root), split="val", mode="fine",
-                               target_type=["instance", "semantic", "color", "polygon"])
-    _, (instance, semantic, color, polygons) = full[0]
-    assert instance.size == semantic.size == color.size == (64, 32)
-    assert polygons["imgHeight"] == 32 and polygons["imgWidth"] == 64 and polygons["objects"]
-
-
 def test_missing_root_says_how_to_get_it(tmp_path):
     with pytest.raises(DatasetError) as info:
         CityscapesSegmentation(tmp_path / "nothing")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import seglib.env as env
-from seglib.core import pick_device
+from seglib.core import on_colab, pick_device
 
 
 def test_version_tuple_reads_release_numbers():
@@ -51,7 +51,7 @@ def test_missing_jupyterlab_is_not_a_problem(monkeypatch):
 
 def test_colab_detection_and_tips(monkeypatch):
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-x")
-    assert env.on_colab()
+    assert on_colab()
     tips = env.tips({"device": "cpu", "colab": True})
     assert any("Change runtime type" in t for t in tips) and any("Google Drive" in t for t in tips)
     assert env.tips({"device": "cuda", "colab": False}) == []

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from seglib.core import DatasetError
 from seglib.models.fcn import FCN
-from seglib.train import evaluate, fit, poly_lr, predict
+from seglib.train import evaluate, fit, predict
 
 
 SIZE = 16
@@ -47,14 +47,6 @@ class RandomFlip(Dataset):
         if torch.rand(()) < 0.5:
             image, mask = image.flip(-1), mask.flip(-1)
         return image, mask
-
-
-# --- poly learning rate ---------------------------------------------------------------------------
-
-def test_poly_lr_known_values():
-    assert poly_lr(0, 100) == 1.0
-    assert poly_lr(50, 100) == pytest.approx(0.5 ** 0.9)
-    assert poly_lr(100, 100) == 0.0 and poly_lr(150, 100) == 0.0
 
 
 # --- fit ------------------------------------------------------------------------------------------

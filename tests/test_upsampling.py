@@ -8,7 +8,6 @@ from torch import nn
 
 from seglib.models.upsampling import (
     bilinear_kernel,
-    bilinear_kernel_1d,
     bilinear_upsampler,
     conv_transpose2d_by_hand,
     overlap_count,
@@ -151,11 +150,10 @@ def test_overlap_is_even_in_the_interior_iff_kernel_divisible_by_stride(k, s):
 
 
 def test_bilinear_kernel_known_values():
-    assert bilinear_kernel_1d(4).tolist() == [0.25, 0.75, 0.75, 0.25]
-    assert bilinear_kernel_1d(3).tolist() == [0.5, 1.0, 0.5]
+    tent = torch.tensor([0.25, 0.75, 0.75, 0.25])
     k = bilinear_kernel(4)
-    assert k.shape == (4, 4)
-    torch.testing.assert_close(k, bilinear_kernel_1d(4)[:, None] * bilinear_kernel_1d(4)[None, :])
+    torch.testing.assert_close(k, tent[:, None] * tent[None, :])
+    assert bilinear_kernel(3)[1].tolist() == [0.5, 1.0, 0.5]  # odd: the middle row is the tent
     assert k[1, 1] == 0.5625 and k[0, 0] == 0.0625
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from seglib.core import DatasetError, check_images, check_labels
-from seglib.datasets import check_dataset_folder, check_files_exist, check_pair
+from seglib.datasets import check_dataset_folder, check_files_exist
 
 
 def test_check_labels_accepts_classes_and_ignore():
@@ -50,14 +50,6 @@ def test_check_images_names_dtype_and_layout():
 def test_check_labels_lists_at_most_ten_bad_values():
     with pytest.raises(DatasetError, match="and 5 more"):
         check_labels(torch.arange(100, 115).view(3, 5), 21, "m.png")
-
-
-def test_check_pair_reports_both_sizes():
-    check_pair(torch.zeros(3, 4, 5), torch.zeros(4, 5), "ok")
-    with pytest.raises(DatasetError) as info:
-        check_pair(torch.zeros(3, 4, 5), torch.zeros(4, 6), "img.jpg and img.png")
-    assert "img.jpg and img.png" in str(info.value)
-    assert "4x5" in str(info.value) and "4x6" in str(info.value)
 
 
 def test_check_dataset_folder_missing_root(tmp_path):
