@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from seglib.core import (
@@ -109,7 +109,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     ``params -> Optimizer`` function. ``loss_fn(logits, masks)`` defaults to cross-entropy
     without the 255 pixels. ``val_data``: a dataset, or a DataLoader (e.g. batch size 1 for
     images of different sizes). ``checkpoint``: a file saved after every epoch (and every
-    ``CHECKPOINT_EVERY_S`` seconds); if it exists, training resumes from it exactly.
+    ``CHECKPOINT_EVERY_S`` seconds); if it exists, training resumes from it, exactly on a CPU
+    (on CUDA, worker processes load the data, and their augmentation draws restart).
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
@@ -126,6 +127,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     scaler = torch.amp.GradScaler("cuda", enabled=float16)
     loss_fn = loss_fn or (lambda logits, masks: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX))
     steps = -(-len(train_data) // batch_size)  # batches per epoch
+    workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0  # exact resumes need 0
     settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
                 "samples": len(train_data), "optimizer": getattr(optimizer, "__name__", optimizer)}
     state = {"epoch": 0, "step": 0, "running_loss": 0.0, "elapsed": 0.0, "history": {}}
@@ -144,10 +146,12 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
         model.train()
         start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
         order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        bar = tqdm(range(state["step"], steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
-        for step in bar:
+        batches = DataLoader(train_data, batch_size, sampler=order[state["step"] * batch_size:].tolist(),
+                             num_workers=workers, pin_memory=device.type == "cuda")
+        bar = tqdm(batches, f"epoch {epoch + 1}/{epochs}", steps, initial=state["step"], disable=not progress)
+        for step, batch in enumerate(bar, start=state["step"]):
             indices = order[step * batch_size:(step + 1) * batch_size].tolist()
-            images, masks = default_collate([train_data[i] for i in indices])[:2]
+            images, masks = batch[:2]
             check_images(images, f"train_data[{indices[0]}]'s image (batched)")
             if optimizer == "sgd":
                 for group in opt.param_groups:
