@@ -146,8 +146,9 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
         model.train()
         start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
         order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        batches = DataLoader(train_data, batch_size, sampler=order[state["step"] * batch_size:].tolist(),
-                             num_workers=workers, pin_memory=device.type == "cuda")
+        batches = DataLoader(  # with its own generator, so that it leaves the global RNG alone
+            train_data, batch_size, sampler=order[state["step"] * batch_size:].tolist(), num_workers=workers,
+            pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         bar = tqdm(batches, f"epoch {epoch + 1}/{epochs}", steps, initial=state["step"], disable=not progress)
         for step, batch in enumerate(bar, start=state["step"]):
             indices = order[step * batch_size:(step + 1) * batch_size].tolist()
