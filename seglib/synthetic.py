@@ -135,12 +135,11 @@ def make_batch(n: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
     """Samples ``start .. start+n-1`` stacked: images ``[n, 3, H, W]``, masks ``[n, H, W]``."""
     if n < 0:
         raise ValueError(f"make_batch: n must be >= 0, got {n}")
-    pairs = [make_sample(start + i, seed, config) for i in range(n)]
-    if not pairs:
-        return (torch.empty(0, 3, config.size, config.size), torch.empty(0, config.size, config.size,
-                                                                           dtype=torch.int64))
-    images, masks = zip(*pairs, strict=True)
-    return torch.stack(images), torch.stack(masks)
+    images = torch.empty(n, 3, config.size, config.size)
+    masks = torch.empty(n, config.size, config.size, dtype=torch.int64)
+    for i in range(n):
+        images[i], masks[i] = make_sample(start + i, seed, config)
+    return images, masks
 
 
 class ShapesDataset(torch.utils.data.Dataset):

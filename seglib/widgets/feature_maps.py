@@ -154,8 +154,7 @@ class FeatureMapExplorer(StillThenPanel):
         for control, css in [(self.image_index, "image"), (self.layer, "layer"), (self.channel, "channel"),
                              (self.grid, "grid"), (self.picture, "picture")]:
             control.add_class(f"seglib-fm-{css}")
-        self._syncing = False  # True while the channel slider is refitted (no redraw then)
-        self._sync_channel()
+        self.channel.max = self.activation(0, names[0]).shape[0] - 1
         for control in (self.image_index, self.layer, self.channel, self.grid):
             control.observe(self._on_change, names="value")
         self.render()
@@ -183,21 +182,12 @@ class FeatureMapExplorer(StillThenPanel):
         self.activation(index, self.layer.value)
         return self._prediction
 
-    def _sync_channel(self) -> None:
-        """Fit the channel slider to the current layer's channel count without redrawing twice."""
-        self._syncing = True
-        try:
-            self.channel.max = self.activation(self.image_index.value, self.layer.value).shape[0] - 1
-        finally:
-            self._syncing = False
-
     def _on_change(self, change: dict) -> None:
-        """React to a control: refit the channel slider after a layer or image change, then redraw."""
-        if self._syncing:
-            return
+        """React to a control: after a layer or image change fit the channel slider (clamping it
+        redraws once more), then redraw."""
         try:
             if change["owner"] in (self.layer, self.image_index):
-                self._sync_channel()
+                self.channel.max = self.activation(self.image_index.value, self.layer.value).shape[0] - 1
             self.render()
         except Exception as err:  # show it in the panel: errors in callbacks are otherwise easy to miss
             message = html.escape(f"{type(err).__name__}: {err}")

@@ -98,8 +98,7 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
                                              description="kernel size")
         self.caption = widgets.HTML()
         self.image = widgets.Image(format="png")
-        self._quiet = False  # True while _rebuild moves the slider, so it draws only once
-        self.step.observe(lambda _: self._quiet or self._draw(), names="value")
+        self.step.observe(lambda _: self._draw(), names="value")
         self.stride.observe(lambda _: self._rebuild(), names="value")
         self.kernel_size.observe(lambda _: self._rebuild(new_kernel=True), names="value")
         super().__init__([widgets.HBox([self.play, self.step]), widgets.HBox([self.stride, self.kernel_size]),
@@ -129,12 +128,7 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
             self.caption.value = f"<b>Not possible:</b> {err}"
             return
         self.kernel, self.steps = kernel, steps
-        self._quiet = True
-        try:
-            self.step.value = min(self.step.value, len(steps) - 1)
-            self.step.max = self.play.max = len(steps) - 1
-        finally:
-            self._quiet = False
+        self.step.max = self.play.max = len(steps) - 1  # clamping the slider draws once more
         self._draw()
 
     def _draw(self) -> None:
