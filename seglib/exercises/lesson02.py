@@ -25,23 +25,7 @@ from seglib.exercises.core import (
     run_checks,
     shape_problem,
 )
-
-
-def solution_confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                              ignore_index: int = 255) -> torch.Tensor:
-    """Rows = ground truth, columns = prediction: pixel (t, p) adds 1 to bin ``C * t + p``
-    (the lesson's bincount trick; used by ``solution_miou_two_ways``)."""
-    keep = target != ignore_index
-    index = num_classes * target[keep] + pred[keep]
-    return torch.bincount(index, minlength=num_classes ** 2).view(num_classes, num_classes)
-
-
-def solution_iou_per_class(cm: torch.Tensor) -> torch.Tensor:
-    """``n_ii / (t_i + sum_j n_ji - n_ii)``; ``0 / 0`` gives NaN for a class absent from both."""
-    cm = cm.double()
-    intersection = cm.diagonal()
-    union = cm.sum(1) + cm.sum(0) - intersection
-    return intersection / union
+from seglib.metrics import ConfusionMatrix, iou_per_class, mean_iou
 
 
 def solution_pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> float:
@@ -59,10 +43,11 @@ def solution_mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch
     return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter))
 
 
-def _miou(cm: torch.Tensor) -> float:
-    """mIoU of one confusion matrix, classes absent from truth and prediction left out (NaN if none)."""
-    iou = solution_iou_per_class(cm)
-    return iou.nanmean().item() if (~iou.isnan()).any() else math.nan
+def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """One confusion matrix over all of ``pred`` and ``target`` (``seglib.metrics``, built in section 2)."""
+    cm = ConfusionMatrix(num_classes, ignore_index)
+    cm.update(pred, target)
+    return cm.matrix
 
 
 def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -73,15 +58,14 @@ def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes
     per_image: each image's own mIoU (classes absent from that image's truth and prediction
     left out), averaged over the images that have any labelled pixel.
     """
-    pooled = _miou(solution_confusion_matrix(pred, target, num_classes, ignore_index))
-    return pooled, _per_image(pred, target, num_classes, ignore_index, _miou)
+    pooled = mean_iou(_confusion(pred, target, num_classes, ignore_index))
+    return pooled, _per_image(pred, target, num_classes, ignore_index, mean_iou)
 
 
 def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int,
                score: Callable[[torch.Tensor], float]) -> float:
     """The mean of ``score(confusion matrix of one image)`` over the images where it is not NaN."""
-    values = [score(solution_confusion_matrix(p, t, num_classes, ignore_index))
-              for p, t in zip(pred, target, strict=True)]
+    values = [score(_confusion(p, t, num_classes, ignore_index)) for p, t in zip(pred, target, strict=True)]
     values = [v for v in values if not math.isnan(v)]
     return sum(values) / len(values) if values else math.nan
 
@@ -162,11 +146,11 @@ MASK_IOU_MISTAKES: dict[str, Callable] = {
 
 
 def _miou_absent_as_zero(cm: torch.Tensor) -> float:
-    return solution_iou_per_class(cm).nan_to_num(0.0).mean().item()
+    return iou_per_class(cm).nan_to_num(0.0).mean().item()
 
 
 def _miou_of_classes_in_truth(cm: torch.Tensor) -> float:
-    iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
+    iou = iou_per_class(cm)[cm.sum(1) > 0]
     return iou.mean().item() if iou.numel() else math.nan
 
 
