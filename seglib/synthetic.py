@@ -56,33 +56,22 @@ _COORDS = np.arange(4096, dtype=np.float32)  # pixel centres along an axis; slic
 
 @dataclass(frozen=True)
 class ShapesConfig:
-    """Knobs of the generators; invalid values raise ``ValueError`` at construction.
+    """Knobs of the generators; invalid values raise ``ValueError`` naming the field.
 
     Pairs ``(lo, hi)`` are inclusive ranges that each image draws from.
     """
 
-    size: int = 64
-    """Height and width of the square images, in pixels."""
-    variant: str = "shapes"
-    """One of ``CLASSES``."""
-    num_objects: tuple[int, int] = (2, 5)
-    """Objects per image ("shapes", "thin") or blobs per scene ("context")."""
-    min_object_size: float = 12.0
-    """Smallest object extent in pixels: tiny objects stay tiny at any image size."""
-    max_object_fraction: float = 0.75
-    """Largest object extent as a fraction of ``size``."""
-    noise: float = 0.06
-    """Standard deviation of the per-pixel brightness noise."""
-    hue_jitter: float = 12.0
-    """How far (degrees) a "context" frame's hue may stray from its cue's hue; below 27."""
-    num_distractors: tuple[int, int] = (0, 3)
-    """Ellipses per image ("shapes") in the objects' colours, labelled background: clutter."""
-    line_width: tuple[int, int] = (1, 2)
-    """Width of the wires of "thin", in pixels."""
-    cell_gap: tuple[int, int] = (1, 2)
-    """Width of the gaps between touching cells of "touching", in pixels (1 or 2)."""
-    context_cue: str = "random"
-    """"random", or force every "context" scene to "water" (boats) or "grass" (cars)."""
+    size: int = 64                              # height and width of the square images, in pixels
+    variant: str = "shapes"                     # one of CLASSES
+    num_objects: tuple[int, int] = (2, 5)       # objects per image ("shapes", "thin"), blobs ("context")
+    min_object_size: float = 12.0               # smallest object extent in pixels, at any image size
+    max_object_fraction: float = 0.75           # largest object extent, as a fraction of size
+    noise: float = 0.06                         # standard deviation of the per-pixel brightness noise
+    hue_jitter: float = 12.0                    # degrees a "context" frame's hue strays from its cue's
+    num_distractors: tuple[int, int] = (0, 3)   # ellipses ("shapes") in the objects' colours: background
+    line_width: tuple[int, int] = (1, 2)        # width of the wires of "thin", in pixels
+    cell_gap: tuple[int, int] = (1, 2)          # gap between the cells of "touching", in pixels
+    context_cue: str = "random"                 # or force every "context" scene to "water" or "grass"
 
     def __post_init__(self) -> None:
         _check(isinstance(self.size, int) and not isinstance(self.size, bool)
@@ -146,12 +135,11 @@ def make_batch(n: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
     """Samples ``start .. start+n-1`` stacked: images ``[n, 3, H, W]``, masks ``[n, H, W]``."""
     if n < 0:
         raise ValueError(f"make_batch: n must be >= 0, got {n}")
-    pairs = [make_sample(start + i, seed, config) for i in range(n)]
-    if not pairs:
-        return (torch.empty(0, 3, config.size, config.size), torch.empty(0, config.size, config.size,
-                                                                           dtype=torch.int64))
-    images, masks = zip(*pairs, strict=True)
-    return torch.stack(images), torch.stack(masks)
+    images = torch.empty(n, 3, config.size, config.size)
+    masks = torch.empty(n, config.size, config.size, dtype=torch.int64)
+    for i in range(n):
+        images[i], masks[i] = make_sample(start + i, seed, config)
+    return images, masks
 
 
 class ShapesDataset(torch.utils.data.Dataset):

@@ -41,12 +41,6 @@ def test_crashing_answer_names_the_case():
     assert "case 1" in result.message and "raised" in result.message
 
 
-def test_coco_library_functions_pass_the_new_checks():
-    from seglib.coco import interpolated_ap, match
-    assert ex.check_greedy_match(match).passed
-    assert ex.check_ap_101(interpolated_ap).passed
-
-
 def test_right_answers_written_differently_pass():
     import numpy as np
 

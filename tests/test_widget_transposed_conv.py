@@ -5,7 +5,6 @@ import torch.nn.functional as F
 
 from seglib.widgets.transposed_conv import (
     TransposedConvStepper,
-    default_input,
     default_kernel,
     plot_steps,
 )
@@ -79,7 +78,7 @@ def test_rejects_bad_shapes(x, kernel):
 
 
 def test_plot_steps_draws_input_kernel_and_each_step():
-    fig = plot_steps(default_input(), default_kernel(3), stride=2, steps=(0, 3))
+    fig = plot_steps(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), default_kernel(3), stride=2, steps=(0, 3))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["input x", "kernel", "after step 1: x[0, 0]", "after step 4: x[1, 1]"]
     last_texts = [t.get_text() for t in fig.axes[-1].texts]
@@ -102,18 +101,13 @@ def test_stepper_displays_a_still_picture_then_the_panel(monkeypatch):
     assert w.snapshot().data == bytes(w.image.value) != still.data
 
 
-def test_stepper_snapshot_through_ipython_formatter():
+def test_stepper_displays_through_ipython_formatter(monkeypatch):
     """IPython's own formatter (what a notebook cell's last value goes through) uses the display hook."""
     from IPython.core.formatters import IPythonDisplayFormatter
 
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj))
     w = TransposedConvStepper()
-    called = []
     w.show_snapshot = False
-    import seglib.widgets.snapshot as module
-    original = module.display_with_snapshot
-    try:
-        module.display_with_snapshot = lambda widget, png: called.append((widget, png))
-        assert IPythonDisplayFormatter()(w) is True
-    finally:
-        module.display_with_snapshot = original
-    assert called == [(w, None)]
+    assert IPythonDisplayFormatter()(w) is True
+    assert [b["application/vnd.jupyter.widget-view+json"]["model_id"] for b in shown] == [w.model_id]

@@ -9,7 +9,6 @@ from torch import nn
 from seglib.core import DatasetError
 from seglib.widgets.feature_maps import (
     FeatureMapExplorer,
-    activations,
     channel_grid,
     channel_image,
     forward_with_activations,
@@ -66,7 +65,7 @@ def all_hooks(model: nn.Module) -> list:
     return [h for m in model.modules() for h in m._forward_hooks.values()]
 
 
-# --- layer_choices / activations ------------------------------------------------------
+# --- layer_choices / forward_with_activations ------------------------------------------------------
 
 def test_layer_choices_lists_conv_relu_pool_and_score_layers(net):
     assert layer_choices(net) == [
@@ -75,7 +74,7 @@ def test_layer_choices_lists_conv_relu_pool_and_score_layers(net):
 
 
 def test_activation_shapes_for_known_layers(net, images):
-    acts = activations(net, images[0], ["features.0", "features.2", "features.3", "score_fr"])
+    acts = forward_with_activations(net, images[0], ["features.0", "features.2", "features.3", "score_fr"])[1]
     assert {k: tuple(v.shape) for k, v in acts.items()} == {
         "features.0": (8, 16, 16), "features.2": (8, 8, 8), "features.3": (16, 8, 8), "score_fr": (3, 8, 8),
     }
@@ -89,7 +88,7 @@ def test_activations_accept_a_batch_of_one_and_return_the_model_output(net, imag
 
 
 def test_captured_map_is_a_copy_not_overwritten_by_an_inplace_relu(net, images):
-    acts = activations(net, images[0], ["features.0", "features.1"])
+    acts = forward_with_activations(net, images[0], ["features.0", "features.1"])[1]
     assert acts["features.0"].min() < 0  # the conv's raw output, before ReLU(inplace=True)
     assert acts["features.1"].min() >= 0
     torch.testing.assert_close(acts["features.1"], acts["features.0"].clamp(min=0))
@@ -97,26 +96,26 @@ def test_captured_map_is_a_copy_not_overwritten_by_an_inplace_relu(net, images):
 
 def test_hooks_are_removed_and_mode_restored(net, images):
     net.train()
-    activations(net, images[0], layer_choices(net))
+    forward_with_activations(net, images[0], layer_choices(net))
     assert all_hooks(net) == []
     assert net.training
 
 
 def test_hooks_are_removed_even_when_the_forward_pass_fails(net):
     with pytest.raises(RuntimeError):
-        activations(net, torch.rand(5, 16, 16), ["features.0"])  # 5 channels, conv expects 3
+        forward_with_activations(net, torch.rand(5, 16, 16), ["features.0"])  # 5 channels, conv expects 3
     assert all_hooks(net) == []
     assert net.training
 
 
 def test_unknown_layer_name_lists_the_choices(net, images):
     with pytest.raises(ValueError, match=r"unknown layer 'conv9'.*features\.0, features\.1.*score_fr"):
-        activations(net, images[0], ["conv9"])
+        forward_with_activations(net, images[0], ["conv9"])
 
 
 def test_a_wrongly_shaped_image_is_rejected(net):
     with pytest.raises(ValueError, match=r"expected one image.*\[2, 3, 16, 16\]"):
-        activations(net, torch.rand(2, 3, 16, 16), ["features.0"])
+        forward_with_activations(net, torch.rand(2, 3, 16, 16), ["features.0"])
 
 
 # --- channel_image / channel_grid -----------------------------------------------------

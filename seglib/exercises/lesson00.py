@@ -12,15 +12,14 @@ from typing import Any, Callable
 import torch
 
 from seglib.core import IGNORE_INDEX
-from seglib.exercises.core import Case, CheckResult, box_mask, compare, run_checks
+from seglib.exercises.core import CheckResult, box_mask, cases, compare, run_checks
 from seglib.synthetic import ShapesConfig, make_sample
 
 
 def solution_classes_present(mask: torch.Tensor, num_classes: int) -> torch.Tensor:
     """bool ``[num_classes]``: ``True`` for each object class in ``mask``; background (0) and 255 never."""
     present = torch.zeros(num_classes, dtype=torch.bool)
-    labels = mask[(mask != IGNORE_INDEX) & (mask != 0)]
-    present[labels.unique()] = True
+    present[mask[(mask != IGNORE_INDEX) & (mask != 0)].unique()] = True
     return present
 
 
@@ -52,36 +51,6 @@ BOX_MISTAKES: dict[str, Callable] = {
 }
 
 
-def _synthetic_mask() -> torch.Tensor:
-    mask = make_sample(3, seed=0, config=ShapesConfig(size=32))[1]
-    mask[0, :] = IGNORE_INDEX  # a VOC-like ignore strip
-    return mask
-
-
-def _present_cases() -> list[Case]:
-    settings = [
-        (torch.tensor([[0, 1, 1], [2, 2, 0]]), 4, "classes 1 and 2 on background; class 3 absent"),
-        (torch.tensor([[0, 0], [0, 0]]), 3, "background only: no object class"),
-        (torch.tensor([[255, 2], [2, 255]]), 3, "255 is ignored, not a class"),
-        (torch.tensor([[5, 5], [1, 255]]), 6, "the last class, 5, is present"),
-        (_synthetic_mask(), 6, "a 32x32 synthetic mask with a 255 strip on top"),
-    ]
-    return [Case(why, (m, c), expected=solution_classes_present(m, c)) for m, c, why in settings]
-
-
-def _box_cases() -> list[Case]:
-    hook = box_mask((6, 8), (1, 6, 5, 7)) | box_mask((6, 8), (4, 1, 5, 7))  # a J: first pixel no corner
-    cross = make_sample(4, seed=0, config=ShapesConfig(size=48), return_instances=True)[2] == 1
-    settings = [
-        (box_mask((6, 8), (1, 2, 3, 5)), "a 2x3 rectangle at rows 1-2, columns 2-4"),
-        (hook, "a J-shape"),
-        (box_mask((6, 8), (3, 6, 4, 7)), "a single pixel at row 3, column 6"),
-        (box_mask((6, 8), (4, 5, 6, 8)), "an object touching the bottom-right edge"),
-        (cross, "object 1 of a synthetic 48x48 sample"),
-    ]
-    return [Case(why, (m,), expected=solution_bounding_box(m)) for m, why in settings]
-
-
 def _compare_present(got: Any, expected: torch.Tensor) -> str | None:
     """A bool (or 0/1) vector of length ``num_classes``; a list is fine too."""
     got = torch.as_tensor(got) if isinstance(got, (list, tuple)) else got
@@ -95,17 +64,31 @@ def _compare_present(got: Any, expected: torch.Tensor) -> str | None:
     return f"class {c}: expected {bool(expected[c])}, got {bool(got[c])}"
 
 
-def _compare_box(got: Any, expected: torch.Tensor) -> str | None:
-    """``compare``, exactly; a list or tuple of four numbers is fine too."""
-    return compare(torch.as_tensor(got) if isinstance(got, (list, tuple)) else got, expected, rtol=0.0)
-
-
 def check_classes_present(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """Run your ``classes_present`` on known masks and say what is wrong, if anything."""
-    return run_checks("classes_present", fn, _present_cases(), comparer=_compare_present,
-                      mistakes=PRESENT_MISTAKES)
+    shapes = make_sample(3, seed=0, config=ShapesConfig(size=32))[1]
+    shapes[0, :] = IGNORE_INDEX  # a VOC-like ignore strip
+    return run_checks("classes_present", fn, cases(solution_classes_present, [
+        ("classes 1 and 2 on background; class 3 absent", torch.tensor([[0, 1, 1], [2, 2, 0]]), 4),
+        ("background only: no object class", torch.tensor([[0, 0], [0, 0]]), 3),
+        ("255 is ignored, not a class", torch.tensor([[255, 2], [2, 255]]), 3),
+        ("the last class, 5, is present", torch.tensor([[5, 5], [1, 255]]), 6),
+        ("a 32x32 synthetic mask with a 255 strip on top", shapes, 6),
+    ]), comparer=_compare_present, mistakes=PRESENT_MISTAKES)
 
 
 def check_bounding_box(fn: Callable[[torch.Tensor], Any]) -> CheckResult:
-    """Run your ``bounding_box`` on known masks and say what is wrong, if anything."""
-    return run_checks("bounding_box", fn, _box_cases(), comparer=_compare_box, mistakes=BOX_MISTAKES)
+    """Run your ``bounding_box`` on known masks and say what is wrong, if anything; a list is fine."""
+    def box(*corners: tuple[int, int, int, int]) -> torch.Tensor:
+        return torch.stack([box_mask((6, 8), c) for c in corners]).any(0)
+
+    instances = make_sample(4, seed=0, config=ShapesConfig(size=48), return_instances=True)[2]
+    return run_checks("bounding_box", fn, cases(solution_bounding_box, [
+        ("a 2x3 rectangle at rows 1-2, columns 2-4", box((1, 2, 3, 5))),
+        ("a J-shape", box((1, 6, 5, 7), (4, 1, 5, 7))),  # its first pixel is no corner
+        ("a single pixel at row 3, column 6", box((3, 6, 4, 7))),
+        ("an object touching the bottom-right edge", box((4, 5, 6, 8))),
+        ("object 1 of a synthetic 48x48 sample", instances == 1),
+    ]), comparer=lambda got, expected: compare(
+        torch.as_tensor(got) if isinstance(got, (list, tuple)) else got, expected, rtol=0.0),
+        mistakes=BOX_MISTAKES)

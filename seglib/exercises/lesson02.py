@@ -16,24 +16,16 @@ from typing import Any, Callable
 import torch
 
 from seglib.coco import interpolated_ap, mask_iou, match, precision_recall
-from seglib.exercises.core import Case, CheckResult, box_mask, compare, run_checks, shape_problem
-
-
-def solution_confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                              ignore_index: int = 255) -> torch.Tensor:
-    """Rows = ground truth, columns = prediction: pixel (t, p) adds 1 to bin ``C * t + p``
-    (the lesson's bincount trick; used by ``solution_miou_two_ways``)."""
-    keep = target != ignore_index
-    index = num_classes * target[keep] + pred[keep]
-    return torch.bincount(index, minlength=num_classes ** 2).view(num_classes, num_classes)
-
-
-def solution_iou_per_class(cm: torch.Tensor) -> torch.Tensor:
-    """``n_ii / (t_i + sum_j n_ji - n_ii)``; ``0 / 0`` gives NaN for a class absent from both."""
-    cm = cm.double()
-    intersection = cm.diagonal()
-    union = cm.sum(1) + cm.sum(0) - intersection
-    return intersection / union
+from seglib.exercises.core import (
+    CheckResult,
+    box_mask,
+    cases,
+    compare,
+    not_attempted,
+    run_checks,
+    shape_problem,
+)
+from seglib.metrics import ConfusionMatrix, iou_per_class, mean_iou
 
 
 def solution_pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> float:
@@ -51,10 +43,11 @@ def solution_mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch
     return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter))
 
 
-def _miou(cm: torch.Tensor) -> float:
-    """mIoU of one confusion matrix, classes absent from truth and prediction left out (NaN if none)."""
-    iou = solution_iou_per_class(cm)
-    return iou.nanmean().item() if (~iou.isnan()).any() else math.nan
+def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """One confusion matrix over all of ``pred`` and ``target`` (``seglib.metrics``, built in section 2)."""
+    cm = ConfusionMatrix(num_classes, ignore_index)
+    cm.update(pred, target)
+    return cm.matrix
 
 
 def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -65,15 +58,14 @@ def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes
     per_image: each image's own mIoU (classes absent from that image's truth and prediction
     left out), averaged over the images that have any labelled pixel.
     """
-    pooled = _miou(solution_confusion_matrix(pred, target, num_classes, ignore_index))
-    return pooled, _per_image(pred, target, num_classes, ignore_index, _miou)
+    pooled = mean_iou(_confusion(pred, target, num_classes, ignore_index))
+    return pooled, _per_image(pred, target, num_classes, ignore_index, mean_iou)
 
 
 def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int,
                score: Callable[[torch.Tensor], float]) -> float:
     """The mean of ``score(confusion matrix of one image)`` over the images where it is not NaN."""
-    values = [score(solution_confusion_matrix(p, t, num_classes, ignore_index))
-              for p, t in zip(pred, target, strict=True)]
+    values = [score(_confusion(p, t, num_classes, ignore_index)) for p, t in zip(pred, target, strict=True)]
     values = [v for v in values if not math.isnan(v)]
     return sum(values) / len(values) if values else math.nan
 
@@ -154,11 +146,11 @@ MASK_IOU_MISTAKES: dict[str, Callable] = {
 
 
 def _miou_absent_as_zero(cm: torch.Tensor) -> float:
-    return solution_iou_per_class(cm).nan_to_num(0.0).mean().item()
+    return iou_per_class(cm).nan_to_num(0.0).mean().item()
 
 
 def _miou_of_classes_in_truth(cm: torch.Tensor) -> float:
-    iou = solution_iou_per_class(cm)[cm.sum(1) > 0]
+    iou = iou_per_class(cm)[cm.sum(1) > 0]
     return iou.mean().item() if iou.numel() else math.nan
 
 
@@ -220,44 +212,62 @@ def _ratio(p: torch.Tensor, g: torch.Tensor, denominator: Callable, empty: float
     return torch.where(den > 0, inter / den.clamp_min(1e-12), torch.full_like(inter, empty))
 
 
-# --- the cases ------------------------------------------------------------------------------
-
-def _accuracy_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(2)
-    target = torch.randint(0, 4, (2, 6, 5), generator=g)
-    target[torch.rand(2, 6, 5, generator=g) < 0.2] = 255
-    target[1, :2] = 255  # the second image has more ignored pixels than the first
-    pred = torch.randint(0, 4, (2, 6, 5), generator=g)
-    settings = [  # (pred, target, ignore_index, why)
-        (torch.tensor([[0, 1, 1], [1, 0, 2]]), torch.tensor([[0, 0, 1], [1, 255, 2]]), 255,
-         "the lesson's 2x3 example, one ignore pixel"),
-        (pred, target, 255, "random batch [2, 6, 5] with 20-50% ignore pixels"),
-        (torch.where(target == 1, 1, 0), target, 255, "background predicted wherever the target is not 1"),
-        (torch.tensor([[0, 1, 2, 0, 2]]), torch.tensor([[0, 1, 2, -1, 1]]), -1, "ignore_index=-1, not 255"),
-    ]
-    return [Case(why, (p, t), {"ignore_index": i}, expected=solution_pixel_accuracy(p, t, i))
-            for p, t, i, why in settings]
-
+# --- the checks ------------------------------------------------------------------------------
 
 def _boxes(*boxes: tuple[int, int, int, int], size: int = 6) -> torch.Tensor:
     """``[K, size, size]`` bool masks, one per ``(top, left, bottom, right)`` box."""
     return torch.stack([box_mask((size, size), b) for b in boxes])
 
 
-def _mask_iou_cases() -> list[Case]:
+def _number(got: Any, expected: float) -> str | None:
+    """A single number (a 0-d tensor is fine)."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    return compare(got, float(expected), 1e-6)
+
+
+def check_pixel_accuracy(fn: Callable[..., float]) -> CheckResult:
+    """``fn(pred, target, ignore_index)`` must return the share of labelled pixels that are right."""
+    g = torch.Generator().manual_seed(2)
+    target = torch.randint(0, 4, (2, 6, 5), generator=g)
+    target[torch.rand(2, 6, 5, generator=g) < 0.2] = 255
+    target[1, :2] = 255  # the second image has more ignored pixels than the first
+    pred = torch.randint(0, 4, (2, 6, 5), generator=g)
+    return run_checks("pixel_accuracy", fn, cases(solution_pixel_accuracy, [
+        ("the lesson's 2x3 example, one ignore pixel",
+         torch.tensor([[0, 1, 1], [1, 0, 2]]), torch.tensor([[0, 0, 1], [1, 255, 2]]), 255),
+        ("random batch [2, 6, 5] with 20-50% ignore pixels", pred, target, 255),
+        ("background predicted wherever the target is not 1", torch.where(target == 1, 1, 0), target, 255),
+        ("ignore_index=-1, not 255", torch.tensor([[0, 1, 2, 0, 2]]), torch.tensor([[0, 1, 2, -1, 1]]), -1),
+    ]), comparer=_number, mistakes=ACCURACY_MISTAKES)
+
+
+def check_mask_iou(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """``fn(pred_masks, gt_masks)`` must return the ``[P, G]`` IoU table, 0 for two empty masks."""
     g = torch.Generator().manual_seed(4)
-    empty = torch.zeros(6, 6, dtype=torch.bool)
-    settings = [
-        (_boxes((0, 0, 2, 3)), _boxes((0, 0, 2, 2)), "one pair: 4 px inside 6 px"),
-        (_boxes((0, 0, 3, 3), (3, 3, 6, 6), (1, 1, 4, 4)), _boxes((0, 0, 3, 3), (2, 2, 5, 5)),
-         "3 predictions x 2 objects"),
-        (torch.rand(4, 6, 6, generator=g) > 0.5, torch.rand(3, 6, 6, generator=g) > 0.5, "random 4x3 masks"),
-        (torch.stack([empty, box_mask((6, 6), (0, 0, 1, 1))]), empty[None], "an empty prediction and object"),
-    ]
-    return [Case(why, (p, gt), expected=solution_mask_iou(p, gt)) for p, gt, why in settings]
+    empty = torch.zeros(1, 6, 6, dtype=torch.bool)
+    return run_checks("mask_iou", fn, cases(solution_mask_iou, [
+        ("one pair: 4 px inside 6 px", _boxes((0, 0, 2, 3)), _boxes((0, 0, 2, 2))),
+        ("3 predictions x 2 objects", _boxes((0, 0, 3, 3), (3, 3, 6, 6), (1, 1, 4, 4)),
+         _boxes((0, 0, 3, 3), (2, 2, 5, 5))),
+        ("random 4x3 masks", torch.rand(4, 6, 6, generator=g) > 0.5, torch.rand(3, 6, 6, generator=g) > 0.5),
+        ("an empty prediction and object", torch.cat([empty, _boxes((0, 0, 1, 1))]), empty),
+    ]), rtol=1e-6, mistakes=MASK_IOU_MISTAKES)
 
 
-def _miou_cases() -> list[Case]:
+def _compare_pair(got: Any, expected: tuple[float, float]) -> str | None:
+    """Two numbers ``(pooled, per_image)``; a tuple, list or 1-D tensor of two is fine."""
+    if isinstance(got, torch.Tensor) and got.numel() == 2:
+        got = got.flatten().tolist()
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return f"expected two numbers (pooled, per_image), got {type(got).__name__}"
+    problems = [f"{name}: {p}" for name, g, e in zip(("pooled", "per_image"), got, expected, strict=True)
+                if (p := _number(g, e)) is not None]
+    return problems[0] if problems else None
+
+
+def check_miou_two_ways(fn: Callable[..., tuple[float, float]]) -> CheckResult:
+    """``fn(pred, target, num_classes, ignore_index)`` must return ``(pooled, per_image)`` mIoU."""
     g = torch.Generator().manual_seed(7)
     target = torch.randint(0, 4, (3, 8, 8), generator=g)
     target[0, :, :4] = 0                      # image 0: mostly background
@@ -270,109 +280,20 @@ def _miou_cases() -> list[Case]:
     small_pred = small.clone()
     small_pred[1, 0, 0] = 1                   # image 1: one false class-1 pixel, no class 1 there
     small_pred[2, 3, 2:] = 0
-    settings = [
-        (small_pred, small, 3, 255, "three 4x4 images: a square found exactly; one false pixel in "
-                                    "an image without the class; a square half found"),
-        (pred, target, 4, 255, "three random 8x8 images, one with 30% ignore pixels"),
-        (torch.tensor([[[0, 1], [1, 1]]]), torch.tensor([[[0, 1], [1, 255]]]), 2, 255,
-         "a batch of one image: the two numbers agree"),
-    ]
-    return [Case(why, (p, t, c), {"ignore_index": i}, expected=solution_miou_two_ways(p, t, c, i))
-            for p, t, c, i, why in settings]
-
-
-def _match_cases() -> list[Case]:
-    # The lesson's worked example: three objects, five predictions.
-    gt = _boxes((2, 2, 9, 9), (3, 12, 10, 18), (12, 4, 18, 14), size=20)
-    preds = _boxes((2, 2, 9, 8), (3, 3, 10, 10), (4, 11, 11, 18), (12, 16, 16, 20), (12, 4, 17, 14), size=20)
-    example = mask_iou(preds, gt)
-    example_scores = torch.tensor([0.95, 0.90, 0.80, 0.60, 0.40])
-    # A greedy trap: the high-scoring prediction takes the object the next one overlaps more.
-    trap = torch.tensor([[0.6, 0.55], [0.9, 0.1]])
-    shuffled = torch.tensor([[0.1, 0.7, 0.0], [0.8, 0.0, 0.3], [0.0, 0.65, 0.2], [0.52, 0.0, 0.0]])
-    settings = [
-        (example, example_scores, 0.5, "the lesson's example at IoU 0.5"),
-        (example, example_scores, 0.75, "the lesson's example at IoU 0.75"),
-        (trap, torch.tensor([0.9, 0.8]), 0.5, "prediction 0 (higher score) takes object 0 first"),
-        (shuffled, torch.tensor([0.3, 0.9, 0.5, 0.7]), 0.5, "scores not in input order"),
-        (torch.tensor([[0.5, 0.2]]), torch.tensor([0.9]), 0.5, "an IoU exactly at the threshold matches"),
-        (torch.zeros(2, 0), torch.tensor([0.9, 0.8]), 0.5, "no ground-truth objects: all -1"),
-    ]
-    return [Case(why, (ious, scores, t), expected=match(ious, scores, t))
-            for ious, scores, t, why in settings]
-
-
-def _ap_cases() -> list[Case]:
-    settings = [  # (TP/FP by descending score, number of objects, why); recalls never fall on a 0.01 step
-        ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
-        ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),
-        ([1, 1, 1], 3, "perfect: AP 1"),
-        ([0, 0, 1, 1, 0, 1, 1, 1, 1, 1], 7, "false positives first, then 7 hits"),
-        ([0, 1, 0, 1], 7, "few hits out of 7 objects"),
-    ]
-    curves = [(precision_recall(torch.tensor(flags, dtype=torch.bool), n), why) for flags, n, why in settings]
-    return [Case(why, (p, r), expected=interpolated_ap(p, r)) for (p, r), why in curves]
-
-
-# --- the checks ------------------------------------------------------------------------------
-
-def check_pixel_accuracy(fn: Callable[..., float]) -> CheckResult:
-    """``fn(pred, target, ignore_index=...)`` must return the share of labelled pixels that are right."""
-    return run_checks("pixel_accuracy", fn, _accuracy_cases(), comparer=_compare_float,
-                      mistakes=ACCURACY_MISTAKES)
-
-
-def check_mask_iou(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
-    """``fn(pred_masks, gt_masks)`` must return the ``[P, G]`` IoU table, 0 for two empty masks."""
-    return run_checks("mask_iou", fn, _mask_iou_cases(), rtol=1e-6, mistakes=MASK_IOU_MISTAKES)
-
-
-def _compare_float(got: Any, expected: float) -> str | None:
-    """A single number (a 0-d tensor is fine)."""
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    return compare(got, float(expected), 1e-6)
-
-
-def _compare_pair(got: Any, expected: tuple[float, float]) -> str | None:
-    """Two numbers ``(pooled, per_image)``; a tuple, list or 1-D tensor of two is fine."""
-    if isinstance(got, torch.Tensor) and got.numel() == 2:
-        got = got.flatten().tolist()
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return f"expected two numbers (pooled, per_image), got {type(got).__name__}"
-    for name, g, e in zip(("pooled", "per_image"), got, expected, strict=True):
-        problem = _compare_float(g, e)
-        if problem is not None:
-            return f"{name}: {problem}"
-    return None
-
-
-def _compare_matches(got: Any, expected: torch.Tensor) -> str | None:
-    """An integer per prediction (a list is fine): the matched ground truth, or -1."""
-    if isinstance(got, (list, tuple)):
-        got = torch.tensor(got, dtype=torch.long) if len(got) else torch.zeros(0, dtype=torch.long)
-    if (problem := shape_problem(got, expected, " (one entry per prediction)")) is not None:
-        return problem
-    if got.is_floating_point():
-        return f"expected whole numbers (ground-truth indices or -1), got dtype {got.dtype}"
-    wrong = (got.long() != expected).nonzero().flatten()
-    if len(wrong):
-        k = int(wrong[0])
-        return f"prediction {k}: expected {int(expected[k])}, got {int(got[k])} (-1 means unmatched)"
-    return None
-
-
-def check_miou_two_ways(fn: Callable[..., tuple[float, float]]) -> CheckResult:
-    """``fn(pred, target, num_classes, ignore_index=...)`` must return ``(pooled, per_image)`` mIoU."""
-    return run_checks("miou_two_ways", fn, _miou_cases(), comparer=_compare_pair, mistakes=MIOU_MISTAKES)
+    return run_checks("miou_two_ways", fn, cases(solution_miou_two_ways, [
+        ("three 4x4 images: a square found exactly; one false pixel in an image without the class; "
+         "a square half found", small_pred, small, 3, 255),
+        ("three random 8x8 images, one with 30% ignore pixels", pred, target, 4, 255),
+        ("a batch of one image: the two numbers agree",
+         torch.tensor([[[0, 1], [1, 1]]]), torch.tensor([[[0, 1], [1, 255]]]), 2, 255),
+    ]), comparer=_compare_pair, mistakes=MIOU_MISTAKES)
 
 
 def check_benchmark_miou(answer: Any) -> CheckResult:
     """``answer`` is ``"pooled"`` or ``"per-image"``: which mIoU do VOC, Cityscapes and ``seglib`` report?"""
     name = "benchmark_miou"
     if answer is None or answer is NotImplemented:
-        return CheckResult(name, False, False,
-                           f"⏳ {name}: not attempted yet — set the answer and re-run this cell.")
+        return not_attempted(name, "set the answer")
     text = str(answer).strip().lower().replace("_", "-").replace(" ", "-")
     if text in ("pooled", "pool"):
         return CheckResult(name, True, True, f"✓ {name}: right — one confusion matrix summed over the whole "
@@ -384,12 +305,48 @@ def check_benchmark_miou(answer: Any) -> CheckResult:
     return CheckResult(name, False, True, f"✗ {name}: answer \"pooled\" or \"per-image\", got {answer!r}")
 
 
+def _compare_matches(got: Any, expected: torch.Tensor) -> str | None:
+    """An integer per prediction (a list is fine): the matched ground truth, or -1."""
+    if isinstance(got, (list, tuple)):
+        got = torch.tensor(got, dtype=torch.long) if len(got) else torch.zeros(0, dtype=torch.long)
+    if (problem := shape_problem(got, expected, " (one entry per prediction)")) is not None:
+        return problem
+    if got.is_floating_point():
+        return f"expected whole numbers (ground-truth indices or -1), got dtype {got.dtype}"
+    wrong = (got.long() != expected).nonzero().flatten()
+    if len(wrong) == 0:
+        return None
+    k = int(wrong[0])
+    return f"prediction {k}: expected {int(expected[k])}, got {int(got[k])} (-1 means unmatched)"
+
+
 def check_greedy_match(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """``fn(ious, scores, threshold)`` must match like ``seglib.coco.match``."""
-    return run_checks("greedy_match", fn, _match_cases(), comparer=_compare_matches,
-                      mistakes=MATCH_MISTAKES)
+    # The lesson's worked example: three objects, five predictions.
+    gt = _boxes((2, 2, 9, 9), (3, 12, 10, 18), (12, 4, 18, 14), size=20)
+    preds = _boxes((2, 2, 9, 8), (3, 3, 10, 10), (4, 11, 11, 18), (12, 16, 16, 20), (12, 4, 17, 14), size=20)
+    example, example_scores = mask_iou(preds, gt), torch.tensor([0.95, 0.90, 0.80, 0.60, 0.40])
+    shuffled = torch.tensor([[0.1, 0.7, 0.0], [0.8, 0.0, 0.3], [0.0, 0.65, 0.2], [0.52, 0.0, 0.0]])
+    return run_checks("greedy_match", fn, cases(match, [
+        ("the lesson's example at IoU 0.5", example, example_scores, 0.5),
+        ("the lesson's example at IoU 0.75", example, example_scores, 0.75),
+        ("prediction 0 (higher score) takes object 0 first",  # a trap: prediction 1 overlaps it more
+         torch.tensor([[0.6, 0.55], [0.9, 0.1]]), torch.tensor([0.9, 0.8]), 0.5),
+        ("scores not in input order", shuffled, torch.tensor([0.3, 0.9, 0.5, 0.7]), 0.5),
+        ("an IoU exactly at the threshold matches", torch.tensor([[0.5, 0.2]]), torch.tensor([0.9]), 0.5),
+        ("no ground-truth objects: all -1", torch.zeros(2, 0), torch.tensor([0.9, 0.8]), 0.5),
+    ]), comparer=_compare_matches, mistakes=MATCH_MISTAKES)
 
 
 def check_ap_101(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
     """``fn(precision, recall)`` must give ``seglib.coco.interpolated_ap``'s 101-point AP."""
-    return run_checks("ap_101", fn, _ap_cases(), comparer=_compare_float, mistakes=AP_MISTAKES)
+    settings = [  # (TP/FP by descending score, number of objects, why); recalls never fall on a 0.01 step
+        ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
+        ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),
+        ([1, 1, 1], 3, "perfect: AP 1"),
+        ([0, 0, 1, 1, 0, 1, 1, 1, 1, 1], 7, "false positives first, then 7 hits"),
+        ([0, 1, 0, 1], 7, "few hits out of 7 objects"),
+    ]
+    curves = [(why, *precision_recall(torch.tensor(flags, dtype=torch.bool), n))
+              for flags, n, why in settings]
+    return run_checks("ap_101", fn, cases(interpolated_ap, curves), comparer=_number, mistakes=AP_MISTAKES)

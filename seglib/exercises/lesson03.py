@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from seglib.exercises.core import Case, CheckResult, run_checks
+from seglib.exercises.core import CheckResult, cases, run_checks
 
 
 def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
@@ -26,13 +26,19 @@ def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
 
 def solution_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2) -> torch.Tensor:
     """Each input cell (i, j) adds its value times the kernel to the window at (i*s, j*s)."""
+    return _stamp(x, weight, stride)
+
+
+def _stamp(x: torch.Tensor, weight: torch.Tensor, stride: int, overwrite: bool = False) -> torch.Tensor:
+    """The solution's loop; ``overwrite`` is the usual slip of ``=`` for ``+=``."""
     n, _, h, w = x.shape
     _, c_out, k, _ = weight.shape
     out = torch.zeros(n, c_out, (h - 1) * stride + k, (w - 1) * stride + k)
     for i in range(h):
         for j in range(w):
             stamp = torch.einsum("nc,cokl->nokl", x[:, :, i, j], weight)  # sum over Cin
-            out[:, :, i * stride:i * stride + k, j * stride:j * stride + k] += stamp
+            window = out[:, :, i * stride:i * stride + k, j * stride:j * stride + k]
+            window.copy_(stamp if overwrite else window + stamp)
     return out
 
 
@@ -73,29 +79,14 @@ BILINEAR_MISTAKES: dict[str, Callable] = {
         lambda k: solution_bilinear_kernel(k) / solution_bilinear_kernel(k).sum(),
 }
 
-def _conv_transpose_mistake(x: torch.Tensor, weight: torch.Tensor, stride: int,
-                            step: int, overwrite: bool = False, flip: bool = False) -> torch.Tensor:
-    """A by-hand transposed convolution with one deliberate bug."""
-    n, _, h, w = x.shape
-    k = weight.shape[-1]
-    weight = weight.flip(-2, -1) if flip else weight
-    out = torch.zeros(n, weight.shape[1], (h - 1) * step + k, (w - 1) * step + k)
-    for i in range(h):
-        for j in range(w):
-            stamp = torch.einsum("nc,cokl->nokl", x[:, :, i, j], weight)
-            window = out[:, :, i * step:i * step + k, j * step:j * step + k]
-            window.copy_(stamp if overwrite else window + stamp)
-    return out
-
-
 CONV_TRANSPOSE_MISTAKES: dict[str, Callable] = {
     "windows start kernel_size apart (stride and kernel swapped); they start stride apart, "
     "at (i * stride, j * stride)":
-        lambda x, w, stride=2: _conv_transpose_mistake(x, w, stride, step=w.shape[-1]),
+        lambda x, w, stride=2: solution_conv_transpose2d(x, w, w.shape[-1]),
     "overlapping windows overwrite each other (=); contributions must add up (+=)":
-        lambda x, w, stride=2: _conv_transpose_mistake(x, w, stride, step=stride, overwrite=True),
+        lambda x, w, stride=2: _stamp(x, w, stride, overwrite=True),
     "the kernel is flipped; a transposed convolution stamps the kernel as it is":
-        lambda x, w, stride=2: _conv_transpose_mistake(x, w, stride, step=stride, flip=True),
+        lambda x, w, stride=2: solution_conv_transpose2d(x, w.flip(-2, -1), stride),
 }
 
 
@@ -111,62 +102,49 @@ PHASE_MISTAKES: dict[str, Callable] = {
 }
 
 
-# --- the cases ------------------------------------------------------------------------------
+# --- the checks ------------------------------------------------------------------------------
 
-def _bilinear_cases() -> list[Case]:
-    sizes = [(4, "even: factor 2, FCN's 2x upsampling"), (3, "odd: centre on the middle cell"),
-             (8, "even: factor 4"), (5, "odd: factor 3"), (2, "the smallest even kernel")]
-    return [Case(f"kernel_size={k} ({why})", (k,), expected=solution_bilinear_kernel(k))
-            for k, why in sizes]
+def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
+    """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``."""
+    return run_checks("bilinear_kernel", fn, cases(solution_bilinear_kernel, [
+        ("kernel_size=4 (even: factor 2, FCN's 2x upsampling)", 4),
+        ("kernel_size=3 (odd: centre on the middle cell)", 3),
+        ("kernel_size=8 (even: factor 4)", 8),
+        ("kernel_size=5 (odd: factor 3)", 5),
+        ("kernel_size=2 (the smallest even kernel)", 2),
+    ]), mistakes=BILINEAR_MISTAKES)
 
 
-def _conv_transpose_cases() -> list[Case]:
+def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
+    """``fn(x, weight, stride)`` must equal ``F.conv_transpose2d`` (no padding)."""
     g = torch.Generator().manual_seed(3)
 
     def ints(*shape: int) -> torch.Tensor:  # small integers keep the expected values exact
         return torch.randint(-3, 4, shape, generator=g).float()
 
-    worked_x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
-    worked_w = torch.arange(1.0, 10.0).view(1, 1, 3, 3)
     settings = [  # (x, weight, stride, why)
-        (worked_x, worked_w, 2, "the 2x2 input and 3x3 kernel of the worked example"),
+        (torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), torch.arange(1.0, 10.0).view(1, 1, 3, 3), 2,
+         "the 2x2 input and 3x3 kernel of the worked example"),
         (ints(1, 1, 3, 3), ints(1, 1, 4, 4), 2, "kernel 4, stride 2 (as in FCN)"),
         (ints(1, 1, 2, 5), ints(1, 1, 3, 3), 2, "a non-square 2x5 input"),
         (ints(2, 3, 2, 3), ints(3, 2, 3, 3), 2, "batch 2, 3 input and 2 output channels"),
         (ints(1, 1, 3, 2), ints(1, 1, 3, 3), 1, "stride 1"),
         (ints(1, 2, 2, 2), ints(2, 1, 2, 2), 3, "stride 3 > kernel 2: gaps between windows"),
     ]
-    return [Case(f"x {tuple(x.shape)}, weight {tuple(w.shape)}, stride={s}: {why}", (x, w),
-                 {"stride": s}, expected=F.conv_transpose2d(x, w, stride=s))
-            for x, w, s, why in settings]
-
-
-def _phase_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(6)
-    rows = torch.arange(6.0)[:, None].expand(6, 6)
-    settings = [  # (map, stride, why)
-        (torch.full((1, 1, 6, 6), 0.5), 2, "a constant map: every phase 0.5"),
-        (rows + 10 * torch.arange(6.0)[None, :], 2, "row + 10 * column on a 6x6 grid"),
-        (torch.tensor([[1.0, 2.0, 1.0, 2.0], [3.0, 4.0, 3.0, 4.0]]), 2, "a 2x4 checkerboard of four values"),
-        (torch.rand(2, 3, 7, 5, generator=g), 2, "a batch [2, 3, 7, 5]: odd sizes, phases of unequal size"),
-        (torch.rand(1, 1, 9, 8, generator=g), 3, "stride 3 on a 9x8 map"),
-    ]
-    return [Case(f"{why}, stride={st}", (y,), {"stride": st}, expected=solution_phase_means(y, st))
-            for y, st, why in settings]
-
-
-# --- the checks ------------------------------------------------------------------------------
-
-def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
-    """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``."""
-    return run_checks("bilinear_kernel", fn, _bilinear_cases(), mistakes=BILINEAR_MISTAKES)
-
-
-def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(x, weight, stride=...)`` must equal ``F.conv_transpose2d`` (no padding)."""
-    return run_checks("conv_transpose2d", fn, _conv_transpose_cases(), mistakes=CONV_TRANSPOSE_MISTAKES)
+    return run_checks("conv_transpose2d", fn, cases(lambda x, w, s: F.conv_transpose2d(x, w, stride=s), [
+        (f"x {tuple(x.shape)}, weight {tuple(w.shape)}, stride={s}: {why}", x, w, s)
+        for x, w, s, why in settings
+    ]), mistakes=CONV_TRANSPOSE_MISTAKES)
 
 
 def check_phase_means(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(output, stride=...)`` must return the ``[stride, stride]`` phase means."""
-    return run_checks("phase_means", fn, _phase_cases(), rtol=1e-6, mistakes=PHASE_MISTAKES)
+    """``fn(output, stride)`` must return the ``[stride, stride]`` phase means."""
+    g = torch.Generator().manual_seed(6)
+    return run_checks("phase_means", fn, cases(solution_phase_means, [
+        ("a constant map: every phase 0.5, stride=2", torch.full((1, 1, 6, 6), 0.5), 2),
+        ("row + 10 * column on a 6x6 grid, stride=2", torch.arange(6.0)[:, None] + 10 * torch.arange(6.0), 2),
+        ("a 2x4 checkerboard of four values, stride=2", torch.tensor([[1.0, 2, 1, 2], [3, 4, 3, 4]]), 2),
+        ("a batch [2, 3, 7, 5]: odd sizes, phases of unequal size, stride=2",
+         torch.rand(2, 3, 7, 5, generator=g), 2),
+        ("stride 3 on a 9x8 map, stride=3", torch.rand(1, 1, 9, 8, generator=g), 3),
+    ]), rtol=1e-6, mistakes=PHASE_MISTAKES)

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from seglib.exercises.core import Case, CheckResult, run_checks
+from seglib.exercises.core import CheckResult, cases, run_checks
 from seglib.models.fcn import FCN, pad_to_multiple, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 from seglib.models.vgg import vgg16
@@ -59,6 +59,7 @@ class SolutionFCN4s(FCN):
         score = self.upscore_pool3(score) + self.score_pool2(self.pool2(x))
         return self.upscore(score)[..., :h, :w]
 
+
 SCORE_SIZE_MISTAKES: dict[str, Callable] = {
     "the pooling was rounded up; VGG's max-pools (torchvision, no ceil_mode) round down: "
     "use height // 32":
@@ -89,7 +90,29 @@ CROP_ADD_MISTAKES: dict[str, Callable] = {
 }
 
 
-def _crop_add_cases() -> list[Case]:
+def _compare_size(got: object, expected: tuple[int, int]) -> str | None:
+    """A pair of whole numbers: accept a tuple, list or torch.Size; say what is wrong otherwise."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return f"expected a pair (rows, columns) like {expected}, got {got!r}"
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) for v in got):
+        return f"expected whole numbers {expected}, got {tuple(got)!r}"
+    got = (int(got[0]), int(got[1]))
+    return None if got == expected else f"expected {expected}, got {got}"
+
+
+def check_score_map_size(fn: Callable[[int, int], tuple[int, int]]) -> CheckResult:
+    """``fn(height, width)`` must give the ``(rows, columns)`` of the convolutionalized VGG16's scores."""
+    return run_checks("score_map_size", fn, cases(solution_score_map_size, [
+        ("224x224: ImageNet's 224x224: one window", 224, 224),
+        ("256x288: one extra 32-pixel step down, two across", 256, 288),
+        ("500x375: a typical VOC photo", 500, 375),
+        ("255x479: just below multiples of 32: pooling rounds down", 255, 479),
+        ("240x464: halfway between multiples of 32", 240, 464),
+    ]), comparer=_compare_size, mistakes=SCORE_SIZE_MISTAKES)
+
+
+def check_crop_add(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> CheckResult:
+    """``fn(upsampled, skip, offset)`` must crop ``skip`` to ``upsampled``'s size at ``offset`` and add."""
     g = torch.Generator().manual_seed(5)
     settings = [  # (upsampled shape, skip shape, offset, why)
         ((1, 1, 4, 4), (1, 1, 7, 7), 1, "a 4x4 map inside a 7x7 skip, offset 1"),
@@ -98,23 +121,11 @@ def _crop_add_cases() -> list[Case]:
         ((1, 21, 34, 34), (1, 21, 46, 46), 5, "FCN-16s's fusion: score_pool4 cropped at offset 5"),
         ((1, 21, 70, 70), (1, 21, 90, 90), 9, "FCN-8s's fusion: score_pool3 cropped at offset 9"),
     ]
-    cases = []
-    for up_shape, skip_shape, off, why in settings:
-        up, skip = torch.randn(*up_shape, generator=g), torch.randn(*skip_shape, generator=g)
-        cases.append(Case(f"upsampled {up_shape}, skip {skip_shape}, offset {off}: {why}",
-                          (up, skip, off), expected=solution_crop_add(up, skip, off)))
-    return cases
-
-
-def check_score_map_size(fn: Callable[[int, int], tuple[int, int]]) -> CheckResult:
-    """``fn(height, width)`` must give the ``(rows, columns)`` of the convolutionalized VGG16's scores."""
-    return run_checks("score_map_size", fn, _score_size_cases(), comparer=_compare_size,
-                      mistakes=SCORE_SIZE_MISTAKES)
-
-
-def check_crop_add(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """``fn(upsampled, skip, offset)`` must crop ``skip`` to ``upsampled``'s size at ``offset`` and add."""
-    return run_checks("crop_add", fn, _crop_add_cases(), mistakes=CROP_ADD_MISTAKES)
+    return run_checks("crop_add", fn, cases(solution_crop_add, [
+        (f"upsampled {up}, skip {skip}, offset {off}: {why}",
+         torch.randn(*up, generator=g), torch.randn(*skip, generator=g), off)
+        for up, skip, off, why in settings
+    ]), mistakes=CROP_ADD_MISTAKES)
 
 
 def _frozen_after(fn: Callable[[nn.Module], None], variant: str) -> tuple[str, ...]:
@@ -127,10 +138,11 @@ def _frozen_after(fn: Callable[[nn.Module], None], variant: str) -> tuple[str, .
 
 def check_freeze_upsamplers(fn: Callable[[nn.Module], None]) -> CheckResult:
     """After ``fn(model)`` exactly the 2x upsamplers' parameters are frozen, for every variant."""
-    cases = [Case(f"FCN-{v}: {why}", (fn, v), expected=_frozen_after(solution_freeze_upsamplers, v))
-             for v, why in [("32s", "it has no 2x upsampler: nothing changes"),
-                            ("16s", "upscore2 only"), ("8s", "upscore2 and upscore_pool4")]]
-    return run_checks("freeze_upsamplers", _frozen_after, cases, comparer=_compare_names)
+    return run_checks("freeze_upsamplers", lambda v: _frozen_after(fn, v), cases(
+        lambda v: _frozen_after(solution_freeze_upsamplers, v), [
+            ("FCN-32s: it has no 2x upsampler: nothing changes", "32s"),
+            ("FCN-16s: upscore2 only", "16s"), ("FCN-8s: upscore2 and upscore_pool4", "8s")]),
+        comparer=_compare_names)
 
 
 def _compare_names(got: tuple[str, ...], expected: tuple[str, ...]) -> str | None:
@@ -158,29 +170,8 @@ def _fcn4s_outputs(cls: type, size: tuple[int, int], skip_weight: float) -> torc
 def check_fcn4s(cls: type) -> CheckResult:
     """``cls(num_classes, vgg)``: logits of the input's size, FCN-8s's sum at 1/8 upsampled 2x
     plus ``score_pool2``, then 4x; compared with the solution on two sizes."""
-    cases = [Case(f"input {h}x{w}, {why}", (cls, (h, w), wt),
-                  expected=_fcn4s_outputs(SolutionFCN4s, (h, w), wt))
-             for (h, w), wt, why in [((64, 64), 0.0, "score_pool2 at zero"),
-                                     ((45, 77), 0.0, "an awkward size, score_pool2 at zero"),
-                                     ((45, 77), 0.01, "score_pool2 switched on")]]
-    return run_checks("FCN4s", _fcn4s_outputs, cases, rtol=1e-4)
-
-
-def _score_size_cases() -> list[Case]:
-    settings = [((224, 224), "ImageNet's 224x224: one window"),
-                ((256, 288), "one extra 32-pixel step down, two across"),
-                ((500, 375), "a typical VOC photo"),
-                ((255, 479), "just below multiples of 32: pooling rounds down"),
-                ((240, 464), "halfway between multiples of 32")]
-    return [Case(f"{h}x{w}: {why}", (h, w), expected=solution_score_map_size(h, w))
-            for (h, w), why in settings]
-
-
-def _compare_size(got: object, expected: tuple[int, int]) -> str | None:
-    """A pair of whole numbers: accept a tuple, list or torch.Size; say what is wrong otherwise."""
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return f"expected a pair (rows, columns) like {expected}, got {got!r}"
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) for v in got):
-        return f"expected whole numbers {expected}, got {tuple(got)!r}"
-    got = (int(got[0]), int(got[1]))
-    return None if got == expected else f"expected {expected}, got {got}"
+    return run_checks("FCN4s", lambda *args: _fcn4s_outputs(cls, *args), cases(
+        lambda *args: _fcn4s_outputs(SolutionFCN4s, *args), [
+            ("input 64x64, score_pool2 at zero", (64, 64), 0.0),
+            ("input 45x77, an awkward size, score_pool2 at zero", (45, 77), 0.0),
+            ("input 45x77, score_pool2 switched on", (45, 77), 0.01)]), rtol=1e-4)

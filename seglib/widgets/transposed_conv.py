@@ -24,17 +24,10 @@ from seglib.models.upsampling import TransposedConvStep, transposed_conv_steps, 
 from seglib.widgets.snapshot import StillThenPanel
 
 
-def default_input() -> torch.Tensor:
-    """The 2x2 input of the lesson's worked example: ``[[1, 2], [3, 4]]``."""
-    return torch.tensor([[1.0, 2.0], [3.0, 4.0]])
-
-
 def default_kernel(kernel_size: int = 3) -> torch.Tensor:
     """``1 .. k*k`` row by row: distinct values show where each kernel entry lands."""
     return torch.arange(1.0, kernel_size * kernel_size + 1).view(kernel_size, kernel_size)
 
-
-# --- drawing ---------------------------------------------------------------------------------
 
 def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2g}"
@@ -47,36 +40,19 @@ def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = N
 
     Boxes are ``(top, left, bottom, right)`` with bottom/right exclusive.
     """
-    values = values.detach().double()
-    vmax = vmax or max(values.abs().max().item(), 1e-8)
-    ax.imshow(values.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.8)
-    for (r, c), v in np.ndenumerate(values.numpy()):
+    values = values.detach().double().numpy()
+    vmax = vmax or max(np.abs(values).max(), 1e-8)
+    ax.imshow(values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.8)
+    for (r, c), v in np.ndenumerate(values):
         ax.text(c, r, _fmt(v), ha="center", va="center", fontsize=8)
     for rect, style in ((keep, dict(edgecolor="black", linestyle="--")),
                         (box, dict(edgecolor="red", linewidth=2.5))):
         if rect is not None:
             top, left, bottom, right = rect
-            ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
-                                   fill=False, **style))
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, **style))
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def draw_step(fig: Figure, x: torch.Tensor, kernel: torch.Tensor, step: TransposedConvStep,
-              vmax: float) -> None:
-    """Four panels: input (current cell), kernel, this step's contribution, output so far."""
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [x.shape[1], kernel.shape[1],
-                                                            kernel.shape[1], step.partial.shape[1]]})
-    i, j = step.position
-    draw_grid(axes[0], x, "input x", box=(i, j, i + 1, j + 1))
-    draw_grid(axes[1], kernel, "kernel")
-    draw_grid(axes[2], step.contribution, f"x[{i},{j}] = {_fmt(x[i, j].item())} × kernel")
-    p = step.padding
-    rows, cols = step.partial.shape
-    keep = (p, p, rows - p, cols - p) if p else None
-    draw_grid(axes[3], step.partial, "output so far" + (" (kept: dashed)" if p else ""),
-              vmax=vmax, box=step.window, keep=keep)
 
 
 def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: int = 0,
@@ -91,12 +67,9 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
     draw_grid(axes[1], kernel, "kernel")
     for ax, t in zip(axes[2:], steps, strict=True):
         step = all_steps[t]
-        draw_grid(ax, step.partial, f"after step {t + 1}: x{list(step.position)}",
-                  vmax=vmax, box=step.window)
+        draw_grid(ax, step.partial, f"after step {t + 1}: x{list(step.position)}", vmax=vmax, box=step.window)
     return fig
 
-
-# --- the widget ------------------------------------------------------------------------------
 
 class TransposedConvStepper(StillThenPanel, widgets.VBox):
     """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``).
@@ -109,14 +82,13 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:
-        self.x = (default_input() if x is None else torch.as_tensor(x)).float()
+        self.x = torch.as_tensor([[1.0, 2.0], [3.0, 4.0]] if x is None else x).float()  # the worked example
         self.kernel = (default_kernel() if kernel is None else torch.as_tensor(kernel)).float()
         if self.x.dim() != 2 or self.kernel.dim() != 2 or self.kernel.shape[0] != self.kernel.shape[1]:
             raise ValueError(f"x must be [H, W] and kernel square [k, k]; got "
                              f"{tuple(self.x.shape)} and {tuple(self.kernel.shape)}")
         self.padding = padding
         self.steps = transposed_conv_steps(self.x, self.kernel, stride, padding)
-
         last = len(self.steps) - 1
         self.step = widgets.IntSlider(value=0, min=0, max=last, description="step")
         self.play = widgets.Play(value=0, min=0, max=last, interval=1200, description="Play")
@@ -126,17 +98,14 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
                                              description="kernel size")
         self.caption = widgets.HTML()
         self.image = widgets.Image(format="png")
-
-        self._quiet = False  # True while _rebuild moves the slider, so it draws only once
-        self.step.observe(lambda _: self._quiet or self._draw(), names="value")
+        self.step.observe(lambda _: self._draw(), names="value")
         self.stride.observe(lambda _: self._rebuild(), names="value")
         self.kernel_size.observe(lambda _: self._rebuild(new_kernel=True), names="value")
-        super().__init__([widgets.HBox([self.play, self.step]),
-                          widgets.HBox([self.stride, self.kernel_size]),
+        super().__init__([widgets.HBox([self.play, self.step]), widgets.HBox([self.stride, self.kernel_size]),
                           self.caption, self.image])
-        tags = ((self, "transposed-conv-stepper"), (self.step, "tc-step"), (self.image, "tc-picture"))
-        for control, css in tags:
-            control.add_class(f"seglib-{css}")  # stable hooks for the browser test and styling
+        self.add_class("seglib-transposed-conv-stepper")  # stable hooks for the browser test and styling
+        self.step.add_class("seglib-tc-step")
+        self.image.add_class("seglib-tc-picture")
         self._draw()
 
     def _still_png(self) -> bytes:
@@ -159,30 +128,27 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
             self.caption.value = f"<b>Not possible:</b> {err}"
             return
         self.kernel, self.steps = kernel, steps
-        last = len(self.steps) - 1
-        self._quiet = True
-        try:
-            self.step.value = min(self.step.value, last)
-            self.step.max = self.play.max = last
-        finally:
-            self._quiet = False
+        self.step.max = self.play.max = len(steps) - 1  # clamping the slider draws once more
         self._draw()
 
-    def _caption(self) -> str:
-        s, p, k = self.stride.value, self.padding, self.kernel.shape[0]
-        (h, w) = self.x.shape
-        out = [transposed_output_size(n, k, s, p) for n in (h, w)]
-        i, j = self.current.position
-        return (f"step {self.step.value + 1} of {len(self.steps)}: input cell ({i}, {j}) adds "
-                f"{_fmt(self.x[i, j].item())} × kernel at output rows {i * s}–{i * s + k - 1}, "
-                f"columns {j * s}–{j * s + k - 1}. Output size: (n − 1)·{s} − 2·{p} + {k} "
-                f"→ {out[0]} × {out[1]}.")
-
     def _draw(self) -> None:
+        """Input (current cell), kernel, this step's stamp and the output so far; then the caption."""
+        x, kernel, step = self.x, self.kernel, self.current
+        (i, j), s, p, k = step.position, self.stride.value, self.padding, kernel.shape[0]
+        rows, cols = step.partial.shape
         fig = Figure(figsize=(10, 2.8), layout="constrained")
-        vmax = self.steps[-1].partial.abs().max().item()
-        draw_step(fig, self.x, self.kernel, self.current, vmax)
+        axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [x.shape[1], k, k, cols]})
+        draw_grid(axes[0], x, "input x", box=(i, j, i + 1, j + 1))
+        draw_grid(axes[1], kernel, "kernel")
+        draw_grid(axes[2], step.contribution, f"x[{i},{j}] = {_fmt(x[i, j].item())} × kernel")
+        draw_grid(axes[3], step.partial, "output so far" + (" (kept: dashed)" if p else ""),
+                  vmax=self.steps[-1].partial.abs().max().item(), box=step.window,
+                  keep=(p, p, rows - p, cols - p) if p else None)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80)
         self.image.value = buffer.getvalue()
-        self.caption.value = self._caption()
+        out = [transposed_output_size(n, k, s, p) for n in x.shape]
+        self.caption.value = (
+            f"step {self.step.value + 1} of {len(self.steps)}: input cell ({i}, {j}) adds "
+            f"{_fmt(x[i, j].item())} × kernel at output rows {i * s}–{i * s + k - 1}, "
+            f"columns {j * s}–{j * s + k - 1}. Output size: (n − 1)·{s} − 2·{p} + {k} → {out[0]} × {out[1]}.")
