@@ -3,17 +3,17 @@
 Import from the modules (``from seglib.<module> import name``):
 
 - ``core``        the ignore label 255, ``DatasetError``, ``check_labels``, devices, profile, folders
-- ``synthetic``   offline shape datasets that train in seconds on a CPU
+- ``synthetic``   offline datasets, each designed to need one lesson's idea
 - ``datasets``    PASCAL VOC 2012 and Cityscapes readers that name the bad file
 - ``download``    VOC 2012 download with mirrors; how to get Cityscapes
 - ``fixtures``    tiny VOC/Cityscapes trees in the real on-disk formats (tests, CI)
 - ``transforms``  joint image + mask augmentation
-- ``metrics``     confusion matrix, the FCN paper's four metrics, boundary band
+- ``metrics``     confusion matrix, the FCN paper's four metrics, boundary band, what/where scores
 - ``coco``        COCO-style mask AP/AR
 - ``train``       ``fit``, ``evaluate``, ``predict``, atomic checkpoints
-- ``viz``         colour label maps, overlays, grids, confusion plots
+- ``viz``         colour label maps, grids, training curves, confusion plots
 - ``env``         is this machine ready for the course?
-- ``models``      upsampling layers, VGG16, FCN
+- ``models``      upsampling layers, VGG16 (and the shipped shape classifier), FCN, the local-only baseline
 - ``widgets``     interactive panels used in the lessons
 - ``exercises``   checks and solutions for the exercises
 """
