@@ -18,12 +18,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from seglib.models.vgg import vgg16
+from seglib.models.vgg import SHAPES_CLASSES, SHAPES_WEIGHTS, vgg16
 from seglib.synthetic import ShapesConfig, make_sample
 
 
 SIZE = 96
-CLASSES = ("disc", "square", "triangle", "ring", "cross")
 CONFIG = ShapesConfig(size=SIZE, num_objects=(1, 1), min_object_size=12.0, max_object_fraction=0.9)
 
 
@@ -38,10 +37,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--out", type=Path, default=Path("seglib/weights/vgg16bn_w8_shapes.pt"))
+    parser.add_argument("--out", type=Path, default=SHAPES_WEIGHTS)
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = vgg16(width=1 / 8, num_classes=len(CLASSES), batch_norm=True, pool5_size=SIZE // 32)
+    model = vgg16(width=1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_size=SIZE // 32)
     opt = torch.optim.Adam(model.parameters(), args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - s / args.steps) ** 0.9)
     val_x, val_y = batch(1000, 0, seed=1)

@@ -56,3 +56,10 @@ def test_fcn_from_the_shape_classifier_keeps_its_weights_and_any_size(variant):
 def test_init_from_refuses_a_coarser_net_of_another_backbone():
     with pytest.raises(ValueError, match="cannot initialise"):
         FCN(6, "16s", vgg=shapes_vgg16()).init_from(FCN(6, "32s", vgg=vgg16(1 / 16)))
+
+
+def test_a_missing_weights_file_is_named(tmp_path, monkeypatch):
+    import seglib.models.vgg as vgg_module
+    monkeypatch.setattr(vgg_module, "SHAPES_WEIGHTS", tmp_path / "gone.pt")
+    with pytest.raises(FileNotFoundError, match="gone.pt is missing"):
+        vgg_module.shapes_vgg16()

@@ -13,6 +13,8 @@ from torch import nn
 from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import VGG, cfgs, make_layers
 
+from seglib.synthetic import CLASSES
+
 
 VGG16_CFG: list[int | str] = cfgs["D"]
 """torchvision's VGG16 layout: conv channel counts, with ``"M"`` for each 2x2 max-pool."""
@@ -44,7 +46,9 @@ def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes:
     At ``width=1`` it is the real VGG16 (same ``state_dict`` keys); ``weights`` (e.g.
     ``VGG16_Weights.IMAGENET1K_V1``) needs ``width=1`` and ``num_classes=1000``.
     ``device="meta"`` builds it without memory or random weights, in milliseconds: enough
-    to print the layers and the shapes a ``meta`` input goes through.
+    to print the layers and the shapes a ``meta`` input goes through. ``batch_norm`` puts a
+    BatchNorm after every conv (torchvision's ``vgg16_bn`` layout); ``pool5_size`` is the pool5
+    grid fc6 reads: 7 for 224 px inputs, 3 for the 96 px inputs of ``shapes_vgg16``.
     Built in notebooks/04_fcn.ipynb, section 1.
     """
     if weights is not None and (width != 1.0 or num_classes != 1000):
@@ -164,13 +168,17 @@ def _out_channels(stage: nn.Sequential) -> int:
 
 
 SHAPES_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vgg16bn_w8_shapes.pt"
-SHAPES_CLASSES = ("disc", "square", "triangle", "ring", "cross")
+SHAPES_CLASSES: tuple[str, ...] = CLASSES["shapes"][1:]
+"""What ``shapes_vgg16`` names: the object classes of the ``"shapes"`` data, background left out."""
 
 
 def shapes_vgg16() -> VGG:
     """The quick profile's stand-in for an ImageNet VGG16: 1/8 of the channels, batch norm,
     96 x 96 inputs (so fc6 reads 3 x 3 pool5 cells), trained to name the one shape in an image
     (``scripts/pretrain_shapes_vgg.py``; shipped with seglib, nothing is downloaded)."""
+    if not SHAPES_WEIGHTS.is_file():
+        raise FileNotFoundError(f"{SHAPES_WEIGHTS} is missing (an incomplete install?): reinstall seglib, "
+                                "or train it again with scripts/pretrain_shapes_vgg.py")
     model = vgg16(1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_size=3)
     model.load_state_dict(torch.load(SHAPES_WEIGHTS, weights_only=True))
     return model
