@@ -101,7 +101,7 @@ def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | None = None, *,
         epochs: int, lr: float, optimizer: str | Callable = "sgd", batch_size: int = 8,
         loss_fn: Callable | None = None, checkpoint: str | Path | None = None, seed: int = 0,
-        device: str | torch.device | None = None, progress: bool = True) -> dict:
+        progress: bool = True) -> dict:
     """Train ``model`` on ``(image, mask)`` pairs; return the history as a dict of per-epoch lists.
 
     ``optimizer``: ``"sgd"`` (the papers' recipe: momentum 0.9, weight decay 5e-4, "poly" rate
@@ -120,7 +120,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
                         "batches it itself (pass batch_size=...), so that a resumed run is exact")
     if len(train_data) == 0:
         raise DatasetError(f"train_data is empty ({type(train_data).__name__} with 0 samples)")
-    device = pick_device(device)
+    device = pick_device()  # cuda > mps > cpu; hide a GPU with CUDA_VISIBLE_DEVICES="" to train on the CPU
     model.to(device, memory_format=_memory_format(device))
     opt = _optimizer(model, optimizer, lr)
     float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
