@@ -53,8 +53,7 @@ class SolutionFCN4s(FCN):
         h, w = x.shape[-2:]
         x = pad_to_multiple(self.normalize(x), 32)
         f = self.backbone(x)
-        score = self.score_fr(self.drop7(self.relu7(self.fc7(self.drop6(self.relu6(self.fc6(f["pool5"])))))))
-        score = self.upscore2(score) + self.score_pool4(f["pool4"])
+        score = self.upscore2(self.coarse_scores(f)) + self.score_pool4(f["pool4"])
         score = self.upscore_pool4(score) + self.score_pool3(f["pool3"])
         score = self.upscore_pool3(score) + self.score_pool2(self.pool2(x))
         return self.upscore(score)[..., :h, :w]

@@ -76,14 +76,17 @@ class FCN(nn.Module):
         height, width = x.shape[-2:]
         x = pad_to_multiple(self.normalize(x), 32)
         features = self.backbone(x)
-        h = self.drop6(self.relu6(self.fc6(features["pool5"])))
-        h = self.drop7(self.relu7(self.fc7(h)))
-        score = self.score_fr(h)                                                   # 1/32
+        score = self.coarse_scores(features)                                       # 1/32
         if self.variant in ("16s", "8s"):
             score = self.upscore2(score) + self.score_pool4(features["pool4"])     # 1/16
         if self.variant == "8s":
             score = self.upscore_pool4(score) + self.score_pool3(features["pool3"])  # 1/8
         return self.upscore(score)[..., :height, :width]
+
+    def coarse_scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Class scores at 1/32 of the padded input: fc6, fc7 and score_fr on pool5."""
+        h = self.drop6(self.relu6(self.fc6(features["pool5"])))
+        return self.score_fr(self.drop7(self.relu7(self.fc7(h))))
 
     def init_from(self, coarser: FCN) -> FCN:
         """Copy every weight this net shares with ``coarser`` (the paper's staged training).
