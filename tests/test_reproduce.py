@@ -1,0 +1,38 @@
+"""The one-command reproduction of a lesson's full profile: refusal without a GPU, the smoke run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from seglib import reproduce
+
+
+def test_refuses_without_gpu_and_says_what_to_do(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = reproduce.main(["04", "--data", str(tmp_path), "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "No CUDA GPU" in err and "Colab" in err and "--smoke" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_lesson_is_refused():
+    with pytest.raises(ValueError, match="no full profile for lesson '99'"):
+        reproduce.reproduce("99", smoke=True)
+
+
+def test_smoke_run_writes_a_results_file(tmp_path):
+    path = reproduce.reproduce("04", smoke=True, data=tmp_path, results=tmp_path / "results")
+    record = json.loads(path.read_text())
+    assert path.name == "04-smoke.json"
+    assert record["smoke"] is True and record["lesson"] == "04"
+    assert set(record["scores"]) == {"fcn32s", "fcn16s", "fcn8s"}
+    assert all(0.0 <= s["mean_iou"] <= 1.0 for s in record["scores"].values())
+    assert "62.2" in record["paper"]
+    assert not list((tmp_path / "results").glob("*.tmp"))
+    # a second run resumes from the finished checkpoints instead of training again
+    again = json.loads(reproduce.reproduce("04", smoke=True, data=tmp_path, results=tmp_path / "results")
+                       .read_text())
+    assert again["scores"] == record["scores"]
