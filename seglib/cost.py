@@ -1,0 +1,57 @@
+"""What a network costs: multiply-adds, activation memory of a training step, inference time.
+
+Parameters are counted by ``seglib.models.fcn.count_parameters``. Multiply-adds and activation
+memory are counted, not timed, so they can run on the ``meta`` device: a paper-size network
+at 512 x 512 is measured in a fraction of a second without allocating any memory.
+Built in notebooks/08_comparison.ipynb, section 2.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def multiply_adds(model: nn.Module, images: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass on ``images`` (convolutions and matrix products; FLOPs / 2)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(images)
+    return counter.get_total_flops() // 2
+
+
+def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
+    """Bytes of the tensors a training forward pass keeps for the backward pass (each storage once).
+
+    This is what a training step holds at its peak on top of weights, gradients and optimizer
+    state, and what grows with the image size and the batch.
+    """
+    seen: dict[int, int] = {}
+    held: list[torch.Tensor] = []  # keeps ids unique while counting
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        if not (t.is_leaf and t.requires_grad):  # weights are not activations
+            held.append(t)
+            key = id(t) if t.device.type == "meta" else t.untyped_storage().data_ptr()  # meta: no address
+            seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
+        return t
+
+    was_training = model.train()
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        model(images.requires_grad_(False))
+    model.train(was_training.training)
+    return sum(seen.values())
+
+
+def seconds_per_image(model: nn.Module, images: torch.Tensor, repeats: int = 3) -> float:
+    """Median wall time of one inference pass over ``images``, divided by the batch size."""
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        model(images)  # warm-up: first calls pick algorithms and allocate
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(images)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] / len(images)
