@@ -37,10 +37,11 @@ def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
             seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
         return t
 
-    was_training = model.train()
+    was_training = model.training
+    model.train()
     with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
         model(images.requires_grad_(False))
-    model.train(was_training.training)
+    model.train(was_training)
     return sum(seen.values())
 
 
