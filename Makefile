@@ -39,8 +39,9 @@ unit:
 	$(BIN)/ruff check seglib tests benchmarks scripts notebooks
 	$(BIN)/python -m pytest tests
 
+# One notebook per core (each notebook keeps its cells in order in one kernel: --dist loadfile).
 nbval:
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider notebooks -q
+	$(BIN)/python -m pytest -n auto --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider notebooks -q
 
 # The widgets' Python side under ipywidgets 7.7 (what Colab ships) as well as the venv's 8.x:
 # ipywidgets 7 goes into a side folder put first on PYTHONPATH; the venv is left unchanged.
