@@ -184,3 +184,13 @@ def test_fit_passes_extra_sample_items_to_the_loss():
     fit(model, TensorDataset(images, masks, weights), epochs=1, lr=0.1, batch_size=4, loss_fn=loss_fn,
         progress=False)
     assert seen == [torch.Size([4, 8, 8])] * 2
+
+
+def test_gap_contrast_brightens_only_the_gaps():
+    plain = make_sample(4, 0, ShapesConfig(size=32, variant="touching"), return_instances=True)
+    faint = make_sample(4, 0, ShapesConfig(size=32, variant="touching", gap_contrast=0.5),
+                        return_instances=True)
+    assert plain[1].equal(faint[1]) and plain[2].equal(faint[2])
+    changed = (faint[0] - plain[0]).abs().amax(0) > 1e-6
+    assert changed.any() and (plain[1][changed] == 0).all()       # gap pixels are background
+    assert (faint[0] >= plain[0] - 1e-6).all()                     # and only got brighter
