@@ -96,6 +96,12 @@ def test_overlap_tile_equals_one_whole_image_prediction():
     with torch.no_grad():
         zeros = predict_tiles(model, image, tile=108, pad="zeros")
     assert not torch.allclose(zeros[..., :2, :], whole[..., :2, :])  # the border sees other context
+    with pytest.raises(ValueError, match="pad 'mirror' or 'zeros'"):
+        predict_tiles(model, image, tile=52, pad="reflect")
+    with pytest.raises(ValueError, match="unpadded U-Net"):
+        predict_tiles(UNet(1, 2, width=4, depth=2, padding="same"), image, tile=52)
+    with pytest.raises(ValueError, match="input side 50 is not valid"):
+        predict_tiles(model, image, tile=50)
 
 
 def test_weight_map_matches_brute_force_and_balances_classes():

@@ -135,8 +135,12 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
 
     ``tile``: input side of one tile (a valid size). The missing context at the image border is
     mirrored (``pad="zeros"`` for the comparison). Tiles step by a multiple of ``2**depth`` so each
-    sees the pooling grid of a whole-image prediction: tiled and whole agree exactly.
+    sees the pooling grid of a whole-image prediction: tiled and whole agree exactly. Put the
+    model in eval mode first (dropout).
     """
+    if model.padding != "valid" or pad not in ("mirror", "zeros"):
+        raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
+                         f"{model.padding!r} U-Net and pad={pad!r}")
     check_size(tile, model.depth)
     out, m, grid = output_size(tile, model.depth), model.margin // 2, 2 ** model.depth
     step = out - out % grid
