@@ -136,13 +136,15 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
     ``tile``: input side of one tile (a valid size). The missing context at the image border is
     mirrored (``pad="zeros"`` for the comparison). Tiles step by a multiple of ``2**depth`` so each
     sees the pooling grid of a whole-image prediction: tiled and whole agree exactly. Put the
-    model in eval mode first (dropout).
+    model in eval mode first (dropout). Tiles run on the model's device; logits come back on the
+    images' device.
     """
     if model.padding != "valid" or pad not in ("mirror", "zeros"):
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
                          f"{model.padding!r} U-Net and pad={pad!r}")
     check_size(tile, model.depth)
     out, m, grid = output_size(tile, model.depth), model.margin // 2, 2 ** model.depth
+    device = next(model.parameters()).device
     step = out - out % grid
     h, w = image.shape[-2:]
     rows, cols = (max(1, -(-(n - out) // step) + 1) for n in (h, w))
@@ -153,7 +155,8 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
     for r in range(rows):
         for c in range(cols):
             y0, x0 = r * step, c * step
-            logits[..., y0:y0 + out, x0:x0 + out] = model(x[..., y0:y0 + tile, x0:x0 + tile])
+            window = x[..., y0:y0 + tile, x0:x0 + tile].to(device)
+            logits[..., y0:y0 + out, x0:x0 + out] = model(window).to(logits.device, logits.dtype)
     return logits[..., :h, :w]
 
 
