@@ -12,6 +12,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from seglib.core import IGNORE_INDEX
+from seglib.models.unet import mirror_pad
 
 
 PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
@@ -85,7 +86,6 @@ class CellTiles(torch.utils.data.Dataset):
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
                  weights: Callable | None = None, std: float = 10.0, augment: bool = True) -> None:
-        from seglib.models.unet import mirror_pad
         self.pad = margin // 2
         self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
         self.weights, self.std, self.augment = weights, std, augment
