@@ -203,3 +203,58 @@ def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
         accuracy.append((right & ring).sum().item() / n if n else float("nan"))  # NaN: an empty ring
         seen |= inside
     return accuracy
+
+
+def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
+    """Pairs ``[P, 2]`` (a < b) of instance ids whose pixels come within ``reach`` pixels (chessboard
+    distance) of each other: the cells that only a thin gap keeps apart."""
+    h, w = instances.shape
+    padded = F.pad(instances, (reach, reach, reach, reach))
+    pairs = []
+    for dy in range(reach + 1):
+        for dx in range(-reach, reach + 1):
+            other = padded[reach + dy:reach + dy + h, reach + dx:reach + dx + w]
+            hit = (instances > 0) & (other > 0) & (other != instances)
+            pairs.append(torch.stack([instances[hit], other[hit]], 1))
+    pairs = torch.cat(pairs).sort(dim=1).values
+    return torch.unique(pairs, dim=0) if len(pairs) else pairs.view(0, 2)
+
+
+def predicted_components(foreground: torch.Tensor) -> torch.Tensor:
+    """Connected components (4-neighbourhood) of a boolean map ``[H, W]``: ids 1..K, 0 elsewhere."""
+    from scipy import ndimage
+    return torch.from_numpy(ndimage.label(foreground.cpu().numpy())[0]).long()
+
+
+def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3) -> tuple[int, int]:
+    """``(separated, touching)``: of the touching ground-truth pairs, how many lie in different
+    predicted components. Each cell belongs to the component covering most of its pixels; a cell
+    no component covers is not separated from anything. Built in notebooks/07_unet.ipynb, section 5."""
+    pairs = touching_pairs(instances, reach)
+    components = predicted_components(foreground)
+    joint = torch.zeros(int(instances.max()) + 1, int(components.max()) + 1, dtype=torch.long)
+    ones = torch.ones(instances.numel(), dtype=torch.long)
+    joint.index_put_((instances.flatten(), components.flatten()), ones, accumulate=True)
+    joint[:, 0] = 0
+    owner = torch.where(joint.sum(1) > 0, joint.argmax(1), 0)
+    a, b = owner[pairs[:, 0]], owner[pairs[:, 1]]
+    return int(((a != b) & (a > 0) & (b > 0)).sum()), len(pairs)
+
+
+def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3) -> dict[str, float]:
+    """Cell probabilities ``[N, H, W]`` against instance maps ``[N, H, W]``: ``"separation"`` (touching
+    pairs kept apart / touching pairs) and COCO mask ``"AP"``, each predicted component (p > 0.5) one
+    instance scored by its mean probability. Built in notebooks/07_unet.ipynb, section 5."""
+    from seglib.coco import coco_mask_metrics
+    predictions, targets, kept, pairs = [], [], 0, 0
+    for p, cells in zip(probs, instances, strict=True):
+        s, t = separation(p > 0.5, cells, reach)
+        kept, pairs = kept + s, pairs + t
+        comps = predicted_components(p > 0.5)
+        masks = comps[None] == torch.arange(1, int(comps.max()) + 1)[:, None, None]
+        scores = torch.stack([p[m].mean() for m in masks]) if len(masks) else torch.zeros(0)
+        labels = torch.ones(len(masks), dtype=torch.long)
+        predictions.append({"masks": masks, "scores": scores, "labels": labels})
+        truth = cells[None] == torch.arange(1, int(cells.max()) + 1)[:, None, None]
+        targets.append({"masks": truth, "labels": torch.ones(len(truth), dtype=torch.long)})
+    return {"separation": kept / max(pairs, 1), "AP": coco_mask_metrics(predictions, targets)["AP"]}

@@ -72,6 +72,7 @@ class ShapesConfig:
     line_width: tuple[int, int] = (1, 2)        # width of the wires of "thin", in pixels
     cell_gap: tuple[int, int] = (1, 2)          # gap between the cells of "touching", in pixels
     context_cue: str = "random"                 # or force every "context" scene to "water" or "grass"
+    gap_contrast: float = 1.0                   # "touching": 1 gaps as dark as the background, 0 invisible
 
     def __post_init__(self) -> None:
         _check(isinstance(self.size, int) and not isinstance(self.size, bool)
@@ -93,6 +94,7 @@ class ShapesConfig:
                f"grass frames stay apart, got {self.hue_jitter!r}")
         _check(self.context_cue in ("random", *_CUES),
                f"context_cue must be 'random', 'water' or 'grass', got {self.context_cue!r}")
+        _check(0.0 <= self.gap_contrast <= 1.0, f"gap_contrast must be in [0, 1], got {self.gap_contrast!r}")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -437,10 +439,14 @@ def _touching_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
     size = config.size
     cells = _cell_labels(rng, size)
     gap = int(rng.integers(config.cell_gap[0], config.cell_gap[1] + 1))
-    cells[_contact_pixels(cells, both_sides=gap == 2)] = 0
+    contact = _contact_pixels(cells, both_sides=gap == 2)
+    owners = cells[contact]
+    cells[contact] = 0
     light = rng.uniform(0.1, 0.25) * (1.0 + 0.3 * _smooth_field(rng, size))
     brightness = rng.uniform(0.55, 0.9, int(cells.max()) + 1).astype(np.float32)
     value = np.where(cells > 0, brightness[cells], light)
+    if config.gap_contrast < 1.0:  # a faint border, as between touching cells under a microscope
+        value[contact] += (1.0 - config.gap_contrast) * (brightness[owners] - value[contact])
     value *= 1.0 + 0.15 * _smooth_field(rng, size, cells=12)  # texture inside the cells
     tint = _hsv(rng.uniform(80, 160), rng.uniform(0.2, 0.5), 1.0)
     return tint[:, None, None] * value[None], (cells > 0).astype(np.int64), cells

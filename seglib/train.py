@@ -107,10 +107,12 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     ``optimizer``: ``"sgd"`` (the papers' recipe: momentum 0.9, weight decay 5e-4, "poly" rate
     ``lr * (1 - step / steps) ** 0.9`` per step), ``"adam"`` (constant ``lr``) or a
     ``params -> Optimizer`` function. ``loss_fn(logits, masks)`` defaults to cross-entropy
-    without the 255 pixels. ``val_data``: a dataset, or a DataLoader (e.g. batch size 1 for
-    images of different sizes). ``checkpoint``: a file saved after every epoch (and every
-    ``CHECKPOINT_EVERY_S`` seconds); if it exists, training resumes from it, exactly on a CPU
-    (on CUDA, worker processes load the data, and their augmentation draws restart).
+    without the 255 pixels; items after ``(image, mask)`` in a sample (e.g. U-Net's per-pixel
+    weights) are batched and passed on: ``loss_fn(logits, masks, *extras)``. ``val_data``: a
+    dataset, or a DataLoader (e.g. batch size 1 for images of different sizes). ``checkpoint``:
+    a file saved after every epoch (and every ``CHECKPOINT_EVERY_S`` seconds); if it exists,
+    training resumes from it, exactly on a CPU (on CUDA, worker processes load the data, and
+    their augmentation draws restart).
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
@@ -152,7 +154,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
         bar = tqdm(batches, f"epoch {epoch + 1}/{epochs}", steps, initial=state["step"], disable=not progress)
         for step, batch in enumerate(bar, start=state["step"]):
             indices = order[step * batch_size:(step + 1) * batch_size].tolist()
-            images, masks = batch[:2]
+            images, masks, extras = batch[0], batch[1], batch[2:]  # extras: e.g. per-pixel weights
             check_images(images, f"train_data[{indices[0]}]'s image (batched)")
             if optimizer == "sgd":
                 for group in opt.param_groups:
@@ -161,7 +163,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
                 logits = model(_to_device(images, device))
             _check_batch(masks, logits, indices)
             if (masks != IGNORE_INDEX).any():  # an all-ignore crop has no loss (0/0): skip it
-                loss = loss_fn(logits.float(), masks.to(device).long())
+                loss = loss_fn(logits.float(), masks.to(device).long(), *(e.to(device) for e in extras))
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)

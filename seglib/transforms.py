@@ -1,12 +1,18 @@
 """Joint augmentation of an image and its ``tv_tensors.Mask`` with ``torchvision.transforms.v2``:
 the same random scale, flip and crop for both; the mask resized with NEAREST and padded with 255.
-Built in notebooks/01_datasets.ipynb, section 4."""
+Built in notebooks/01_datasets.ipynb, section 4. U-Net's elastic deformation, quarter turns and
+flips: notebooks/07_unet.ipynb, section 6."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from seglib.core import IGNORE_INDEX
+from seglib.models.unet import mirror_pad
 
 
 PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
@@ -41,3 +47,57 @@ def eval_transforms(size: int | tuple[int, int] | None = None) -> v2.Compose:
     time); an int resizes the shorter side; ``(h, w)`` resizes to exactly that size.
     """
     return v2.Compose([v2.Identity() if size is None else v2.Resize(size)])
+
+
+def elastic_displacement(height: int, width: int, std: float = 10.0, grid: int = 3) -> torch.Tensor:
+    """U-Net's elastic deformation: random displacements (``std`` pixels, Gaussian) on a coarse
+    ``grid x grid`` grid, upsampled bicubically to a smooth field ``[1, H, W, 2]`` in the
+    normalised units of ``v2.functional.elastic``. Uses the global torch RNG.
+    Built in notebooks/07_unet.ipynb, section 6.
+    """
+    coarse = torch.randn(1, 2, grid, grid) * std
+    field = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)
+    scale = torch.tensor([2 / width, 2 / height]).view(1, 2, 1, 1)  # pixels -> [-1, 1] units (x, y)
+    return (field * scale).permute(0, 2, 3, 1)
+
+
+def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0,
+                     grid: int = 3) -> tuple[torch.Tensor, ...]:
+    """The same random elastic deformation (``std=0``: none), quarter turn and flip for an image
+    ``[C, H, W]`` (bilinear) and label maps ``[H, W]`` (nearest); the outside is filled with 0."""
+    out = [image, *maps]
+    if std > 0:
+        d = elastic_displacement(*image.shape[-2:], std=std, grid=grid)
+        nearest = v2.InterpolationMode.NEAREST
+        out = [v2.functional.elastic_image(image, d)] + [
+            v2.functional.elastic_image(m[None], d, interpolation=nearest)[0] for m in maps]
+    k, flip = int(torch.randint(4, ())), bool(torch.randint(2, ()))
+    out = [t.rot90(k, dims=(-2, -1)) for t in out]
+    return tuple(t.flip(-1) if flip else t for t in out)
+
+
+class CellTiles(torch.utils.data.Dataset):
+    """U-Net's training samples from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``:
+    ``(image mirror-padded by margin / 2 per side, cell mask [H, W], per-pixel weights [H, W])``,
+    augmented by :func:`elastic_rot_flip` (``std=0``: rotation and flip only, ``augment=False``:
+    none). ``weights(instances) -> [H, W]`` array, e.g. ``seglib.models.unet.weight_map``;
+    ``None`` gives weight 1 everywhere (plain cross-entropy). Built in notebooks/07_unet.ipynb, section 6.
+    """
+
+    def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
+                 weights: Callable | None = None, std: float = 10.0, augment: bool = True) -> None:
+        self.pad = margin // 2
+        self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
+        self.weights, self.std, self.augment = weights, std, augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image, cells = self.images[i], self.instances[i]
+        if self.augment:
+            image, cells = elastic_rot_flip(image, cells, std=self.std)
+        p = self.pad
+        cells = cells[p:cells.shape[-2] - p, p:cells.shape[-1] - p]
+        w = torch.ones(cells.shape) if self.weights is None else torch.as_tensor(self.weights(cells.numpy()))
+        return image, (cells > 0).long(), w

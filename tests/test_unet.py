@@ -1,0 +1,202 @@
+"""U-Net: the paper's counts and sizes, crop-and-copy, overlap-tile, the weight map, elastic
+deformation, the separation metric, and ``fit`` passing per-pixel weights to the loss."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from seglib.exercises.lesson07 import brute_force_weight_map
+from seglib.metrics import instance_scores, separation, touching_pairs
+from seglib.models.unet import (
+    UNet,
+    center_crop,
+    check_size,
+    mirror_pad,
+    output_size,
+    predict_tiles,
+    valid_sizes,
+    weight_map,
+)
+from seglib.synthetic import ShapesConfig, make_sample
+from seglib.train import fit
+from seglib.transforms import CellTiles, elastic_displacement, elastic_rot_flip
+
+
+def test_paper_network_has_31_030_658_parameters_23_convolutions_and_maps_572_to_388():
+    with torch.device("meta"):
+        model = UNet(1, 2, width=64)
+        out = model(torch.empty(1, 1, 572, 572))
+    assert sum(p.numel() for p in model.parameters()) == 31_030_658
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert len(convs) == 23 and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert tuple(out.shape) == (1, 2, 388, 388) and model.margin == 184
+
+
+def test_valid_sizes_follow_the_rule_and_match_the_network():
+    assert valid_sizes(4) == [188, 204, 220, 236] and output_size(572) == 388
+    assert all((n - 124) % 16 == 0 for n in valid_sizes(20, start=189))
+    model = UNet(1, 2, width=2, depth=2).eval()
+    for n in range(20, 60):
+        expected = output_size(n, depth=2)
+        if expected is None:
+            with pytest.raises(ValueError, match="Nearest valid sizes"):
+                model(torch.zeros(1, 1, n, n))
+        else:
+            assert model(torch.zeros(1, 1, n, n)).shape[-1] == expected
+
+
+def test_a_wrong_size_names_the_nearest_valid_ones():
+    with pytest.raises(ValueError, match="input side 570 is not valid.*556 or 572"):
+        check_size(570)
+    with pytest.raises(ValueError, match="188 \\(the smallest\\)"):
+        check_size(100)
+
+
+def test_padded_variant_keeps_the_size_and_refuses_non_multiples():
+    model = UNet(3, 4, width=4, depth=3, padding="same").eval()
+    assert model(torch.zeros(2, 3, 48, 40)).shape == (2, 4, 48, 40) and model.margin == 0
+    with pytest.raises(ValueError, match="multiples of 8"):
+        model(torch.zeros(1, 3, 50, 48))
+
+
+def test_he_initialisation_and_zero_biases():
+    torch.manual_seed(0)
+    conv = UNet(1, 2, width=32).down[2][0]  # 64 -> 128 channels: fan-in 64 * 9
+    assert conv.weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.02)
+    assert conv.bias.abs().max() == 0
+
+
+def test_center_crop_takes_the_middle():
+    skip = torch.arange(36.0).view(1, 1, 6, 6)
+    assert center_crop(skip, (2, 2)).flatten().tolist() == [14.0, 15.0, 20.0, 21.0]
+    assert center_crop(skip, (6, 6)).equal(skip)
+
+
+@pytest.mark.parametrize("pad", [(2, 3, 1, 4), (9, 12, 7, 20)])
+def test_mirror_pad_matches_numpy_reflect_even_beyond_the_image(pad):
+    x = torch.arange(35.0).view(1, 5, 7)
+    top, bottom, left, right = pad
+    expected = np.pad(x.numpy(), ((0, 0), (top, bottom), (left, right)), mode="reflect")
+    assert np.array_equal(mirror_pad(x, *pad).numpy(), expected)
+
+
+def test_overlap_tile_equals_one_whole_image_prediction():
+    torch.manual_seed(0)
+    model = UNet(1, 2, width=4, depth=2).eval()
+    image = torch.rand(1, 1, 45, 61)
+    with torch.no_grad():
+        tiled = predict_tiles(model, image, tile=52)    # 12 x 12 outputs, stepping by 8
+        whole = predict_tiles(model, image, tile=108)   # one tile covers it all
+    assert tiled.shape == (1, 2, 45, 61)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        zeros = predict_tiles(model, image, tile=108, pad="zeros")
+    assert not torch.allclose(zeros[..., :2, :], whole[..., :2, :])  # the border sees other context
+    with pytest.raises(ValueError, match="pad 'mirror' or 'zeros'"):
+        predict_tiles(model, image, tile=52, pad="reflect")
+    with pytest.raises(ValueError, match="unpadded U-Net"):
+        predict_tiles(UNet(1, 2, width=4, depth=2, padding="same"), image, tile=52)
+    with pytest.raises(ValueError, match="input side 50 is not valid"):
+        predict_tiles(model, image, tile=50)
+
+
+def test_weight_map_matches_brute_force_and_balances_classes():
+    _, _, cells = make_sample(3, 0, ShapesConfig(size=24, variant="touching"), return_instances=True)
+    cells = cells.numpy()
+    assert cells.max() >= 2
+    np.testing.assert_allclose(weight_map(cells, 10, 5), brute_force_weight_map(cells, 10, 5), rtol=1e-5)
+    balanced = weight_map(cells, w0=0)
+    assert balanced.mean() == pytest.approx(1.0)  # N / (2 N_c) per pixel averages to 1
+    one = (cells == 1).astype(np.int64)
+    assert np.allclose(weight_map(one), weight_map(one, w0=0))  # no second cell, no border term
+
+
+def test_weight_map_is_largest_in_the_narrow_gap():
+    cells = np.zeros((10, 20), np.int64)
+    cells[2:8, 2:9], cells[2:8, 10:17] = 1, 2   # a 1-pixel gap at column 9
+    w = weight_map(cells)
+    assert w[5, 9] > 9 and w[5, 9] == w.max() and w[5, 19] < w[5, 9] / 2
+
+
+def test_touching_pairs_and_separation():
+    cells = torch.zeros(10, 20, dtype=torch.long)
+    cells[2:8, 2:9], cells[2:8, 10:13], cells[2:8, 18:20] = 1, 2, 3  # 1 and 2 touch; 3 is 5 px away
+    assert touching_pairs(cells).tolist() == [[1, 2]]
+    assert separation(cells > 0, cells) == (1, 1)
+    merged = cells > 0
+    merged[2:8, 9] = True
+    assert separation(merged, cells) == (0, 1)
+    assert separation(torch.zeros_like(merged), cells) == (0, 1)  # nothing found: not separated
+
+
+def test_instance_scores_perfect_prediction():
+    cells = torch.zeros(1, 10, 20, dtype=torch.long)
+    cells[0, 2:8, 2:9], cells[0, 2:8, 10:13] = 1, 2
+    scores = instance_scores((cells > 0).float(), cells)
+    assert scores == {"separation": 1.0, "AP": 1.0}
+    merged = (cells > 0).float()
+    merged[0, 2:8, 9] = 1
+    assert instance_scores(merged, cells)["separation"] == 0.0
+
+
+def test_elastic_displacement_has_the_requested_pixel_std_at_the_grid_nodes():
+    torch.manual_seed(0)
+    d = torch.cat([elastic_displacement(64, 32, std=10.0) for _ in range(300)])
+    corners_px = d[:, 0, 0] * torch.tensor([32 / 2, 64 / 2])  # back to pixels (x, y)
+    assert d.shape == (300, 64, 32, 2) and corners_px.std().item() == pytest.approx(10.0, rel=0.1)
+
+
+def test_elastic_rot_flip_moves_image_and_labels_together():
+    torch.manual_seed(1)
+    labels = torch.zeros(40, 40, dtype=torch.long)
+    labels[5:20, 8:30] = 1
+    labels[25:35, 10:20] = 2
+    image = labels[None].float().repeat(3, 1, 1)
+    for std in (0.0, 10.0):
+        out, moved = elastic_rot_flip(image, labels, std=std)
+        assert moved.dtype == torch.long and set(moved.unique().tolist()) <= {0, 1, 2}
+        agree = (out[0].round().long() == moved).float().mean().item()
+        assert agree == 1.0 if std == 0 else agree > 0.95
+
+
+def test_cell_tiles_give_padded_images_masks_and_weights():
+    config = ShapesConfig(size=20, variant="touching")
+    samples = [make_sample(i, 0, config, return_instances=True) for i in range(2)]
+    images, cells = torch.stack([s[0] for s in samples]), torch.stack([s[2] for s in samples])
+    image, mask, w = CellTiles(images, cells, 40, weight_map, augment=False)[1]
+    assert image.shape == (3, 60, 60) and mask.shape == w.shape == (20, 20)
+    assert mask.equal((cells[1] > 0).long())
+    assert torch.allclose(w, torch.from_numpy(weight_map(cells[1].numpy())))
+    assert CellTiles(images, cells, 40)[0][2].eq(1).all()
+
+
+def test_fit_passes_extra_sample_items_to_the_loss():
+    torch.manual_seed(0)
+    images = torch.rand(8, 3, 8, 8)
+    masks = (images[:, 0] > 0.5).long()
+    weights = torch.zeros(8, 8, 8)
+    weights[..., :4] = 1.0  # only the left half counts
+    seen = []
+
+    def loss_fn(logits, target, w):
+        seen.append(w.shape)
+        return (F.cross_entropy(logits, target, reduction="none") * w).mean()
+
+    model = nn.Conv2d(3, 2, 1)
+    fit(model, TensorDataset(images, masks, weights), epochs=1, lr=0.1, batch_size=4, loss_fn=loss_fn,
+        progress=False)
+    assert seen == [torch.Size([4, 8, 8])] * 2
+
+
+def test_gap_contrast_brightens_only_the_gaps():
+    plain = make_sample(4, 0, ShapesConfig(size=32, variant="touching"), return_instances=True)
+    faint = make_sample(4, 0, ShapesConfig(size=32, variant="touching", gap_contrast=0.5),
+                        return_instances=True)
+    assert plain[1].equal(faint[1]) and plain[2].equal(faint[2])
+    changed = (faint[0] - plain[0]).abs().amax(0) > 1e-6
+    assert changed.any() and (plain[1][changed] == 0).all()       # gap pixels are background
+    assert (faint[0] >= plain[0] - 1e-6).all()                     # and only got brighter
