@@ -1,4 +1,4 @@
-"""Checks and solutions for lesson 06 (DeconvNet), section 6.
+"""Checks and solutions for lesson 06 (DeconvNet), section 7.
 
 1. ``unpool(pooled, indices, size)``: max-unpooling by hand from the switches;
 2. ``unpool_sizes(height, width)``: the map sizes after unpool5 ... unpool1 for any input;

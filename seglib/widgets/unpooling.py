@@ -7,7 +7,7 @@ gives instead. The bottom row steps through the trained decoder at that stage: t
 unpooling made, the map after that stage's deconvolutions, and the prediction. The views are
 computed by ``unpooling_views`` (tested); the panel is a PNG in an ``ipywidgets.Image``, shown
 first as a still for readers without a kernel, as ``seglib.widgets.feature_maps`` does.
-Built in notebooks/06_deconvnet.ipynb, section 3.
+Built in notebooks/06_deconvnet.ipynb, section 4.
 """
 from __future__ import annotations
 
