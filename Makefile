@@ -50,7 +50,7 @@ widgets7: setup
 	$(BIN)/python -m pip install --quiet --no-deps --target $(IPYW7) "ipywidgets==7.7.5" \
 	  "widgetsnbextension~=3.6.0" "jupyterlab_widgets>=1.0,<2" ipython_genutils
 	PYTHONPATH=$(IPYW7):$$PWD $(BIN)/python -c "import ipywidgets; assert ipywidgets.__version__.startswith('7.'), ipywidgets.__version__"
-	PYTHONPATH=$(IPYW7):$$PWD $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_widget_transposed_conv.py tests/test_widgets_feature_maps.py
+	PYTHONPATH=$(IPYW7):$$PWD $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_widget_transposed_conv.py tests/test_widgets_feature_maps.py tests/test_widget_unpooling.py
 
 # Re-execute every notebook in place, in a fresh kernel, and print each one's run time.
 notebooks: setup

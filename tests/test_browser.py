@@ -3,9 +3,10 @@
 The unit tests check the widgets' Python side; only a browser shows that a panel really
 renders (the widgets extension is found, the PNG arrives as an <img>), that the still PNG
 shown for readers without a kernel comes first, and that moving a slider in the page
-reaches the kernel and comes back as a new picture. Two panels: the feature-map explorer
-(in a small generated notebook, so this test needs no training run) and lesson 03's
-transposed-convolution stepper (the lesson itself).
+reaches the kernel and comes back as a new picture. Three panels: the feature-map explorer
+and lesson 06's unpooling explorer (each in a small generated notebook on an untrained net, so
+this test needs no training run), and lesson 03's transposed-convolution stepper (the lesson
+itself).
 
 Needs Debian's ``/usr/bin/chromium`` (``apt-get install chromium``): skipped without it,
 except under CI (``$CI`` set), where a missing browser is a failure. Run it with
@@ -59,6 +60,8 @@ class Panel:
 
 EXPLORER = Panel("feature_map_widget", ".seglib-feature-map-explorer", "img.seglib-fm-picture",
                  ".seglib-fm-channel")
+UNPOOLING = Panel("unpooling_widget", ".seglib-unpooling-explorer", "img.seglib-up-picture",
+                  ".seglib-up-stage")
 STEPPER = Panel("transposed_conv_widget", ".seglib-transposed-conv-stepper", "img.seglib-tc-picture",
                 ".seglib-tc-step")
 
@@ -75,6 +78,19 @@ EXPLORER_CELLS = [
     'FeatureMapExplorer(FCN(6, "8s", width=1 / 16), images, class_names=CLASSES["shapes"])',
 ]
 
+# The unpooling explorer on an untrained, narrow DeconvNet (1x1 fc6) and three "thin" images.
+UNPOOLING_CELLS = [
+    "import torch\n\n"
+    "from seglib.core import set_threads\n"
+    "from seglib.models.deconvnet import DeconvNet\n"
+    "from seglib.synthetic import CLASSES, ShapesConfig, make_batch\n"
+    "from seglib.widgets.unpooling import UnpoolingExplorer\n\n"
+    "set_threads()\n"
+    "torch.manual_seed(0)\n"
+    'images, _ = make_batch(3, seed=0, config=ShapesConfig(size=64, variant="thin"))',
+    'UnpoolingExplorer(DeconvNet(4, width=1 / 16, fc_size=1), images, class_names=CLASSES["thin"])',
+]
+
 # JupyterLab settings that keep the run quiet and the page complete: no news or update
 # pop-ups, no kernel-selection dialog, and every cell in the DOM (no virtual scrolling
 # hiding the widget's output).
@@ -86,13 +102,23 @@ LAB_SETTINGS = {
 }
 
 
-def explorer_notebook(folder: Path) -> Path:
-    """Write the explorer's notebook into ``folder`` and return its path."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in EXPLORER_CELLS])
+def small_notebook(folder: Path, name: str, cells: list[str]) -> Path:
+    """Write a notebook of ``cells`` into ``folder`` and return its path."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / "feature_maps.ipynb"
+    path = folder / name
     nbformat.write(nb, path)
     return path
+
+
+def explorer_notebook(folder: Path) -> Path:
+    """The feature-map explorer's notebook."""
+    return small_notebook(folder, "feature_maps.ipynb", EXPLORER_CELLS)
+
+
+def unpooling_notebook(folder: Path) -> Path:
+    """The unpooling explorer's notebook."""
+    return small_notebook(folder, "unpooling.ipynb", UNPOOLING_CELLS)
 
 
 def lesson_03_copy(folder: Path) -> Path:
@@ -303,8 +329,9 @@ def step_slider(page, slider: str) -> int:
     return value + 1 if value < last else value - 1
 
 
-@pytest.mark.parametrize("panel,make_notebook", [(EXPLORER, explorer_notebook), (STEPPER, lesson_03_copy)],
-                         ids=["feature_map_explorer", "transposed_conv_stepper"])
+@pytest.mark.parametrize("panel,make_notebook", [(EXPLORER, explorer_notebook), (STEPPER, lesson_03_copy),
+                                                 (UNPOOLING, unpooling_notebook)],
+                         ids=["feature_map_explorer", "transposed_conv_stepper", "unpooling_explorer"])
 def test_widget_shows_a_still_then_reacts_in_jupyterlab(chromium: str, jupyter_lab: Lab, panel: Panel,
                                                         make_notebook) -> None:
     notebook = make_notebook(jupyter_lab.root)

@@ -1,0 +1,138 @@
+"""DeconvNet (Noh, Hong and Han, ICCV 2015): VGG16 and its mirror image, joined by max-pool switches.
+
+The encoder is VGG16 with batch norm; each 2x2 max-pool records its *switches* (where each
+window's maximum was, ``MaxPool2d(return_indices=True)``). fc6 is a k x k convolution (7 in
+the paper) that reads the whole pool5 grid, fc7 a 1x1 one, and ``fc6_deconv`` a k x k
+transposed convolution back to the pool5 grid. The decoder mirrors VGG16 stage by stage:
+``unpool5`` puts every value back where pool5 found its maximum (zeros elsewhere), 3x3
+deconvolutions (512, 512, 512) densify it, ``unpool4`` with pool4's switches, ... down to
+``unpool1`` and a 1x1 ``score`` convolution. BatchNorm + ReLU follow every conv and deconv.
+``decoder="bilinear"`` keeps every layer but upsamples bilinearly instead of unpooling:
+the lesson's ablation. Built in notebooks/06_deconvnet.ipynb, section 2.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import VGG
+from torchvision.transforms import v2
+
+from seglib.core import check_images
+from seglib.models.fcn import IMAGENET_MEAN, IMAGENET_STD
+from seglib.models.vgg import convolutionalize_linear, pool5_grid, vgg16
+
+
+DECODERS: tuple[str, ...] = ("unpool", "bilinear")
+"""``"unpool"``: max-unpooling with the encoder's switches (the paper); ``"bilinear"``: the ablation."""
+
+
+def conv_bn_relu(conv: nn.Module) -> nn.Sequential:
+    """``conv`` followed by BatchNorm and ReLU, as after every conv and deconv of DeconvNet."""
+    return nn.Sequential(conv, nn.BatchNorm2d(conv.out_channels), nn.ReLU(inplace=True))
+
+
+def unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int, int],
+           name: str = "unpool") -> torch.Tensor:
+    """Max-unpool ``x`` with the switches ``indices`` of the 2x2 pool that made them, back to ``size``.
+
+    Each value goes back to where its window's maximum was; every other pixel is 0. Passing
+    ``size`` (the map's size *before* pooling) makes odd sizes come back exactly.
+    """
+    height, width = size[-2:]
+    if indices.shape != x.shape or (indices.numel() and int(indices.max()) >= height * width):
+        raise ValueError(f"{name}: switches of shape {tuple(indices.shape)} cannot unpool a map of shape "
+                         f"{tuple(x.shape)} to {height}x{width}: each unpooling needs the indices of its own "
+                         "max-pool, in reverse order (unpool5 takes pool5's, ..., unpool1 takes pool1's)")
+    return F.max_unpool2d(x, indices, kernel_size=2, stride=2, output_size=(height, width))
+
+
+class DeconvNet(nn.Module):
+    """Logits ``[N, num_classes, H, W]`` for images ``[N, 3, H, W]`` in ``[0, 1]``, H and W at least 32 k.
+
+    ``width`` scales VGG16's channels (1.0: the paper's net, 252 M parameters with 21
+    classes); ``fc_size`` is k, the side of fc6's kernel (7 in the paper; smaller for small
+    inputs). Or pass a trained VGG16-BN classifier as ``vgg`` (``shapes_vgg16()``, or
+    torchvision's ``vgg16_bn`` with ImageNet weights): the encoder, fc6 and fc7 start from it,
+    k is its pool5 grid. ``decoder``: one of ``DECODERS``. Built in notebooks/06_deconvnet.ipynb.
+    """
+
+    def __init__(self, num_classes: int = 21, width: float = 1.0, vgg: VGG | None = None,
+                 fc_size: int = 7, decoder: str = "unpool") -> None:
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        vgg = vgg16(width, batch_norm=True, pool5_size=fc_size) if vgg is None else vgg
+        if not any(isinstance(m, nn.BatchNorm2d) for m in vgg.features):
+            raise ValueError("DeconvNet's encoder is VGG16 with batch norm: vgg16(batch_norm=True), vgg16_bn")
+        self.num_classes, self.decoder, self.fc_size = num_classes, decoder, pool5_grid(vgg)
+        self.normalize = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+        self.encoder = nn.ModuleList(_split_at_pools(vgg.features))
+        self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
+        convs = [[m for m in stage if isinstance(m, nn.Conv2d)] for stage in self.encoder]
+        c5, k, hidden = convs[-1][-1].out_channels, self.fc_size, vgg.classifier[0].out_features
+        self.fc6 = conv_bn_relu(convolutionalize_linear(vgg.classifier[0], c5, k))  # k x k -> 1 x 1
+        self.fc7 = conv_bn_relu(convolutionalize_linear(vgg.classifier[3], hidden, 1))
+        self.fc6_deconv = conv_bn_relu(nn.ConvTranspose2d(hidden, c5, k))         # 1 x 1 -> k x k
+        self.decoder_stages = nn.ModuleList(_mirror(stage) for stage in reversed(convs))  # stage 5 first
+        self.score = nn.Conv2d(convs[0][0].out_channels, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maps(x)["score"]
+
+    def maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate map by name: ``conv1``..``conv5`` (before pooling), ``pool1``..``pool5``,
+        ``fc6``, ``fc7``, ``fc6_deconv``, ``unpool5``..``unpool1``, ``deconv5``..``deconv1``, ``score``."""
+        check_images(x, "DeconvNet input", channels=3)
+        k, (height, width) = self.fc_size, x.shape[-2:]
+        if min(height, width) < 32 * k:
+            raise ValueError(f"DeconvNet input is {height}x{width}, but fc6 is a {k}x{k} convolution on "
+                             "pool5 "
+                             f"(1/32 of the input): height and width must be at least 32 x {k} = {32 * k} px")
+        if self.training and x.shape[0] == 1:
+            raise ValueError("DeconvNet in training mode needs batches of 2 or more images: its BatchNorm "
+                             "layers normalise with the batch's statistics, and at fc6 (a 1x1 map) a batch "
+                             "of one has one value per channel, so every output becomes 0. The paper trained "
+                             "with batches of 64; use model.eval() to predict one image with the running "
+                             "statistics")
+        out, h = {}, self.normalize(x)
+        switches = []
+        for s, stage in enumerate(self.encoder, start=1):
+            out[f"conv{s}"] = h = stage(h)
+            h, indices = self.pool(h)
+            out[f"pool{s}"] = h
+            switches.append((indices, out[f"conv{s}"].shape[-2:]))
+        out["fc6"] = h = self.fc6(h)
+        out["fc7"] = h = self.fc7(h)
+        out["fc6_deconv"] = h = self.fc6_deconv(h)
+        stages = zip(range(5, 0, -1), self.decoder_stages, reversed(switches), strict=True)
+        for s, stage, (indices, size) in stages:
+            h = unpool(h, indices, size, f"unpool{s}") if self.decoder == "unpool" else \
+                F.interpolate(h, size=tuple(size), mode="bilinear", align_corners=False)
+            out[f"unpool{s}"] = h
+            out[f"deconv{s}"] = h = stage(h)
+        out["score"] = self.score(h)
+        return out
+
+
+def _mirror(convs: list[nn.Conv2d]) -> nn.Sequential:
+    """One decoder stage: the encoder stage's convs in reverse, each (a -> b) as a 3x3 deconv (b -> a);
+    the image's 3 channels are not mirrored (conv1_1, 3 -> 64, becomes deconv1_2, 64 -> 64)."""
+    def deconv(c: nn.Conv2d) -> nn.ConvTranspose2d:
+        return nn.ConvTranspose2d(c.out_channels, c.out_channels if c.in_channels == 3 else c.in_channels, 3,
+                                  padding=1)
+    return nn.Sequential(*[conv_bn_relu(deconv(c)) for c in reversed(convs)])
+
+
+def _split_at_pools(features: nn.Sequential) -> list[nn.Sequential]:
+    """VGG's conv layers as five stages, each up to (without) its 2x2 max-pool."""
+    stages, current = [], []
+    for layer in features:
+        if isinstance(layer, nn.MaxPool2d):
+            stages.append(nn.Sequential(*current))
+            current = []
+        else:
+            current.append(layer)
+    if len(stages) != 5 or current:
+        raise ValueError(f"expected VGG16 features with 5 max-pools ending in one, got {len(stages)}")
+    return stages

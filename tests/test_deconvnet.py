@@ -1,0 +1,94 @@
+"""seglib.models.deconvnet: shapes for odd sizes, the paper's parameter count, unpooling, the errors."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seglib.models.deconvnet import DeconvNet, unpool
+from seglib.models.vgg import shapes_vgg16, vgg16
+
+
+def tiny(**kwargs) -> DeconvNet:
+    return DeconvNet(3, width=1 / 16, fc_size=1, **kwargs)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (33, 45), (65, 97), (97, 131)])
+@pytest.mark.parametrize("decoder", ["unpool", "bilinear"])
+def test_logits_have_the_input_size_for_odd_sizes(size, decoder):
+    model = tiny(decoder=decoder).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, *size)).shape == (1, 3, *size)
+
+
+def test_maps_go_down_by_two_and_back_up_through_the_same_sizes():
+    maps = tiny().eval().maps(torch.rand(1, 3, 97, 131))
+    for s in range(1, 6):
+        assert maps[f"unpool{s}"].shape == maps[f"conv{s}"].shape  # unpool s restores conv s's size
+        h, w = maps[f"conv{s}"].shape[-2:]
+        assert maps[f"pool{s}"].shape[-2:] == (h // 2, w // 2)
+    assert maps["pool5"].shape[-2:] == (3, 4) and maps["fc6_deconv"].shape == maps["pool5"].shape
+
+
+def test_the_paper_network_has_252_million_parameters():
+    with torch.device("meta"):
+        model = DeconvNet(21, vgg=vgg16(batch_norm=True, device="meta"))
+    assert sum(p.numel() for p in model.parameters()) == 251_805_653  # "252M" (Noh et al., 2015)
+    assert [layer[0].out_channels for stage in model.decoder_stages for layer in stage] == [
+        512, 512, 512, 512, 512, 256, 256, 256, 128, 128, 64, 64, 64]
+    assert model.fc6[0].kernel_size == (7, 7) and model.fc6_deconv[0].kernel_size == (7, 7)
+
+
+def test_bilinear_decoder_has_exactly_the_same_parameters():
+    a, b = tiny(), tiny(decoder="bilinear")
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+
+
+def test_starts_from_the_shapes_classifier_with_its_3x3_fc6():
+    vgg = shapes_vgg16()
+    model = DeconvNet(4, vgg=vgg).eval()
+    assert model.fc_size == 3 and model.fc6[0].kernel_size == (3, 3)
+    assert torch.equal(model.fc6[0].weight.flatten(1), vgg.classifier[0].weight)
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 96, 96)).shape == (2, 4, 96, 96)
+
+
+def test_unpool_after_pool_keeps_exactly_the_maxima():
+    x = torch.randn(2, 3, 7, 9)
+    pooled, indices = F.max_pool2d(x, 2, stride=2, return_indices=True)
+    back = unpool(pooled, indices, x.shape[-2:])
+    assert back.shape == x.shape
+    kept = back != 0
+    assert kept.sum() == pooled.numel()                     # one value per 2x2 window
+    assert torch.equal(back[kept], x[kept])                 # each at its maximum's place, unchanged
+    assert torch.equal(F.max_pool2d(back.masked_fill(~kept, -1e9), 2, 2), pooled)
+    assert (back[..., -1, :] == 0).all() and (back[..., :, -1] == 0).all()  # the odd row/column no pool saw
+
+
+def test_unpool_with_another_stages_switches_is_a_clear_error():
+    x = torch.randn(1, 2, 16, 16)
+    p1, i1 = F.max_pool2d(x, 2, 2, return_indices=True)
+    p2, i2 = F.max_pool2d(p1, 2, 2, return_indices=True)
+    with pytest.raises(ValueError, match="its own max-pool, in reverse order"):
+        unpool(p2, i1, p1.shape[-2:], "unpool2")
+    with pytest.raises(ValueError, match="its own max-pool"):  # right shape, but indices into a bigger map
+        unpool(p1[..., :4, :4].contiguous(), i1[..., :4, :4].contiguous() + 200, (8, 8))
+
+
+def test_too_small_an_input_names_the_size_rule():
+    model = DeconvNet(4, vgg=shapes_vgg16()).eval()
+    with pytest.raises(ValueError, match=r"at least 32 x 3 = 96 px"):
+        model(torch.rand(1, 3, 95, 200))
+
+
+def test_batch_norm_training_with_one_image_is_a_clear_error():
+    model = tiny().train()
+    with pytest.raises(ValueError, match="batches of 2 or more"):
+        model(torch.rand(1, 3, 32, 32))
+    model(torch.rand(2, 3, 32, 32))        # two images train
+    model.eval()(torch.rand(1, 3, 32, 32))  # one image predicts with the running statistics
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        tiny(decoder="nearest")
+    with pytest.raises(ValueError, match="batch norm"):
+        DeconvNet(3, vgg=vgg16(1 / 16, pool5_size=1))
