@@ -81,7 +81,7 @@ def test_parsenet_parameter_overhead_over_fcn32s():
         raw = ParseNet(21, normalize=False, vgg=vgg16())
     assert count_parameters(fcn) == 134_346_581  # 134 M, the FCN paper's figure
     assert count_parameters(parsenet) - count_parameters(fcn) == 4096 * 21 + 2 * 4096
-    assert count_parameters(late) - count_parameters(fcn) == 4096 * 21 + 21 + 2 * 4096
+    assert count_parameters(late) == count_parameters(parsenet)  # the same weights, cut in two
     assert count_parameters(raw) - count_parameters(fcn) == 4096 * 21
 
 
@@ -125,3 +125,20 @@ def test_empirical_receptive_field_is_zero_outside_the_theoretical_one():
     assert erf[~inside].abs().max() == 0 and erf[inside].sum() > 0
     with pytest.raises(ValueError, match="outside the 15x15 image"):
         empirical_receptive_field(net, torch.rand(1, 3, 15, 15), point=(15, 0))
+
+
+def test_late_fusion_is_early_fusion_with_the_classifier_cut_in_two():
+    torch.manual_seed(0)
+    vgg = vgg16(1 / 16, num_classes=3, pool5_size=3)
+    early = ParseNet(3, local="pool3", vgg=vgg).eval()
+    late = ParseNet(3, local="pool3", fusion="late", vgg=vgg).eval()
+    late.load_state_dict(early.state_dict(), strict=False)  # backbone, fc6, fc7, scales
+    with torch.no_grad():
+        nn.init.normal_(early.score.weight)
+        nn.init.normal_(early.score.bias)
+        c = early.backbone.channels["pool3"]
+        late.score_local.weight.copy_(early.score.weight[:, :c])
+        late.score_local.bias.copy_(early.score.bias)
+        late.score_global.weight.copy_(early.score.weight[:, c:])
+        x = torch.rand(2, 3, 40, 72)
+        assert torch.allclose(early(x), late(x), atol=1e-5)

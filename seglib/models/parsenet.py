@@ -7,7 +7,7 @@ the whole image (global average pooling), copies that vector back to every posit
 classifier (early fusion), or scored by a classifier of its own and added (late fusion).
 Features from different layers differ in scale by orders of magnitude, so each is first
 L2-normalised at every position and multiplied by a learned per-channel scale (``L2Norm``).
-Built in notebooks/05_parsenet.ipynb, sections 3-5.
+Built in notebooks/05_parsenet.ipynb, sections 1-4.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class L2Norm(nn.Module):
     """``y_c = gamma_c * x_c / sqrt(sum_k x_k^2 + eps)`` at every position: norm ``gamma`` over channels.
 
     One learnable ``gamma`` per channel, initialised to ``scale`` (the paper: 10 or 20 trains
-    well, 1 hardly at all); ``learn_scale=False`` keeps it fixed. Section 4.
+    well, 1 hardly at all); ``learn_scale=False`` keeps it fixed. Section 3.
     """
 
     def __init__(self, channels: int, scale: float = 20.0, learn_scale: bool = True,
@@ -45,12 +45,12 @@ class L2Norm(nn.Module):
 
 
 def global_average(x: torch.Tensor) -> torch.Tensor:
-    """Global context: the mean of every channel over all positions, ``[N, C, 1, 1]``."""
+    """Global context: the mean of every channel over all positions, ``[N, C, 1, 1]``. Section 2."""
     return x.mean(dim=(2, 3), keepdim=True)
 
 
 def unpool(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Replication unpooling: the ``[N, C, 1, 1]`` vector copied to every position (a view, no copy)."""
+    """Replication unpooling: the ``[N, C, 1, 1]`` vector at every position (a view, no copy). Section 2."""
     if context.dim() != 4 or context.shape[-2:] != (1, 1):
         raise ValueError(f"unpool expects a global vector [N, C, 1, 1], got shape {tuple(context.shape)}")
     return context.expand(-1, -1, *size)
@@ -64,7 +64,7 @@ class ParseNet(FCN):
     (concatenate, one 1x1 classifier) or ``"late"`` (one classifier each, scores added);
     ``normalize``: L2Norm on both features, with scales starting at ``scale`` and learnt
     unless ``learn_scale=False``; ``normalize=False`` fuses the raw features. The scores are
-    upsampled bilinearly (fixed) to the input size. Other arguments as ``FCN``. Section 5.
+    upsampled bilinearly (fixed) to the input size. Other arguments as ``FCN``. Section 4.
     """
 
     def __init__(self, num_classes: int = 21, local: str = "fc7", fusion: str = "early",
@@ -83,7 +83,8 @@ class ParseNet(FCN):
             self.score = zero_conv1x1(c_local + c_global, num_classes)
         else:
             self.score_local = zero_conv1x1(c_local, num_classes)
-            self.score_global = zero_conv1x1(c_global, num_classes)
+            self.score_global = nn.Conv2d(c_global, num_classes, 1, bias=False)  # one bias is enough
+            nn.init.zeros_(self.score_global.weight)
         self.upscore = bilinear_upsampler(num_classes, LAYERS[local], trainable=False)
 
     def scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
