@@ -15,9 +15,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def multiply_adds(model: nn.Module, images: torch.Tensor) -> int:
-    """Multiply-adds of one forward pass on ``images`` (convolutions and matrix products; FLOPs / 2)."""
+    """Multiply-adds of one forward pass on ``images`` (convolutions and matrix products; FLOPs / 2),
+    counted in evaluation mode."""
+    was_training = model.training
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(images)
+        model.eval()(images)
+    model.train(was_training)
     return counter.get_total_flops() // 2
 
 

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from torchvision.models import VGG16_Weights
 
 from seglib.core import DatasetError, checkpoint_root, data_root
-from seglib.datasets import VOCSegmentation
+from seglib.datasets import VOCSegmentation, check_dataset_folder
 from seglib.download import download_voc2012
 from seglib.fixtures import make_voc_tree
 from seglib.train import evaluate, fit
@@ -96,6 +96,131 @@ def _fcn(setup: Setup) -> dict:
     return scores
 
 
+def _parsenet(setup: Setup) -> dict:
+    """Lesson 05: ParseNet (context from fc7, L2 norm, scales from 10) on FCN-32s's layers."""
+    from seglib.models.parsenet import ParseNet
+    train, val = _voc_splits(setup, 64 if setup.smoke else 320)
+    model = ParseNet(21, local="fc7", scale=10.0, vgg=setup.backbone()())
+    fit(model, train, epochs=1 if setup.smoke else 30, lr=1e-3, batch_size=2 if setup.smoke else 8,
+        progress=not setup.smoke, checkpoint=setup.checkpoints / "reproduce-05-parsenet.pt")
+    return {"parsenet": _summary(evaluate(model, val))}
+
+
+def _deconvnet(setup: Setup) -> dict:
+    """Lesson 06: DeconvNet with an ImageNet VGG16-BN encoder, on random 224 px crops (not proposals)."""
+    from torchvision.models import VGG16_BN_Weights, vgg16_bn
+
+    from seglib.models.deconvnet import DeconvNet
+    from seglib.models.vgg import vgg16
+    from seglib.transforms import eval_transforms
+    crop = 64 if setup.smoke else 224
+    root = setup.voc()
+    train = VOCSegmentation(root, "train", transforms=train_transforms(crop))
+    val = DataLoader(VOCSegmentation(root, "val", transforms=eval_transforms(crop)), batch_size=1)
+    vgg = (vgg16(1 / 16, batch_norm=True, pool5_size=2) if setup.smoke
+           else vgg16_bn(weights=VGG16_BN_Weights.IMAGENET1K_V1))
+    model = DeconvNet(21, vgg=vgg)
+    fit(model, train, epochs=1 if setup.smoke else 30, lr=1e-2, batch_size=2 if setup.smoke else 16,
+        progress=not setup.smoke, checkpoint=setup.checkpoints / "reproduce-06-deconvnet.pt")
+    return {"deconvnet": _summary(evaluate(model, val))}
+
+
+U373 = "PhC-C2DH-U373"
+U373_URL = "http://data.celltrackingchallenge.net/training-datasets/PhC-C2DH-U373.zip"
+
+
+def _u373(setup: Setup) -> Path:
+    """The cell tracking challenge's PhC-C2DH-U373 training set (sequences 01, 02), or a tiny fixture."""
+    if setup.smoke:
+        return make_cell_tracking_tree(setup.data / "u373-fixture")
+    root = setup.data / U373
+    if not (root / "01").is_dir():
+        from torchvision.datasets.utils import download_and_extract_archive
+        try:
+            download_and_extract_archive(U373_URL, str(setup.data))
+        except OSError as exc:
+            raise DatasetError(f"could not download {U373_URL} ({exc}). Download it by hand from "
+                               "celltrackingchallenge.net (2D datasets, PhC-C2DH-U373, training data) and "
+                               f"unzip it in {setup.data}, so that {root / '01'} exists") from exc
+    return check_dataset_folder(root, ["01", "02", "01_ST/SEG", "02_ST/SEG"], U373,
+                                f"download {U373_URL} and unzip it in {setup.data}")
+
+
+def _cell_frames(root: Path, sequence: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames with a reference segmentation: images ``[N, 1, H, W]`` in [0, 1], instances ``[N, H, W]``."""
+    import tifffile
+    masks = sorted((root / f"{sequence}_ST" / "SEG").glob("man_seg*.tif"))
+    if not masks:
+        raise DatasetError(f"no man_seg*.tif in {root / f'{sequence}_ST' / 'SEG'}")
+    images, cells = [], []
+    for mask in masks:
+        frame = root / sequence / f"t{mask.stem.removeprefix('man_seg')}.tif"
+        image = torch.from_numpy(tifffile.imread(frame).astype("float32"))
+        images.append(((image - image.min()) / (image.max() - image.min() + 1e-6))[None])
+        cells.append(torch.from_numpy(tifffile.imread(mask).astype("int64")))
+    return torch.stack(images), torch.stack(cells)
+
+
+def _corner_tiles(images: torch.Tensor, cells: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The four corner ``side x side`` windows of every frame (U-Net's large training tiles)."""
+    h, w = images.shape[-2:]
+    corners = [(0, 0), (0, w - side), (h - side, 0), (h - side, w - side)]
+    return (torch.cat([images[..., y:y + side, x:x + side] for y, x in corners]),
+            torch.cat([cells[..., y:y + side, x:x + side] for y, x in corners]))
+
+
+def _unet(setup: Setup) -> dict:
+    """Lesson 07: U-Net on PhC-U373, the paper's recipe: one large tile per step, momentum 0.99,
+    border weight map, elastic deformation; trained on sequence 01, scored on 02 (cell IoU)."""
+    from seglib.metrics import ConfusionMatrix
+    from seglib.models.unet import UNet, output_size, predict_tiles, valid_sizes, weight_map
+    from seglib.transforms import CellTiles
+    root = _u373(setup)
+    depth, width = (2, 4) if setup.smoke else (4, 64)
+    train_images, train_cells = _cell_frames(root, "01")
+    side = min(train_images.shape[-2:])
+    tile = max(n for n in valid_sizes(400, depth) if (output_size(n, depth) or 0) <= min(side, 388))
+    out = output_size(tile, depth)
+    model = UNet(1, 2, width=width, depth=depth)
+    tiles = CellTiles(*_corner_tiles(train_images, train_cells, out), model.margin, weight_map)
+
+    def weighted_ce(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return (torch.nn.functional.cross_entropy(logits, masks, reduction="none") * weights).mean()
+
+    fit(model, tiles, epochs=1 if setup.smoke else 100, lr=0.01, batch_size=1, loss_fn=weighted_ce,
+        optimizer=lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.99), progress=not setup.smoke,
+        checkpoint=setup.checkpoints / "reproduce-07-unet.pt")
+    val_images, val_cells = _cell_frames(root, "02")
+    model.eval()
+    cm = ConfusionMatrix(2)
+    with torch.no_grad():
+        for image, cells in zip(val_images, val_cells, strict=True):
+            cm.update(predict_tiles(model, image[None].to(next(model.parameters()).device), tile).cpu(),
+                      (cells > 0).long()[None])
+    metrics = _summary(cm.compute())
+    return {"unet": {**metrics, "cell IoU": round(cm.compute()["iou"][1].item(), 4)}}
+
+
+def make_cell_tracking_tree(root: str | Path, frames: int = 2, size: tuple[int, int] = (96, 112)) -> Path:
+    """A tiny tree in the cell tracking challenge's format (``01/t000.tif``, ``01_ST/SEG/man_seg000.tif``,
+    and the same for ``02``) with synthetic touching cells: the full profile's code path, offline."""
+    import tifffile
+
+    from seglib.synthetic import ShapesConfig, make_sample
+    root = Path(root)
+    config = ShapesConfig(size=max(size), variant="touching")
+    for s, sequence in enumerate(("01", "02")):
+        (root / sequence).mkdir(parents=True, exist_ok=True)
+        (root / f"{sequence}_ST" / "SEG").mkdir(parents=True, exist_ok=True)
+        for t in range(frames):
+            image, _, cells = make_sample(t, seed=s, config=config, return_instances=True)
+            tifffile.imwrite(root / sequence / f"t{t:03d}.tif",
+                             (image.mean(0)[:size[0], :size[1]] * 65535).numpy().astype("uint16"))
+            tifffile.imwrite(root / f"{sequence}_ST" / "SEG" / f"man_seg{t:03d}.tif",
+                             cells[:size[0], :size[1]].numpy().astype("uint16"))
+    return root
+
+
 def _summary(metrics: dict) -> dict:
     return {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
 
@@ -104,7 +229,16 @@ RECIPES: dict[str, Recipe] = {
     "04": Recipe("04", "FCN-32s -> 16s -> 8s (VGG16, ImageNet)", "PASCAL VOC 2012 train -> val",
                  "FCN-8s 62.7 % mIoU on a VOC 2011 val subset (Long et al. 2015, Table 2); "
                  "62.2 % on VOC 2012 test (Table 3)", _fcn),
+    "05": Recipe("05", "ParseNet on FCN-32s (VGG16, ImageNet)", "PASCAL VOC 2012 train -> val",
+                 "69.8 % mIoU on VOC 2012 test on DeepLab-LargeFOV, 67.3 % without context; 40.4 % on "
+                 "PASCAL-Context (Liu et al. 2015)", _parsenet),
+    "06": Recipe("06", "DeconvNet (VGG16-BN, ImageNet), whole-image crops", "PASCAL VOC 2012 train -> val",
+                 "69.6 % mIoU on VOC 2012 test with proposals, 72.5 % as EDeconvNet + CRF (Noh et al. 2015)",
+                 _deconvnet),
+    "07": Recipe("07", "U-Net (paper size, unpadded)", f"{U373} sequence 01 -> 02",
+                 "IoU 0.9203 on the PhC-U373 challenge test set (Ronneberger et al. 2015, Table 2)", _unet),
 }
+"""Lesson -> its full profile."""
 
 
 def no_gpu_message(lesson: str) -> str:

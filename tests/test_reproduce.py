@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from seglib import reproduce
+from seglib.core import DatasetError
 
 
 def test_refuses_without_gpu_and_says_what_to_do(monkeypatch, tmp_path, capsys):
@@ -21,6 +22,25 @@ def test_refuses_without_gpu_and_says_what_to_do(monkeypatch, tmp_path, capsys):
 def test_unknown_lesson_is_refused():
     with pytest.raises(ValueError, match="no full profile for lesson '99'"):
         reproduce.reproduce("99", smoke=True)
+
+
+@pytest.mark.parametrize("lesson, networks", [("05", {"parsenet"}), ("06", {"deconvnet"}), ("07", {"unet"})])
+def test_every_lesson_has_a_smoke_run(tmp_path, lesson, networks):
+    path = reproduce.reproduce(lesson, smoke=True, data=tmp_path, results=tmp_path / "results")
+    record = json.loads(path.read_text())
+    assert set(record["scores"]) == networks and record["paper"]
+    assert all(0.0 <= s["mean_iou"] <= 1.0 for s in record["scores"].values())
+
+
+def test_cell_tracking_fixture_has_the_challenge_layout_and_a_missing_folder_is_named(tmp_path):
+    root = reproduce.make_cell_tracking_tree(tmp_path / "u373", frames=2)
+    images, cells = reproduce._cell_frames(root, "02")
+    assert images.shape == (2, 1, 96, 112) and cells.shape == (2, 96, 112) and cells.max() > 1
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    (root / "02_ST" / "SEG" / "man_seg000.tif").unlink()
+    (root / "02_ST" / "SEG" / "man_seg001.tif").unlink()
+    with pytest.raises(DatasetError, match="no man_seg"):
+        reproduce._cell_frames(root, "02")
 
 
 def test_smoke_run_writes_a_results_file(tmp_path):

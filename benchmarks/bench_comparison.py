@@ -1,0 +1,79 @@
+"""Lesson 08's table over seeds 0-4: every network on every lesson's data, at one budget.
+
+For each seed, task (``seglib.compare.TASKS``) and network (``seglib.compare.NETWORKS``) it
+trains for ``STEPS`` steps, scores on held-out images and stores the scores (and, for seed 0,
+the label maps of the first validation images) in ``results/comparison.json`` and
+``results/comparison_predictions.npz``, which lesson 08 reads. Seeds already stored are kept,
+so seeds can run in separate processes (one per core). About 3 minutes a seed on an idle core.
+
+    python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seglib.compare import BATCH, N_VAL, NETWORKS, STEPS, TASKS, evaluate, train
+from seglib.core import set_threads
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+SHOWN = 3  # validation images whose predictions lesson 08 draws
+
+
+def run(seed: int) -> tuple[dict, dict]:
+    scores, pictures = {}, {}
+    for task in TASKS:
+        for network in NETWORKS:
+            start = time.perf_counter()
+            model = train(network, task, seed)
+            seconds = time.perf_counter() - start
+            values, labels = evaluate(model, task, seed)
+            scores.setdefault(task, {})[network] = {**values, "seconds": round(seconds, 1)}
+            pictures[f"{task}/{network}"] = labels[:SHOWN].numpy().astype(np.uint8)
+            print(f"seed {seed} {task:<9} {network:<11} {TASKS[task].column} "
+                  f"{values[TASKS[task].column]:.3f}  ({seconds:.0f} s)", flush=True)
+    return scores, pictures
+
+
+def update(path: Path, seed: int, scores: dict) -> dict:
+    """Add one seed's scores to the stored file (atomically: other processes may write too)."""
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    stored.setdefault("seeds", {})[str(seed)] = scores
+    stored["protocol"] = {"steps": STEPS, "batch": BATCH, "validation images": N_VAL,
+                          "tasks": {t: {"lesson": v.lesson, "column": v.column, "size": v.config.size}
+                                    for t, v in TASKS.items()},
+                          "rates": {n: lr for n, (_, lr) in NETWORKS.items()}}
+    stored["machine"] = f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}"
+    tmp = path.with_suffix(f".tmp{seed}")
+    tmp.write_text(json.dumps(stored, indent=1) + "\n")
+    tmp.replace(path)
+    return stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    args = parser.parse_args()
+    set_threads()
+    RESULTS.mkdir(exist_ok=True)
+    for seed in args.seeds:
+        scores, pictures = run(seed)
+        stored = update(RESULTS / "comparison.json", seed, scores)
+        if seed == 0:
+            np.savez_compressed(RESULTS / "comparison_predictions.npz", **pictures)
+    for task, spec in TASKS.items():
+        print(f"{task} ({spec.column}), seeds {sorted(stored['seeds'])}:")
+        for network in NETWORKS:
+            values = [s[task][network][spec.column] for s in stored["seeds"].values()]
+            print(f"  {network:<11} {np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The course's networks side by side: each trained on each lesson's data at one budget, scored
+on the failure that data was designed for. Lesson 08's table; ``benchmarks/bench_comparison.py``
+runs it for seeds 0-4 and stores the results that the lesson reads.
+Built in notebooks/08_comparison.ipynb, section 3.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from seglib.core import IGNORE_INDEX
+from seglib.metrics import BandConfusionMatrix, ConfusionMatrix, instance_scores, object_class_accuracy
+from seglib.models.deconvnet import DeconvNet
+from seglib.models.fcn import FCN
+from seglib.models.local import LocalNet
+from seglib.models.parsenet import ParseNet
+from seglib.models.unet import UNet, weight_map
+from seglib.models.vgg import shapes_vgg16
+from seglib.synthetic import CLASSES, ShapesConfig, make_sample
+from seglib.train import fit
+
+
+@dataclass(frozen=True)
+class Task:
+    """One lesson's data and what it measures: ``scores(logits, masks, instances)`` by name,
+    ``column`` the one the data was designed for."""
+
+    lesson: str
+    column: str
+    config: ShapesConfig
+    scores: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]]
+    class_weights: tuple[float, ...] | None = None
+
+
+def _pixel_scores(logits: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor) -> dict[str, float]:
+    """mIoU, boundary-band mIoU, each class's IoU and "what" (object-class accuracy)."""
+    whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], width=2)
+    whole.update(logits, masks)
+    band.update(logits, masks)
+    iou = whole.compute()["iou"].tolist()
+    return {"mIoU": whole.compute()["mean_iou"], "band mIoU": band.compute()["mean_iou"],
+            "what": object_class_accuracy(logits, masks), **{f"IoU {c}": v for c, v in enumerate(iou)}}
+
+
+def _instance_scores(logits: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor) -> dict[str, float]:
+    """The pixel scores, plus touching pairs kept apart and COCO mask AP (lesson 07)."""
+    return {**_pixel_scores(logits, masks, instances), **instance_scores(logits.softmax(1)[:, 1], instances)}
+
+
+TASKS: dict[str, Task] = {
+    "shapes": Task("04", "band mIoU", ShapesConfig(size=128), _pixel_scores),
+    "context": Task("05", "what", ShapesConfig(size=128, variant="context"), _pixel_scores),
+    "thin": Task("06", "IoU 1", ShapesConfig(size=96, variant="thin"), _pixel_scores, (1.0, 5.0, 1.0, 1.0)),
+    "touching": Task("07", "AP", ShapesConfig(size=96, variant="touching", cell_gap=(1, 1), gap_contrast=0.5),
+                     _instance_scores),
+}
+"""Data set -> the lesson that designed it, the score it was designed for (context: boat vs car
+on the blobs; thin: the wires' IoU; touching: mask AP), its images, its scores."""
+
+NETWORKS: dict[str, tuple[Callable[[int], nn.Module], float]] = {
+    "local-only": (lambda c: LocalNet(c), 1e-2),
+    "FCN-8s": (lambda c: FCN(c, "8s", vgg=shapes_vgg16()), 1e-3),
+    "ParseNet": (lambda c: ParseNet(c, local="pool3", vgg=shapes_vgg16(), scale=20.0), 3e-3),
+    "DeconvNet": (lambda c: DeconvNet(c, vgg=shapes_vgg16()), 5e-3),
+    "U-Net": (lambda c: UNet(3, c, width=8, depth=4, padding="same"), 1e-3),
+}
+"""Network -> (constructor from the number of classes, Adam rate of its new layers: each lesson's)."""
+
+STEPS, BATCH, N_VAL = 150, 8, 200
+
+
+def data(task: str, seed: int, n: int, start: int = 0) -> tuple[torch.Tensor, ...]:
+    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data."""
+    samples = [make_sample(start + i, seed, TASKS[task].config, return_instances=True) for i in range(n)]
+    return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
+
+
+def _adam(model: nn.Module, new_lr: float) -> Callable:
+    """Adam: rate 1e-3 for what came from the pretrained classifier, ``new_lr`` for new layers."""
+    pretrained = {id(p) for name in ("backbone", "encoder", "fc6", "fc7")
+                  for p in getattr(model, name, nn.Module()).parameters()}
+    old = [p for p in model.parameters() if id(p) in pretrained]
+    new = [p for p in model.parameters() if id(p) not in pretrained]
+    groups = [{"params": old, "lr": 1e-3}] * bool(old) + [{"params": new, "lr": new_lr}]
+    return lambda params: torch.optim.Adam(groups)
+
+
+def _weighted_ce(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """U-Net's loss: cross-entropy weighted per pixel (lesson 07, section 4)."""
+    return (F.cross_entropy(logits, masks, reduction="none", ignore_index=IGNORE_INDEX) * weights).mean()
+
+
+def train(network: str, task: str, seed: int) -> nn.Module:
+    """``network`` trained on ``task``'s data for ``STEPS`` steps of ``BATCH`` images (Adam)."""
+    images, masks, instances = data(task, 10 * seed, STEPS * BATCH)
+    make, lr = NETWORKS[network]
+    torch.manual_seed(seed)
+    model = make(len(CLASSES[TASKS[task].config.variant]))
+    if task == "touching":  # every network gets U-Net's border weights: the column compares architectures
+        weights = torch.from_numpy(np.stack([weight_map(c.numpy()) for c in instances])).float()
+        train_data, loss_fn = TensorDataset(images, masks, weights), _weighted_ce
+    else:
+        weight = TASKS[task].class_weights  # thin: wires are 2 % of the pixels, weighed 5x (lesson 06)
+        train_data = TensorDataset(images, masks)
+        loss_fn = None if weight is None else partial(F.cross_entropy, weight=torch.tensor(weight),
+                                                       ignore_index=IGNORE_INDEX)
+    fit(model, train_data, epochs=1, lr=lr, optimizer=_adam(model, lr), batch_size=BATCH, loss_fn=loss_fn,
+        seed=seed, progress=False)
+    return model.eval()
+
+
+def evaluate(model: nn.Module, task: str, seed: int) -> tuple[dict[str, float], torch.Tensor]:
+    """``task``'s scores of ``model`` on ``N_VAL`` held-out images, and its label maps."""
+    images, masks, instances = data(task, 10 * seed + 1, N_VAL)
+    with torch.no_grad():
+        logits = torch.cat([model(images[i:i + 50]) for i in range(0, N_VAL, 50)])
+    return TASKS[task].scores(logits, masks, instances), logits.argmax(1)
