@@ -7,9 +7,11 @@ and ParseNet variants from the shipped shape classifier, all for the same steps:
 with late fusion, with the scales fixed at 1, and plain concatenation without normalisation,
 with and without a 100x scale gap between the two features. It prints mIoU and "what"
 (object-class accuracy: boat vs car on blob pixels, chance 0.5) and checks the lesson's claims:
-FCN-32s at chance on what, ParseNet near perfect, scale 1 fails, the raw concatenation with
-the gap fails ("at chance": within 0.05 of always naming the commonest class). About 40 s a
-seed on an idle core.
+FCN-32s at chance on what ("at chance": within 0.05 of always naming the commonest class),
+ParseNet near perfect, scale 1 fails, the raw concatenation with the gap fails, without the
+gap it learns. Late fusion (not trained in the lesson) is printed but not asserted: it is the
+same function as early fusion, so its row shows how much a run's outcome moves when only the
+float rounding of one sum differs. About 40 s a seed on an idle core.
 
     python benchmarks/bench_parsenet.py [--seeds 0 1 2 3 4]
 """
@@ -90,9 +92,9 @@ def failures(t: dict[str, dict]) -> list[str]:
         "FCN-32s at chance on what": t["FCN-32s"]["what"] < chance,
         "ParseNet near perfect on what (> 0.95)": t["ParseNet"]["what"] > 0.95,
         "ParseNet mIoU > FCN-32s mIoU + 0.2": t["ParseNet"]["mIoU"] > t["FCN-32s"]["mIoU"] + 0.2,
-        "late fusion near perfect on what (> 0.95)": t["ParseNet, late fusion"]["what"] > 0.95,
         "scale fixed at 1 at chance on what": t["L2 norm, scale fixed at 1"]["what"] < chance,
         "no norm with the gap at chance on what": t["concat, no norm, 100x gap"]["what"] < chance,
+        "no norm without a gap learns the context (what > 0.9)": t["concat, no norm"]["what"] > 0.9,
     }
     return [claim for claim, held in claims.items() if not held]
 
