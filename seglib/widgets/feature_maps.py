@@ -233,14 +233,3 @@ class FeatureMapExplorer(StillThenPanel):
         self.info.value = (f"image {index} &middot; <b>{html.escape(layer)}</b> "
                            f"({type(self._modules[layer]).__name__}) output {c}&times;{h}&times;{w} &middot; "
                            f"channel {channel}: min {low:.3g}, max {high:.3g}{note}")
-
-    @property
-    def png(self) -> bytes:
-        """The PNG currently shown (the picture widget keeps it as a memoryview)."""
-        return bytes(self.picture.value)
-
-    def _still_png(self) -> bytes:
-        return self.png
-
-    def _panel(self) -> widgets.Widget:
-        return self.widget

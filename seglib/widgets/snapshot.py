@@ -14,10 +14,22 @@ import IPython.display as ipd
 
 
 class StillThenPanel:
-    """Mixin for the course's panels: a panel provides ``_still_png()`` (the PNG it shows now)
-    and ``_panel()`` (its widget); ``show_snapshot = False`` skips the still."""
+    """Mixin for the course's panels: by default a panel's widget is ``self.widget`` and the PNG
+    it shows now is in ``self.picture`` (override ``_panel``, ``_still_png`` otherwise);
+    ``show_snapshot = False`` skips the still."""
 
     show_snapshot: bool = True
+
+    @property
+    def png(self) -> bytes:
+        """The PNG shown now (the picture widget keeps it as a memoryview)."""
+        return bytes(self.picture.value)
+
+    def _still_png(self) -> bytes:
+        return self.png
+
+    def _panel(self):
+        return self.widget
 
     def snapshot(self) -> ipd.Image:
         """The picture shown now, as a static ``IPython.display.Image``."""

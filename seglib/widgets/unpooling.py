@@ -126,14 +126,3 @@ class UnpoolingExplorer(StillThenPanel):
         self.picture.value = _png(fig)
         self.info.value = (f"image {index} &middot; stage {s}: pool{s} keeps 1 value in 4; the decoder "
                            "runs unpool5 &rarr; unpool1: move <b>pool stage</b> from 5 to 1 to step through")
-
-    @property
-    def png(self) -> bytes:
-        """The PNG currently shown."""
-        return bytes(self.picture.value)
-
-    def _still_png(self) -> bytes:
-        return self.png
-
-    def _panel(self) -> widgets.Widget:
-        return self.widget
