@@ -40,7 +40,8 @@ def unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int,
     ``size`` (the map's size *before* pooling) makes odd sizes come back exactly.
     """
     height, width = size[-2:]
-    if indices.shape != x.shape or (indices.numel() and int(indices.max()) >= height * width):
+    on_cpu = indices.device.type == "cpu"  # the range check would stall a GPU (and has no values on meta)
+    if indices.shape != x.shape or (on_cpu and indices.numel() and int(indices.max()) >= height * width):
         raise ValueError(f"{name}: switches of shape {tuple(indices.shape)} cannot unpool a map of shape "
                          f"{tuple(x.shape)} to {height}x{width}: each unpooling needs the indices of its own "
                          "max-pool, in reverse order (unpool5 takes pool5's, ..., unpool1 takes pool1's)")
