@@ -1,4 +1,4 @@
-"""Check functions for the lessons' exercises, one module per lesson (``lesson00`` .. ``lesson04``).
+"""Check functions for the lessons' exercises, one module per lesson (``lesson00`` .. ``lesson08``).
 
 A check runs the learner's function on cases with known answers and says precisely what is
 wrong; an exercise left undone is reported as "not attempted yet". Each lesson module has a
