@@ -2,8 +2,8 @@
 
 For each seed, task (``seglib.compare.TASKS``) and network (``seglib.compare.NETWORKS``) it
 trains for ``STEPS`` steps, scores on held-out images and stores the scores (and, for seed 0,
-the label maps of the first validation images) in ``results/comparison.json`` and
-``results/comparison_predictions.npz``, which lesson 08 reads. Seeds already stored are kept,
+the label maps of the first validation images) in ``seglib/results/comparison.json`` and
+``seglib/results/comparison_predictions.npz``, which lesson 08 reads. Seeds already stored are kept,
 so seeds can run in separate processes (one per core). About 3 minutes a seed on an idle core.
 
     python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4]
@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seglib.compare import BATCH, N_VAL, NETWORKS, STEPS, TASKS, evaluate, train
+from seglib.compare import BATCH, N_VAL, NETWORKS, STEPS, STORED, TASKS, evaluate, train
 from seglib.core import set_threads
 
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
 SHOWN = 3  # validation images whose predictions lesson 08 draws
 
 
@@ -62,12 +61,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args()
     set_threads()
-    RESULTS.mkdir(exist_ok=True)
+    STORED.mkdir(exist_ok=True)
     for seed in args.seeds:
         scores, pictures = run(seed)
-        stored = update(RESULTS / "comparison.json", seed, scores)
+        stored = update(STORED / "comparison.json", seed, scores)
         if seed == 0:
-            np.savez_compressed(RESULTS / "comparison_predictions.npz", **pictures)
+            np.savez_compressed(STORED / "comparison_predictions.npz", **pictures)
     for task, spec in TASKS.items():
         print(f"{task} ({spec.column}), seeds {sorted(stored['seeds'])}:")
         for network in NETWORKS:

@@ -1,6 +1,6 @@
 """The course's networks side by side: each trained on each lesson's data at one budget, scored
 on the failure that data was designed for. Lesson 08's table; ``benchmarks/bench_comparison.py``
-runs it for seeds 0-4 and stores the results that the lesson reads.
+runs it for seeds 0-4 and stores the results that the lesson reads in ``STORED``.
 Built in notebooks/08_comparison.ipynb, section 3.
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,6 +75,9 @@ NETWORKS: dict[str, tuple[Callable[[int], nn.Module], float]] = {
 """Network -> (constructor from the number of classes, Adam rate of its new layers: each lesson's)."""
 
 STEPS, BATCH, N_VAL = 150, 8, 200
+
+STORED = Path(__file__).resolve().parent / "results"
+"""The benchmark's stored scores and pictures (package data, so lesson 08 also finds them on Colab)."""
 
 
 def data(task: str, seed: int, n: int, start: int = 0) -> tuple[torch.Tensor, ...]:
