@@ -142,16 +142,18 @@ def _u373(setup: Setup) -> Path:
             raise DatasetError(f"could not download {U373_URL} ({exc}). Download it by hand from "
                                "celltrackingchallenge.net (2D datasets, PhC-C2DH-U373, training data) and "
                                f"unzip it in {setup.data}, so that {root / '01'} exists") from exc
-    return check_dataset_folder(root, ["01", "02", "01_ST/SEG", "02_ST/SEG"], U373,
+    return check_dataset_folder(root, ["01", "02"], U373,
                                 f"download {U373_URL} and unzip it in {setup.data}")
 
 
 def _cell_frames(root: Path, sequence: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames with a reference segmentation: images ``[N, 1, H, W]`` in [0, 1], instances ``[N, H, W]``."""
+    """Frames with a reference segmentation: images ``[N, 1, H, W]`` in [0, 1], instances ``[N, H, W]``.
+    The challenge's gold truth (``01_GT/SEG``, a few frames) if present, else its silver truth (``01_ST``)."""
     import tifffile
-    masks = sorted((root / f"{sequence}_ST" / "SEG").glob("man_seg*.tif"))
+    folders = [root / f"{sequence}_{kind}" / "SEG" for kind in ("GT", "ST")]
+    masks = next((found for folder in folders if (found := sorted(folder.glob("man_seg*.tif")))), [])
     if not masks:
-        raise DatasetError(f"no man_seg*.tif in {root / f'{sequence}_ST' / 'SEG'}")
+        raise DatasetError(f"no man_seg*.tif in {folders[0]} or {folders[1]}")
     images, cells = [], []
     for mask in masks:
         frame = root / sequence / f"t{mask.stem.removeprefix('man_seg')}.tif"
@@ -244,7 +246,7 @@ RECIPES: dict[str, Recipe] = {
 def no_gpu_message(lesson: str) -> str:
     """What to do when there is no GPU: Colab, or the smoke run."""
     return (f"No CUDA GPU here: lesson {lesson}'s full profile ({RECIPES[lesson].network} on "
-            f"{RECIPES[lesson].dataset}) needs one - hours on a Colab GPU, weeks on a CPU.\n"
+            f"{RECIPES[lesson].dataset}) needs one: hours on a Colab GPU, days on a CPU.\n"
             f"On Colab: Runtime > Change runtime type > GPU, mount Google Drive, set SEGLIB_CHECKPOINTS to a "
             f"Drive folder so a disconnect loses nothing, then run `!python -m seglib.reproduce {lesson}`.\n"
             f"To check the pipeline here instead: `python -m seglib.reproduce {lesson} --smoke` "

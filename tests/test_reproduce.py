@@ -37,8 +37,12 @@ def test_cell_tracking_fixture_has_the_challenge_layout_and_a_missing_folder_is_
     images, cells = reproduce._cell_frames(root, "02")
     assert images.shape == (2, 1, 96, 112) and cells.shape == (2, 96, 112) and cells.max() > 1
     assert 0.0 <= images.min() and images.max() <= 1.0
+    gold = root / "02_GT" / "SEG"  # the gold truth, where the challenge has it, is preferred
+    gold.mkdir(parents=True)
+    (root / "02_ST" / "SEG" / "man_seg001.tif").rename(gold / "man_seg001.tif")
+    assert reproduce._cell_frames(root, "02")[0].shape == (1, 1, 96, 112)
     (root / "02_ST" / "SEG" / "man_seg000.tif").unlink()
-    (root / "02_ST" / "SEG" / "man_seg001.tif").unlink()
+    (gold / "man_seg001.tif").unlink()
     with pytest.raises(DatasetError, match="no man_seg"):
         reproduce._cell_frames(root, "02")
 
