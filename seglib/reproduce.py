@@ -34,9 +34,10 @@ class NoGPUError(RuntimeError):
 
 
 def results_root() -> Path:
-    """Where results files go: the checkout's ``results/``, else ``<data_root>/results`` (a pip install)."""
+    """Where results files go: the checkout's ``results/``, else ``<checkpoint_root>/results`` (a pip
+    install, e.g. on Colab: next to the checkpoints, on Drive when ``SEGLIB_CHECKPOINTS`` points there)."""
     checkout = Path(__file__).resolve().parent.parent
-    return checkout / "results" if (checkout / "pyproject.toml").exists() else data_root() / "results"
+    return checkout / "results" if (checkout / "pyproject.toml").exists() else checkpoint_root() / "results"
 
 
 @dataclass(frozen=True)
