@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from seglib.compare import adam
 from seglib.core import IGNORE_INDEX, set_threads
 from seglib.metrics import BandConfusionMatrix, ConfusionMatrix
 from seglib.models.deconvnet import DeconvNet
@@ -39,15 +40,6 @@ WIRE_WEIGHT = 5.0  # wires are 2 % of the pixels: weigh them up in the loss, for
 def loss_fn(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     weight = torch.tensor([1.0, WIRE_WEIGHT, 1.0, 1.0], device=logits.device)
     return F.cross_entropy(logits, masks, weight=weight, ignore_index=IGNORE_INDEX)
-
-
-def adam(model: nn.Module, encoder_lr: float, new_lr: float):
-    """Adam with one rate for what came from the classifier and another for the new layers."""
-    pretrained = [m for name in ("backbone", "encoder", "fc6", "fc7") if (m := getattr(model, name, None))]
-    old = {id(p) for m in pretrained for p in m.parameters()}
-    groups = [{"params": [p for p in model.parameters() if id(p) in old], "lr": encoder_lr},
-              {"params": [p for p in model.parameters() if id(p) not in old], "lr": new_lr}]
-    return lambda params: torch.optim.Adam(groups)
 
 
 def models() -> dict[str, tuple[nn.Module, float]]:
@@ -74,7 +66,7 @@ def run(seed: int) -> dict[str, dict[str, float]]:
     for name, (model, lr) in models().items():
         torch.manual_seed(seed)
         start = time.perf_counter()
-        fit(model, train, epochs=1, lr=lr, optimizer=adam(model, 1e-3, lr), loss_fn=loss_fn, seed=seed,
+        fit(model, train, epochs=1, lr=lr, optimizer=adam(model, lr), loss_fn=loss_fn, seed=seed,
             progress=False)
         seconds = time.perf_counter() - start
         with torch.no_grad():

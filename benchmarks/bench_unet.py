@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from seglib.core import set_threads
 from seglib.metrics import instance_scores
-from seglib.models.unet import UNet, mirror_pad, predict_tiles, weight_map
+from seglib.models.unet import UNet, mirror_pad, predict_tiles, weight_map, weighted_cross_entropy
 from seglib.synthetic import ShapesConfig, make_sample
 from seglib.train import fit
 from seglib.transforms import CellTiles, elastic_rot_flip
@@ -49,11 +49,6 @@ def deformed(images: torch.Tensor, instances: torch.Tensor, seed: int, std: floa
     return (torch.stack([x[:, p:-p, p:-p] for x, _ in pairs]), torch.stack([c[p:-p, p:-p] for _, c in pairs]))
 
 
-def weighted_ce(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The paper's energy: per-pixel cross-entropy times w(x), averaged."""
-    return (F.cross_entropy(logits, masks, reduction="none") * weights).mean()
-
-
 RUNS = {  # name: (weights, elastic std)
     "plain CE": (None, 10.0),
     "class-balanced": (lambda c: weight_map(c, w0=0.0), 10.0),
@@ -70,7 +65,7 @@ def run(seed: int) -> dict[str, dict]:
         torch.manual_seed(seed)
         model = UNet(3, 2, width=WIDTH, depth=DEPTH)
         fit(model, CellTiles(*train, model.margin, weights, std=std), epochs=EPOCHS, lr=1e-3,
-            optimizer="adam", batch_size=BATCH, loss_fn=weighted_ce, seed=seed, progress=False)
+            optimizer="adam", batch_size=BATCH, loss_fn=weighted_cross_entropy, seed=seed, progress=False)
         model.eval()
         row = {}
         if weights is None:  # overlap-tile at the image border: mirrored context vs zeros

@@ -22,7 +22,7 @@ from seglib.models.deconvnet import DeconvNet
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
 from seglib.models.parsenet import ParseNet
-from seglib.models.unet import UNet, weight_map
+from seglib.models.unet import UNet, weight_map, weighted_cross_entropy
 from seglib.models.vgg import shapes_vgg16
 from seglib.synthetic import CLASSES, ShapesConfig, make_sample
 from seglib.train import fit
@@ -86,19 +86,15 @@ def data(task: str, seed: int, n: int, start: int = 0) -> tuple[torch.Tensor, ..
     return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
 
 
-def _adam(model: nn.Module, new_lr: float) -> Callable:
-    """Adam: rate 1e-3 for what came from the pretrained classifier, ``new_lr`` for new layers."""
+def adam(model: nn.Module, new_lr: float, pretrained_lr: float = 1e-3) -> Callable:
+    """An ``optimizer`` for ``fit``: Adam at ``pretrained_lr`` for what came from the pretrained
+    classifier (backbone or encoder, fc6, fc7), ``new_lr`` for the new layers (lesson 06, section 3)."""
     pretrained = {id(p) for name in ("backbone", "encoder", "fc6", "fc7")
                   for p in getattr(model, name, nn.Module()).parameters()}
     old = [p for p in model.parameters() if id(p) in pretrained]
     new = [p for p in model.parameters() if id(p) not in pretrained]
-    groups = [{"params": old, "lr": 1e-3}] * bool(old) + [{"params": new, "lr": new_lr}]
+    groups = [{"params": old, "lr": pretrained_lr}] * bool(old) + [{"params": new, "lr": new_lr}]
     return lambda params: torch.optim.Adam(groups)
-
-
-def _weighted_ce(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """U-Net's loss: cross-entropy weighted per pixel (lesson 07, section 4)."""
-    return (F.cross_entropy(logits, masks, reduction="none", ignore_index=IGNORE_INDEX) * weights).mean()
 
 
 def train(network: str, task: str, seed: int) -> nn.Module:
@@ -109,13 +105,13 @@ def train(network: str, task: str, seed: int) -> nn.Module:
     model = make(len(CLASSES[TASKS[task].config.variant]))
     if task == "touching":  # every network gets U-Net's border weights: the column compares architectures
         weights = torch.from_numpy(np.stack([weight_map(c.numpy()) for c in instances])).float()
-        train_data, loss_fn = TensorDataset(images, masks, weights), _weighted_ce
+        train_data, loss_fn = TensorDataset(images, masks, weights), weighted_cross_entropy
     else:
         weight = TASKS[task].class_weights  # thin: wires are 2 % of the pixels, weighed 5x (lesson 06)
         train_data = TensorDataset(images, masks)
         loss_fn = None if weight is None else partial(F.cross_entropy, weight=torch.tensor(weight),
                                                        ignore_index=IGNORE_INDEX)
-    fit(model, train_data, epochs=1, lr=lr, optimizer=_adam(model, lr), batch_size=BATCH, loss_fn=loss_fn,
+    fit(model, train_data, epochs=1, lr=lr, optimizer=adam(model, lr), batch_size=BATCH, loss_fn=loss_fn,
         seed=seed, progress=False)
     return model.eval()
 

@@ -73,10 +73,13 @@ class Recipe:
     run: Callable[[Setup], dict]
 
 
-def _voc_splits(setup: Setup, crop: int) -> tuple[VOCSegmentation, DataLoader]:
+def _voc_splits(setup: Setup, crop: int, resize_val: bool = False) -> tuple[VOCSegmentation, DataLoader]:
+    """Random ``crop`` px training crops; validation images whole, or (``resize_val``) resized to ``crop``."""
+    from seglib.transforms import eval_transforms
     root = setup.voc()
     train = VOCSegmentation(root, "train", transforms=train_transforms(crop))
-    val = DataLoader(VOCSegmentation(root, "val"), batch_size=1)  # VOC images differ in size
+    val_transforms = eval_transforms(crop) if resize_val else None
+    val = DataLoader(VOCSegmentation(root, "val", transforms=val_transforms), batch_size=1)  # sizes differ
     return train, val
 
 
@@ -113,11 +116,7 @@ def _deconvnet(setup: Setup) -> dict:
 
     from seglib.models.deconvnet import DeconvNet
     from seglib.models.vgg import vgg16
-    from seglib.transforms import eval_transforms
-    crop = 64 if setup.smoke else 224
-    root = setup.voc()
-    train = VOCSegmentation(root, "train", transforms=train_transforms(crop))
-    val = DataLoader(VOCSegmentation(root, "val", transforms=eval_transforms(crop)), batch_size=1)
+    train, val = _voc_splits(setup, 64 if setup.smoke else 224, resize_val=True)
     vgg = (vgg16(1 / 16, batch_norm=True, pool5_size=2) if setup.smoke
            else vgg16_bn(weights=VGG16_BN_Weights.IMAGENET1K_V1))
     model = DeconvNet(21, vgg=vgg)
@@ -176,7 +175,14 @@ def _unet(setup: Setup) -> dict:
     """Lesson 07: U-Net on PhC-U373, the paper's recipe: one large tile per step, momentum 0.99,
     border weight map, elastic deformation; trained on sequence 01, scored on 02 (cell IoU)."""
     from seglib.metrics import ConfusionMatrix
-    from seglib.models.unet import UNet, output_size, predict_tiles, valid_sizes, weight_map
+    from seglib.models.unet import (
+        UNet,
+        output_size,
+        predict_tiles,
+        valid_sizes,
+        weight_map,
+        weighted_cross_entropy,
+    )
     from seglib.transforms import CellTiles
     root = _u373(setup)
     depth, width = (2, 4) if setup.smoke else (4, 64)
@@ -187,10 +193,7 @@ def _unet(setup: Setup) -> dict:
     model = UNet(1, 2, width=width, depth=depth)
     tiles = CellTiles(*_corner_tiles(train_images, train_cells, out), model.margin, weight_map)
 
-    def weighted_ce(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return (torch.nn.functional.cross_entropy(logits, masks, reduction="none") * weights).mean()
-
-    fit(model, tiles, epochs=1 if setup.smoke else 100, lr=0.01, batch_size=1, loss_fn=weighted_ce,
+    fit(model, tiles, epochs=1 if setup.smoke else 100, lr=0.01, batch_size=1, loss_fn=weighted_cross_entropy,
         optimizer=lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.99), progress=not setup.smoke,
         checkpoint=setup.checkpoints / "reproduce-07-unet.pt")
     val_images, val_cells = _cell_frames(root, "02")

@@ -200,3 +200,17 @@ def test_gap_contrast_brightens_only_the_gaps():
     changed = (faint[0] - plain[0]).abs().amax(0) > 1e-6
     assert changed.any() and (plain[1][changed] == 0).all()       # gap pixels are background
     assert (faint[0] >= plain[0] - 1e-6).all()                     # and only got brighter
+
+
+def test_weighted_cross_entropy_is_cross_entropy_times_the_weights():
+    from seglib.models.unet import weighted_cross_entropy
+    torch.manual_seed(0)
+    logits, masks = torch.randn(2, 3, 5, 4), torch.randint(0, 3, (2, 5, 4))
+    ones = torch.ones(2, 5, 4)
+    plain = torch.nn.functional.cross_entropy(logits, masks)
+    assert torch.allclose(weighted_cross_entropy(logits, masks, ones), plain)
+    assert torch.allclose(weighted_cross_entropy(logits, masks, 10 * ones), 10 * plain)
+    only_first = torch.zeros(2, 5, 4)
+    only_first[0, 0, 0] = 40.0  # one pixel of 40 weighs like every pixel once
+    per_pixel = torch.nn.functional.cross_entropy(logits, masks, reduction="none")
+    assert torch.allclose(weighted_cross_entropy(logits, masks, only_first), per_pixel[0, 0, 0])

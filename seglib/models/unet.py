@@ -178,3 +178,10 @@ def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> n
     d1, d2 = np.partition(dist, 1, axis=0)[:2]
     border = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma ** 2))
     return (w_c + np.where(cells, 0.0, border)).astype(np.float32)
+
+
+def weighted_cross_entropy(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """U-Net's energy: per-pixel cross-entropy times the weight map ``w(x)``, averaged over pixels
+    (a ``loss_fn`` for ``fit`` with weights as the sample's third item). Built in
+    notebooks/07_unet.ipynb, section 4."""
+    return (F.cross_entropy(logits, masks, reduction="none") * weights).mean()
