@@ -4,7 +4,7 @@ Gets the data (checksum-verified), trains with a checkpoint per stage (run the s
 again after a disconnect and it resumes where it stopped), scores with the lesson's metrics and
 writes ``results/<lesson>.json``, which lesson 08 and the README read. Without a GPU it refuses
 and says what to do; ``--smoke`` runs the very same code on a tiny fixture tree on the CPU in
-seconds (what CI runs). Built for notebooks/08_comparison.ipynb, section 6.
+seconds (what CI runs). Shown in notebooks/08_comparison.ipynb, section 7.
 """
 from __future__ import annotations
 
