@@ -1,35 +1,44 @@
-"""Execute notebooks in place, each in a fresh kernel, top to bottom, and report run times.
+"""Execute notebooks, each in a fresh kernel, top to bottom, and report run times.
 
 Authors run this (``make notebooks``) before committing so that the stored outputs
 are exactly what a fresh run produces and nbval has something to compare against.
+``--out DIR`` writes the executed copies there instead of in place (e.g. a run on a GPU,
+to check that every cell, asserts included, passes there too).
+
+    python scripts/execute_notebooks.py [--out DIR] notebooks/*.ipynb
 """
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import ExecutePreprocessor
+from nbclient import NotebookClient
 
 
-def execute(path: Path, timeout: int = 600) -> float:
-    """Run one notebook in place in a fresh kernel; return its wall time in seconds."""
+def execute(path: Path, out: Path, timeout: int = 600) -> float:
+    """Run ``path`` in a fresh kernel (in its own folder), write it to ``out``; return its wall time."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(
-        nb, {"metadata": {"path": str(path.parent)}}
-    )
+    where = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=where).execute()
     elapsed = time.perf_counter() - start
-    nbformat.write(nb, path)
+    nbformat.write(nb, out)
     return elapsed
 
 
-def main(paths: list[str]) -> None:
-    for p in paths:
-        seconds = execute(Path(p))
-        print(f"{p}: {seconds:.1f} s", flush=True)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, help="folder for the executed copies (default: in place)")
+    args = parser.parse_args()
+    for path in args.notebooks:
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+        seconds = execute(path, args.out / path.name if args.out else path)
+        print(f"{path}: {seconds:.1f} s", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.models import VGG16_Weights
 
-from seglib.core import DatasetError, checkpoint_root, data_root
+from seglib.core import DatasetError, checkpoint_root, data_root, pick_device
 from seglib.datasets import VOCSegmentation, check_dataset_folder
 from seglib.download import download_voc2012
 from seglib.fixtures import make_voc_tree
@@ -197,7 +197,7 @@ def _unet(setup: Setup) -> dict:
         optimizer=lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.99), progress=not setup.smoke,
         checkpoint=setup.checkpoints / "reproduce-07-unet.pt")
     val_images, val_cells = _cell_frames(root, "02")
-    model.eval()
+    model.to(pick_device()).eval()  # fit hands the model back on the CPU; tiles are predicted on the GPU
     cm = ConfusionMatrix(2)
     with torch.no_grad():
         for image, cells in zip(val_images, val_cells, strict=True):

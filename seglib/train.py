@@ -5,6 +5,7 @@ Built in notebooks/00_introduction.ipynb, section 6 (the loop) and section 4 (ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -26,7 +27,7 @@ from seglib.core import (
     model_device,
     pick_device,
 )
-from seglib.metrics import ConfusionMatrix
+from seglib.metrics import ConfusionMatrix, segmentation_metrics
 
 
 CHECKPOINT_EVERY_S: float = 300.0
@@ -82,6 +83,19 @@ def _memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type in ("cuda", "cpu") else torch.preserve_format
 
 
+def _puts_model_back(fn: Callable) -> Callable:
+    """Decorate ``fn(model, ...)``: whichever device it runs the model on (the GPU if there is one),
+    the model ends where it started, so that ``model(images)`` works afterwards as before."""
+    @functools.wraps(fn)
+    def wrapper(model: nn.Module, *args, **kwargs):
+        home = model_device(model, torch.device("cpu"))
+        try:
+            return fn(model, *args, **kwargs)
+        finally:
+            model.to(home)
+    return wrapper
+
+
 def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A batch ``[N, C, H, W]`` on ``device``, in :func:`_memory_format` order."""
     return images.to(device, non_blocking=True).contiguous(memory_format=_memory_format(device))
@@ -98,6 +112,7 @@ def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.
     raise ValueError(f"optimizer must be 'sgd', 'adam' or a function params -> Optimizer, got {optimizer!r}")
 
 
+@_puts_model_back
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | None = None, *,
         epochs: int, lr: float, optimizer: str | Callable = "sgd", batch_size: int = 8,
         loss_fn: Callable | None = None, checkpoint: str | Path | None = None, seed: int = 0,
@@ -224,14 +239,15 @@ def _resume(path: Path, model, opt, scaler, settings: dict) -> dict:
     return {k: saved[k] for k in ("epoch", "step", "running_loss", "elapsed", "history")}
 
 
+@_puts_model_back
 def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | None = None, *,
              batch_size: int = 8, device: str | torch.device | None = None, progress: bool = False) -> dict:
     """The FCN paper's metrics of ``model`` on ``data`` (``(image, mask)`` pairs, or a DataLoader of batches).
 
-    Returns ``ConfusionMatrix.compute()`` plus ``confusion``, the ``[C, C]`` matrix on the CPU.
-    ``num_classes`` defaults to the channel count of the model's logits.
+    Returns ``ConfusionMatrix.compute()`` plus ``confusion``, the ``[C, C]`` matrix, all on the CPU.
+    ``num_classes`` defaults to the channel count of the model's logits; ``device`` to the best one.
     """
-    device = model_device(model) if device is None else torch.device(device)
+    device = pick_device(device)
     model.to(device)
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
     if len(loader) == 0:
@@ -247,21 +263,21 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
             matrix = matrix or ConfusionMatrix(num_classes or logits.shape[1], device=device)
             matrix.update(logits, masks.to(device))
     model.train(was_training)
-    metrics = matrix.compute()
-    metrics["confusion"] = matrix.matrix.cpu()
-    return metrics
+    confusion = matrix.matrix.cpu()
+    return {**segmentation_metrics(confusion), "confusion": confusion}
 
 
+@_puts_model_back
 def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
             batch_size: int = 32) -> torch.Tensor:
     """Label maps (argmax of the logits, int64, on the CPU): ``[N, 3, H, W]`` gives ``[N, H, W]``,
-    one ``[3, H, W]`` gives ``[H, W]``."""
+    one ``[3, H, W]`` gives ``[H, W]``. Runs on the best device."""
     single = isinstance(images, torch.Tensor) and images.dim() == 3
     batch = images.unsqueeze(0) if single else images
     batch = batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))
     check_images(batch, "predict: images")
-    device, was_training = model_device(model), model.training
-    model.eval()
+    device, was_training = pick_device(), model.training
+    model.to(device).eval()
     with torch.inference_mode(), _autocast(device):
         labels = torch.cat([model(_to_device(chunk, device)).argmax(dim=1).cpu()
                             for chunk in batch.split(batch_size)])

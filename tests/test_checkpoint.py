@@ -93,7 +93,9 @@ def test_interrupted_then_resumed_run_matches_an_unbroken_one(tmp_path, capsys, 
 
     (10, True): saved after every step, last after step 9 (epoch 2, step 3).
     (7, False): first batch of epoch 2, last saved at the end of epoch 1.
+    Exact on the CPU only (fit's docstring says why), so the GPU, if any, is hidden.
     """
+    monkeypatch.setattr(seglib.train, "pick_device", lambda prefer=None: torch.device(prefer or "cpu"))
     reference = fresh_model()
     reference_history = fit(reference, make_train(), red_data(8, seed=5), **SETTINGS)
     monkeypatch.setattr(seglib.train, "CHECKPOINT_EVERY_S", -1.0 if every_step else 1e9)

@@ -84,7 +84,8 @@ def test_fit_takes_a_callable_optimizer_and_a_loss_function():
 
     def weighted(logits, masks):
         calls.append(masks.shape)
-        return F.cross_entropy(logits, masks, weight=torch.tensor([1.0, 5.0]), ignore_index=255)
+        weight = torch.tensor([1.0, 5.0], device=logits.device)  # on the GPU, where fit puts the logits
+        return F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
 
     history = fit(tiny_net(), red_data(), epochs=1, lr=0.05, loss_fn=weighted,
                   optimizer=lambda params: torch.optim.RMSprop(params, lr=0.01), progress=False)
@@ -211,3 +212,22 @@ def lambda_model(fn):
     return Wrap()
 
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_evaluate_predict_use_the_gpu_and_leave_the_model_where_it_was():
+    model, data = tiny_net(), red_data()
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append(out.device.type))
+    history = fit(model, data, data, epochs=1, lr=0.05, progress=False)
+    assert set(seen) == {"cuda"} and history["val_mean_iou"][0] >= 0.0
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert model(data.tensors[0][:2]).shape == (2, 2, SIZE, SIZE)  # works on the CPU afterwards, as before
+    scores = evaluate(model, data)
+    assert scores["iou"].device.type == "cpu" and scores["confusion"].device.type == "cpu"
+    assert predict(model, data.tensors[0]).device.type == "cpu"
+    assert seen[-1] == "cuda" and next(model.parameters()).device.type == "cpu"
+    bad = TensorDataset(data.tensors[0], torch.full_like(data.tensors[1], 7))
+    with pytest.raises(DatasetError):  # an error mid-training leaves the model where it was too
+        fit(model, bad, epochs=1, lr=0.05, progress=False)
+    assert next(model.parameters()).device.type == "cpu"
