@@ -1,10 +1,5 @@
-"""Checks for notebooks/07_unet.ipynb.
-
-1. ``output_size``: the unpadded U-Net's output side for an input side, or None if invalid;
-2. ``center_crop``: the crop-and-copy window of a skip map;
-3. ``weight_map``: the border weight map, checked against a brute-force computation on
-   two-cell toy examples.
-"""
+"""Checks for notebooks/07_unet.ipynb: the unpadded U-Net's output size, the crop-and-copy window, and
+the border weight map (against a brute-force computation on toy cells)."""
 from __future__ import annotations
 
 import math
