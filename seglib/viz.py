@@ -82,8 +82,7 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
             else:
                 ax.imshow(colorize(items[i]), interpolation="nearest")
                 present.update(torch.unique(torch.as_tensor(items[i])).tolist())
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if i == 0:
                 ax.set_ylabel(title)
     if present:
@@ -111,13 +110,11 @@ def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool
     ax.set(xlabel="prediction", ylabel="ground truth",
            title="confusion (row-normalised)" if normalize else "confusion (pixels)")
     if k <= 12:  # numbers stay readable
-        for i in range(k):
-            for j in range(k):
-                v = values[i, j].item()
-                if v == v:  # skip NaN rows
-                    dark = v > 0.6 * values.nan_to_num().max().item()
-                    ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                            fontsize="small", color="white" if dark else "black")
+        cutoff = 0.6 * values.nan_to_num().max().item()  # white text on dark cells
+        for (i, j), v in np.ndenumerate(values.numpy()):
+            if v == v:  # skip NaN rows
+                ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
+                        fontsize="small", color="white" if v > cutoff else "black")
     fig.tight_layout()
     return fig
 

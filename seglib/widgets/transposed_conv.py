@@ -42,8 +42,7 @@ def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = N
             top, left, bottom, right = rect
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, **style))
     ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
 
 
 def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: int = 0,
