@@ -26,13 +26,7 @@ def solution_pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_ind
     return (pred[keep] == target[keep]).sum().item() / keep.sum().item()
 
 
-def solution_mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
-    """``[P, G]`` table: pixels in both masks over pixels in either; 0 when both are empty."""
-    p = pred_masks.flatten(1).double()
-    g = gt_masks.flatten(1).double()
-    inter = p @ g.T
-    union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter))
+solution_mask_iou = mask_iou  # seglib.coco's: the lesson's code, with a shape check
 
 
 def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
@@ -59,11 +53,8 @@ def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignor
 
 
 def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """For each prediction (a row of ``ious`` ``[P, G]``), the ground truth it matches or -1.
-
-    By descending score, each prediction takes the still-free ground truth with the highest
-    IoU, if that IoU is at least ``threshold``.
-    """
+    """For each prediction (a row of ``ious`` ``[P, G]``), the ground truth it matches or -1: by descending
+    score, each takes the still-free ground truth with the highest IoU, if it is at least ``threshold``."""
     return _greedy(ious, _by_score(scores), threshold)
 
 
