@@ -12,11 +12,8 @@ import torch
 from seglib.core import DatasetError
 
 
-IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
-"""COCO's ten IoU thresholds 0.50, 0.55, ..., 0.95."""
-
-RECALL_POINTS: tuple[float, ...] = tuple(i / 100 for i in range(101))
-"""COCO's 101 recall points 0.00, 0.01, ..., 1.00 at which precision is read."""
+IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 ... 0.95
+RECALL_POINTS: tuple[float, ...] = tuple(i / 100 for i in range(101))  # where precision is read
 
 
 def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:

@@ -236,7 +236,6 @@ RECIPES: dict[str, Recipe] = {
     "07": Recipe("07", "U-Net (paper size, unpadded)", f"{U373} sequence 01 -> 02",
                  "IoU 0.9203 on the PhC-U373 challenge test set (Ronneberger et al. 2015, Table 2)", _unet),
 }
-"""Lesson -> its full profile."""
 
 
 def no_gpu_message(lesson: str) -> str:

@@ -124,7 +124,7 @@ def mirror_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) ->
 def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirror") -> torch.Tensor:
     """Logits ``[N, C, H, W]`` for images ``[N, C_in, H, W]`` of any size, tile by tile (overlap-tile),
     the missing context mirrored (or zeros). Tiles step by a multiple of ``2**depth``, so tiled and whole
-    predictions agree exactly. Put the model in eval mode first (dropout).
+    predictions agree exactly. Eval mode first (dropout); logits come back on the images' device.
     """
     if model.padding != "valid" or pad not in ("mirror", "zeros"):
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
