@@ -73,7 +73,7 @@ class ConfusionMatrix:
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch: ``pred`` labels ``[N, H, W]`` or logits ``[N, C, H, W]``; ``target`` ``[N, H, W]``.
-        One ``bincount``: pixel ``(t, p)`` goes to bin ``C * t + p``, ignored ones to a spare bin."""
+        Ignored pixels are left out; a bad target raises ``DatasetError``, a bad prediction ``ValueError``."""
         c = self.num_classes
         if pred.dim() == target.dim() + 1:
             if pred.shape[1] != c:
@@ -92,7 +92,7 @@ class ConfusionMatrix:
                 check_labels(pred, c, "prediction", ignore_index=None)
             except ValueError as exc:  # a model's output, not the data: a plain ValueError
                 raise ValueError(f"{exc} (pass logits as [N, C, H, W])") from None
-        index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)
+        index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)  # a spare bin for ignored
         counts = torch.bincount(index.flatten(), minlength=c * c + 1)[: c * c]
         if self._device is None and self.matrix.device != counts.device:
             self.matrix = self.matrix.to(counts.device)  # follow the data

@@ -119,8 +119,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     ``optimizer``: ``"sgd"`` (momentum 0.9, weight decay 5e-4, rate ``lr * (1 - step / steps) ** 0.9``),
     ``"adam"`` or a ``params -> Optimizer`` function. ``loss_fn(logits, masks, *extras)`` (default:
     cross-entropy without the 255 pixels) gets a sample's items after ``(image, mask)``, e.g. U-Net's
-    weights. ``checkpoint``: saved after every epoch (and every ``CHECKPOINT_EVERY_S`` s); if it exists,
-    training resumes from it, exactly on a CPU.
+    weights. ``val_data``: a dataset or a DataLoader. ``checkpoint``: saved after every epoch (and every
+    ``CHECKPOINT_EVERY_S`` s); if it exists, training resumes from it, exactly on a CPU.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:

@@ -44,8 +44,8 @@ def _modules(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Modul
 def forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names: Sequence[str],
                              device: torch.device | None = None
                              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model`` once on one image in eval mode; return its output ``[1, num_classes, H, W]`` and a copy
-    (safe from later in-place ReLUs) of each named layer's output ``[C, h, w]``, on the CPU."""
+    """Run ``model`` once on one image in eval mode (hooks and mode restored even on failure); return its
+    output ``[1, num_classes, H, W]`` and a copy of each named layer's output ``[C, h, w]``, on the CPU."""
     modules = _modules(model, layer_names)
     batch = torch.as_tensor(image).float()
     batch = batch[None] if batch.ndim == 3 else batch
