@@ -1,11 +1,6 @@
-"""COCO-style mask AP and AR, written to be read: per class, predictions are matched greedily
-by score to unmatched ground truths (:func:`match`), precision/recall traced over all images
-(:func:`precision_recall`), and AP read at 101 recall points (:func:`interpolated_ap`), then
-averaged over classes and IoU thresholds 0.50..0.95. No crowd regions or area ranges.
-
-Inputs, as torchvision's detection models give them, one dict per image:
-``{"masks": [P, H, W], "scores": [P], "labels": [P]}`` and ``{"masks": [G, H, W], "labels": [G]}``;
-float masks (probabilities, possibly ``[P, 1, H, W]``) are thresholded at 0.5.
+"""COCO-style mask AP and AR, written to be read: greedy matching by score, precision/recall over all
+images, AP at 101 recall points, averaged over classes and IoU thresholds 0.50..0.95 (no crowd regions or
+area ranges). Inputs as torchvision's detection models give them, one dict per image.
 Built in notebooks/02_metrics.ipynb, section 7.
 """
 from __future__ import annotations
@@ -17,18 +12,12 @@ import torch
 from seglib.core import DatasetError
 
 
-IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
-"""COCO's ten IoU thresholds 0.50, 0.55, ..., 0.95."""
-
-RECALL_POINTS: tuple[float, ...] = tuple(i / 100 for i in range(101))
-"""COCO's 101 recall points 0.00, 0.01, ..., 1.00 at which precision is read."""
+IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 ... 0.95
+RECALL_POINTS: tuple[float, ...] = tuple(i / 100 for i in range(101))  # where precision is read
 
 
 def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
-    """IoU of every predicted mask ``[P, H, W]`` with every ground-truth mask ``[G, H, W]``: ``[P, G]``.
-
-    Intersection and union are pixel counts; two empty masks have IoU 0.
-    """
+    """IoU of every predicted mask ``[P, H, W]`` with every ground-truth mask ``[G, H, W]``: ``[P, G]``."""
     if pred_masks.dim() != 3 or gt_masks.dim() != 3 or pred_masks.shape[1:] != gt_masks.shape[1:]:
         raise ValueError(f"masks must be [P, H, W] and [G, H, W] with the same H, W; got "
                          f"{tuple(pred_masks.shape)} and {tuple(gt_masks.shape)}")
@@ -40,13 +29,9 @@ def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
 
 
 def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Greedy matching: for each prediction, the index of its ground truth, or -1.
-
-    Predictions are visited by descending score (ties: input order); each takes the
-    unmatched ground truth with the highest IoU, if that IoU is at least
-    ``threshold``. A ground truth is matched at most once, so a second prediction of
-    the same object is a false positive.
-    """
+    """For each prediction, the index of its ground truth, or -1: by descending score, each takes the
+    unmatched ground truth with the highest IoU if it is at least ``threshold`` (a second prediction of
+    an object is a false positive)."""
     matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
     taken = torch.zeros(ious.shape[1], dtype=torch.bool)
     if ious.shape[1] == 0:
@@ -105,10 +90,9 @@ def _mean(values: torch.Tensor) -> float:
 
 
 def coco_mask_metrics(predictions: list[dict], targets: list[dict], max_dets: int = 100) -> dict[str, float]:
-    """COCO's mask ``{"AP", "AP50", "AP75", "AR"}``, averaged over the classes that have a ground
-    truth and over ``IOU_THRESHOLDS`` (AR: final recall with at most ``max_dets`` predictions per
-    image and class).
-    """
+    """COCO's mask ``{"AP", "AP50", "AP75", "AR"}`` of ``{"masks", "scores", "labels"}`` predictions against
+    ``{"masks", "labels"}`` targets (float masks thresholded at 0.5), averaged over the classes that have a
+    ground truth and over ``IOU_THRESHOLDS`` (AR: at most ``max_dets`` predictions per image and class)."""
     _check_inputs(predictions, targets)
     images = [(p, t, mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])))
               for p, t in zip(predictions, targets, strict=True)]

@@ -29,12 +29,8 @@ def listed(items: Sequence, limit: int = 10) -> str:
 
 def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
                  ignore_index: int | None = IGNORE_INDEX) -> None:
-    """Raise ``DatasetError`` unless ``labels`` holds integer classes ``0..num_classes-1`` or the ignore one.
-
-    The one label check of the library: datasets, ``fit``, the metrics and the plots call
-    it. ``source`` names the file or sample in the message. Float labels are refused, never
-    truncated (0.5 would silently become class 0).
-    """
+    """Raise ``DatasetError`` naming ``source`` unless ``labels`` holds integer classes ``0..num_classes-1``
+    or the ignore one: the library's one label check. Float labels are refused, never truncated."""
     labels = torch.as_tensor(labels)
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         nan = " and contains NaN" if labels.is_floating_point() and labels.isnan().any() else ""
@@ -83,11 +79,8 @@ def model_device(model: torch.nn.Module, default: torch.device | None = None) ->
 
 
 def set_threads(n: int | None = None) -> int:
-    """Use ``n`` CPU threads for torch (default: ``$SEGLIB_THREADS``, else 1); return the number.
-
-    On a busy machine more threads than free cores make each step many times slower
-    (OpenMP threads spin-wait for each other), so the lessons use one by default.
-    """
+    """Use ``n`` CPU threads for torch (default: ``$SEGLIB_THREADS``, else 1: on a busy machine more threads
+    than free cores spin-wait for each other and make each step many times slower); return the number."""
     n = n or int(os.environ.get("SEGLIB_THREADS", "1"))
     torch.set_num_threads(n)
     return n

@@ -1,9 +1,5 @@
-"""What a network costs: multiply-adds, activation memory of a training step, inference time.
-
-Parameters are counted by ``seglib.models.fcn.count_parameters``. Multiply-adds and activation
-memory are counted, not timed, so they can run on the ``meta`` device: a paper-size network
-at 512 x 512 is measured in a fraction of a second without allocating any memory.
-Built in notebooks/08_comparison.ipynb, section 2.
+"""What a network costs: multiply-adds and activation memory (counted, so they run on the ``meta`` device
+without memory), and inference time. Built in notebooks/08_comparison.ipynb, section 2.
 """
 from __future__ import annotations
 
@@ -25,11 +21,8 @@ def multiply_adds(model: nn.Module, images: torch.Tensor) -> int:
 
 
 def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
-    """Bytes of the tensors a training forward pass keeps for the backward pass (each storage once).
-
-    This is what a training step holds at its peak on top of weights, gradients and optimizer
-    state, and what grows with the image size and the batch.
-    """
+    """Bytes of the tensors a training forward pass keeps for the backward pass (each storage once): what
+    a step holds on top of weights, gradients and optimizer state, growing with image size and batch."""
     seen: dict[int, int] = {}
     held: list[torch.Tensor] = []  # keeps ids unique while counting
 

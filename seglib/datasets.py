@@ -1,9 +1,6 @@
-"""PASCAL VOC 2012 and Cityscapes, read by torchvision, returned as ``(image, mask)`` and checked.
-
-``image``: ``tv_tensors.Image`` float32 ``[3, H, W]`` in ``[0, 1]``; ``mask``: ``tv_tensors.Mask``
-int64 ``[H, W]`` of class indices, 255 = ignore. Missing, half-extracted or corrupt files
-raise ``DatasetError`` naming the file, instead of a CUDA assert or a bare ``OSError`` later.
-Built in notebooks/01_datasets.ipynb, sections 2 and 3.
+"""PASCAL VOC 2012 and Cityscapes read by torchvision as ``(image, mask)``: float32 ``[3, H, W]`` in
+``[0, 1]`` and int64 ``[H, W]`` (255 = ignore); a missing or corrupt file raises ``DatasetError`` naming
+it. Built in notebooks/01_datasets.ipynb, sections 2 and 3.
 """
 from __future__ import annotations
 
@@ -58,7 +55,6 @@ for _id, _train_id in LABEL_ID_TO_TRAIN_ID.items():
 
 def label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
     """Map Cityscapes label ids to train ids with one table lookup; unused ids become 255.
-
     Built in notebooks/01_datasets.ipynb, section 3.
 
     >>> label_ids_to_train_ids(torch.tensor([7, 8, 26, 33, 0, -1])).tolist()
@@ -69,11 +65,8 @@ def label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
 
 
 def check_dataset_folder(root: str | Path, required: list[str], name: str, how_to_get: str) -> Path:
-    """Check that every path in ``required`` (relative to ``root``) exists; return ``root``.
-
-    A missing ``root`` means the data was never downloaded; some sub-paths missing
-    usually means an archive was extracted only in part.
-    """
+    """Check that every path in ``required`` (relative to ``root``) exists, or say whether the data was
+    never downloaded or only partly extracted; return ``root``."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{name} not found: the folder {root} does not exist.\n{how_to_get}")
@@ -108,10 +101,7 @@ def _readable(path: str) -> bool:
 
 
 class _CheckedDataset(Dataset):
-    """Samples of a torchvision ``reader`` as ``(image, mask)``: read, labels mapped, checked, transformed.
-
-    Subclasses set ``reader``, ``images``, ``masks``, ``transforms``, ``check`` and ``num_classes``.
-    """
+    """Samples of a torchvision ``reader`` as ``(image, mask)``: read, labels mapped, checked, transformed."""
 
     def __len__(self) -> int:
         return len(self.images)
@@ -144,11 +134,8 @@ class _CheckedDataset(Dataset):
 
 
 class VOCSegmentation(_CheckedDataset):
-    """PASCAL VOC segmentation samples, masks in ``0..20`` or 255.
-
-    ``root`` contains ``VOCdevkit/``. ``transforms`` takes and returns the pair.
-    ``check=True`` verifies that every listed file exists and every mask's labels.
-    """
+    """PASCAL VOC segmentation samples (``root`` contains ``VOCdevkit/``), masks in ``0..20`` or 255;
+    ``check`` verifies that every listed file exists and every mask's labels."""
 
     classes = VOC_CLASSES
     num_classes = len(VOC_CLASSES)
@@ -169,10 +156,8 @@ class VOCSegmentation(_CheckedDataset):
 
 
 class CityscapesSegmentation(_CheckedDataset):
-    """Cityscapes fine-annotation samples, masks in train ids ``0..18`` or 255.
-
-    ``root`` contains ``leftImg8bit/`` and ``gtFine/`` (or their two zips, which torchvision unzips).
-    """
+    """Cityscapes fine-annotation samples (``root``: ``leftImg8bit/`` and ``gtFine/``, or their zips), masks
+    in train ids ``0..18`` or 255."""
 
     classes = CITYSCAPES_CLASSES
     num_classes = len(CITYSCAPES_CLASSES)

@@ -45,12 +45,8 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 def download_voc2012(root: str | Path | None = None, mirrors: Sequence[str] = VOC2012_MIRRORS,
                      md5: str = VOC2012_MD5, timeout: float = 60.0) -> Path:
-    """Download and extract VOC 2012 train/val into ``root`` (default ``data_root()``); return ``root``.
-
-    Does nothing if ``root/VOCdevkit/VOC2012`` is already there. Tries each mirror in
-    turn and checks the archive's md5; if all fail, raises ``DatasetError`` saying what
-    failed and where to put the archive by hand.
-    """
+    """Download (each mirror in turn, md5-checked) and extract VOC 2012 train/val into ``root`` (default
+    ``data_root()``) unless it is there; return ``root``. If all fail, say what failed and what to do."""
     root = Path(root).expanduser() if root is not None else data_root()
     if (root / "VOCdevkit" / "VOC2012" / "JPEGImages").is_dir():
         return root

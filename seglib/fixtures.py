@@ -43,12 +43,8 @@ def _render(label: np.ndarray, colors: np.ndarray, rng: np.random.Generator) -> 
 
 def make_voc_tree(root: str | Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (48, 64),
                   seed: int = 0) -> Path:
-    """Write a VOC 2012-style tree under ``root``; return ``root`` (pass it to ``VOCSegmentation``).
-
-    ``root/VOCdevkit/VOC2012/JPEGImages/*.jpg``, ``SegmentationClass/*.png`` (palette PNGs
-    with 255 borders around objects) and ``ImageSets/Segmentation/{train,val,trainval}.txt``.
-    ``size`` is ``(height, width)``.
-    """
+    """Write a VOC 2012-style tree (JPEGs, palette PNG masks with 255 borders, split lists) under ``root``;
+    return ``root``, for ``VOCSegmentation``. ``size`` is ``(height, width)``."""
     root = Path(root)
     voc = root / "VOCdevkit" / "VOC2012"
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
@@ -109,12 +105,8 @@ def _write_cityscapes_sample(image_dir: Path, label_dir: Path, stem: str, size: 
 
 def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, size: tuple[int, int] = (32, 64),
                          seed: int = 0) -> Path:
-    """Write a Cityscapes-style tree under ``root``; return ``root`` (pass it to ``CityscapesSegmentation``).
-
-    ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and, next to it in
-    ``gtFine/<split>/<city>/``, the ``_gtFine_labelIds.png`` (label ids 0..33) and ``_gtFine_color.png``.
-    Train frames alternate between two cities; ``size`` is ``(height, width)``.
-    """
+    """Write a Cityscapes-style tree (``leftImg8bit/`` images, ``gtFine/`` labelIds and color PNGs, two train
+    cities) under ``root``; return ``root``, for ``CityscapesSegmentation``. ``size``: ``(height, width)``."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     cities = {"train": ("aachen", "bochum"), "val": ("frankfurt",)}

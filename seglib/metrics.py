@@ -1,10 +1,6 @@
-"""The confusion matrix, the four metrics of the FCN paper read off it, and a boundary band.
-
-With ``n_ij`` the pixels of class ``i`` predicted as ``j`` and ``t_i = sum_j n_ij``:
-pixel accuracy ``sum_i n_ii / sum_i t_i``; mean accuracy ``mean_i n_ii / t_i``; mean IoU
-``mean_i n_ii / (t_i + sum_j n_ji - n_ii)``; frequency-weighted IoU, each IoU weighted by
-``t_i``. A class absent from both truth and prediction has IoU ``0/0`` = NaN and is left
-out of the means (``nanmean``), as the benchmark code does.
+"""The confusion matrix ``n_ij`` (pixels of class ``i`` predicted as ``j``), the FCN paper's four metrics
+read off it, boundary bands, and the what/where and instance scores of lessons 04 and 07. A class absent
+from both truth and prediction has IoU 0/0 = NaN and is left out of the means, as the benchmark code does.
 """
 from __future__ import annotations
 
@@ -35,10 +31,7 @@ def mean_iou(cm: torch.Tensor) -> float:
 
 def segmentation_metrics(cm: torch.Tensor) -> dict:
     """``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``fw_iou`` (floats) and per-class ``iou``,
-    ``accuracy`` (float64 tensors, NaN where undefined).
-
-    Built in notebooks/02_metrics.ipynb, section 3.
-    """
+    ``accuracy`` (float64 tensors, NaN where undefined). Built in notebooks/02_metrics.ipynb, section 3."""
     correct, truth, _ = _counts(cm)
     iou, accuracy = iou_per_class(cm), correct / truth
     present = truth > 0
@@ -61,9 +54,6 @@ class ConfusionMatrix:
     >>> cm.update(torch.tensor([[[0, 1, 2]]]), torch.tensor([[[0, 2, 255]]]))
     >>> cm.matrix.tolist()
     [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
-
-    One ``torch.bincount`` on the data's device: pixel ``(t, p)`` goes to bin ``C * t + p``;
-    ignored pixels go to a spare last bin that is thrown away.
     """
 
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX,
@@ -83,10 +73,7 @@ class ConfusionMatrix:
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch: ``pred`` labels ``[N, H, W]`` or logits ``[N, C, H, W]``; ``target`` ``[N, H, W]``.
-
-        Pixels whose target is ``ignore_index`` are left out; any other target outside
-        ``[0, C)``, or a float target, raises ``DatasetError``; a bad prediction raises ``ValueError``.
-        """
+        Ignored pixels are left out; a bad target raises ``DatasetError``, a bad prediction ``ValueError``."""
         c = self.num_classes
         if pred.dim() == target.dim() + 1:
             if pred.shape[1] != c:
@@ -105,7 +92,7 @@ class ConfusionMatrix:
                 check_labels(pred, c, "prediction", ignore_index=None)
             except ValueError as exc:  # a model's output, not the data: a plain ValueError
                 raise ValueError(f"{exc} (pass logits as [N, C, H, W])") from None
-        index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)
+        index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)  # a spare bin for ignored
         counts = torch.bincount(index.flatten(), minlength=c * c + 1)[: c * c]
         if self._device is None and self.matrix.device != counts.device:
             self.matrix = self.matrix.to(counts.device)  # follow the data
@@ -121,10 +108,8 @@ class ConfusionMatrix:
 
 
 def boundary_pixels(target: torch.Tensor) -> torch.Tensor:
-    """Boolean map, True where a 4-neighbour has another label (both sides of every edge).
-
-    The ignore label counts as a label: VOC's 255 band sits on the object outlines.
-    """
+    """Boolean map, True where a 4-neighbour has another label (both sides of every edge; the ignore label
+    counts as a label: VOC's 255 band sits on the object outlines)."""
     if target.dim() not in (2, 3) or target.is_floating_point():
         raise ValueError(f"target must be integer labels [H, W] or [N, H, W], got {target.dtype} "
                          f"of shape {tuple(target.shape)}")
@@ -140,11 +125,8 @@ def boundary_pixels(target: torch.Tensor) -> torch.Tensor:
 
 
 def boundary_band(target: torch.Tensor, width: int = 2) -> torch.Tensor:
-    """Boolean map of the pixels at most ``width`` pixels (chessboard distance) from a boundary pixel.
-
-    The "trimap" of Kohli et al. (2009): where coarse predictions go wrong.
-    Built in notebooks/04_fcn.ipynb, section 3.
-    """
+    """The pixels at most ``width`` px (chessboard distance) from a boundary pixel: the "trimap" of Kohli
+    et al. (2009), where coarse predictions go wrong. Built in notebooks/04_fcn.ipynb, section 3."""
     if int(width) != width or width < 0:
         raise ValueError(f"width must be an integer >= 0, got {width!r}")
     edge = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
@@ -174,11 +156,8 @@ class BandConfusionMatrix(ConfusionMatrix):
 
 
 def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
-    """The "what" score: on ground-truth object pixels, how often the best *object* class is right.
-
-    Background's logit is left out, so a model that finds no objects still gets a class per
-    pixel: chance is about ``1 / (C - 1)``. Built in notebooks/04_fcn.ipynb, section 4.
-    """
+    """The "what" score: on ground-truth object pixels, how often the best *object* class (background's
+    logit left out; chance about ``1 / (C - 1)``) is right. Built in notebooks/04_fcn.ipynb, section 4."""
     objects = (target > 0) & (target != IGNORE_INDEX)
     guess = logits[:, 1:].argmax(dim=1) + 1
     return (guess[objects] == target[objects]).float().mean().item()
@@ -186,11 +165,9 @@ def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
 
 def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
                          edges: tuple[int, ...] = (0, 1, 2, 4, 8, 16)) -> list[float]:
-    """Pixel accuracy in rings around the ground-truth boundaries: ring ``k`` holds the pixels
-    more than ``edges[k-1]`` and at most ``edges[k]`` px away (chessboard distance; ring 0 the
-    boundary pixels themselves), the last ring everything farther; NaN for an empty ring.
-    Built in notebooks/04_fcn.ipynb, section 5.
-    """
+    """Pixel accuracy in rings around the ground-truth boundaries: ring ``k`` holds the pixels more than
+    ``edges[k-1]`` and at most ``edges[k]`` px away, the last everything farther (NaN if empty).
+    Built in notebooks/04_fcn.ipynb, section 5."""
     valid, right = target != IGNORE_INDEX, pred == target
     band = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
     accuracy, seen, reach = [], torch.zeros_like(valid), 0

@@ -1,10 +1,8 @@
 """Reproduce a lesson's full profile on a GPU, in one command: ``python -m seglib.reproduce 04``.
 
-Gets the data (checksum-verified), trains with a checkpoint per stage (run the same command
-again after a disconnect and it resumes where it stopped), scores with the lesson's metrics and
-writes ``results/<lesson>.json``, which lesson 08 and the README read. Without a GPU it refuses
-and says what to do; ``--smoke`` runs the very same code on a tiny fixture tree on the CPU in
-seconds (what CI runs). Shown in notebooks/08_comparison.ipynb, section 7.
+Gets the data, trains with a checkpoint per stage (the same command resumes after a disconnect), scores
+and writes ``results/<lesson>.json``; ``--smoke`` runs the same code on tiny fixture data on the CPU
+(what CI runs). Shown in notebooks/08_comparison.ipynb, section 7.
 """
 from __future__ import annotations
 
@@ -34,8 +32,7 @@ class NoGPUError(RuntimeError):
 
 
 def results_root() -> Path:
-    """Where results files go: the checkout's ``results/``, else ``<checkpoint_root>/results`` (a pip
-    install, e.g. on Colab: next to the checkpoints, on Drive when ``SEGLIB_CHECKPOINTS`` points there)."""
+    """Where results files go: the checkout's ``results/``, else next to the checkpoints (on Colab: Drive)."""
     checkout = Path(__file__).resolve().parent.parent
     return checkout / "results" if (checkout / "pyproject.toml").exists() else checkpoint_root() / "results"
 
@@ -48,18 +45,10 @@ class Setup:
     data: Path
     checkpoints: Path
 
-    def voc(self) -> Path:
-        """The VOC 2012 folder: downloaded and md5-checked once, or a tiny fixture tree."""
-        if self.smoke:
-            return make_voc_tree(self.data / "voc-fixture", n_train=4, n_val=2)
-        return download_voc2012(self.data)
-
-    def backbone(self) -> Callable[[], torch.nn.Module]:
+    def vgg(self) -> torch.nn.Module:
         """VGG16 with ImageNet weights (full), or at 1/8 width from scratch (smoke)."""
         from seglib.models.vgg import vgg16
-        if self.smoke:
-            return lambda: vgg16(width=1 / 8)
-        return lambda: vgg16(weights=VGG16_Weights.IMAGENET1K_V1)
+        return vgg16(width=1 / 8) if self.smoke else vgg16(weights=VGG16_Weights.IMAGENET1K_V1)
 
 
 @dataclass(frozen=True)
@@ -74,28 +63,37 @@ class Recipe:
 
 
 def _voc_splits(setup: Setup, crop: int, resize_val: bool = False) -> tuple[VOCSegmentation, DataLoader]:
-    """Random ``crop`` px training crops; validation images whole, or (``resize_val``) resized to ``crop``."""
+    """VOC 2012 (md5-checked; smoke: a tiny fixture tree): random ``crop`` px (smoke: 64 px) training crops,
+    validation images whole or resized to ``crop``."""
     from seglib.transforms import eval_transforms
-    root = setup.voc()
+    if setup.smoke:
+        root, crop = make_voc_tree(setup.data / "voc-fixture", n_train=4, n_val=2), 64
+    else:
+        root = download_voc2012(setup.data)
     train = VOCSegmentation(root, "train", transforms=train_transforms(crop))
     val_transforms = eval_transforms(crop) if resize_val else None
     val = DataLoader(VOCSegmentation(root, "val", transforms=val_transforms), batch_size=1)  # sizes differ
     return train, val
 
 
+def _fit_and_score(setup: Setup, model: torch.nn.Module, name: str, splits: tuple, epochs: int, lr: float,
+                   batch: int) -> dict:
+    """Train on ``splits[0]`` with checkpoint ``reproduce-<name>.pt`` (a smoke run: 1 epoch, batches of 2);
+    the scores on ``splits[1]``."""
+    fit(model, splits[0], epochs=1 if setup.smoke else epochs, lr=lr, batch_size=2 if setup.smoke else batch,
+        progress=not setup.smoke, checkpoint=setup.checkpoints / f"reproduce-{name}.pt")
+    return _summary(evaluate(model, splits[1]))
+
+
 def _fcn(setup: Setup) -> dict:
     """Lesson 04: FCN-32s, then 16s and 8s each from the previous stage (Long et al., section 4.2)."""
     from seglib.models.fcn import FCN
-    train, val = _voc_splits(setup, 64 if setup.smoke else 320)
-    epochs, batch = (1, 2) if setup.smoke else (68, 8)
-    coarser, scores = None, {}
+    splits, coarser, scores = _voc_splits(setup, 320), None, {}
     for variant, lr in (("32s", 1.5e-3), ("16s", 1.5e-5), ("8s", 1.5e-7)):
-        model = FCN(21, variant, vgg=setup.backbone()())
+        model = FCN(21, variant, vgg=setup.vgg())
         if coarser is not None:
             model.init_from(coarser)
-        fit(model, train, epochs=epochs, lr=lr, batch_size=batch, progress=not setup.smoke,
-            checkpoint=setup.checkpoints / f"reproduce-04-fcn{variant}.pt")
-        scores[f"fcn{variant}"] = _summary(evaluate(model, val))
+        scores[f"fcn{variant}"] = _fit_and_score(setup, model, f"04-fcn{variant}", splits, 68, lr, 8)
         coarser = model
     return scores
 
@@ -103,11 +101,8 @@ def _fcn(setup: Setup) -> dict:
 def _parsenet(setup: Setup) -> dict:
     """Lesson 05: ParseNet (context from fc7, L2 norm, scales from 10) on FCN-32s's layers."""
     from seglib.models.parsenet import ParseNet
-    train, val = _voc_splits(setup, 64 if setup.smoke else 320)
-    model = ParseNet(21, local="fc7", scale=10.0, vgg=setup.backbone()())
-    fit(model, train, epochs=1 if setup.smoke else 30, lr=1e-3, batch_size=2 if setup.smoke else 8,
-        progress=not setup.smoke, checkpoint=setup.checkpoints / "reproduce-05-parsenet.pt")
-    return {"parsenet": _summary(evaluate(model, val))}
+    model = ParseNet(21, local="fc7", scale=10.0, vgg=setup.vgg())
+    return {"parsenet": _fit_and_score(setup, model, "05-parsenet", _voc_splits(setup, 320), 30, 1e-3, 8)}
 
 
 def _deconvnet(setup: Setup) -> dict:
@@ -116,13 +111,10 @@ def _deconvnet(setup: Setup) -> dict:
 
     from seglib.models.deconvnet import DeconvNet
     from seglib.models.vgg import vgg16
-    train, val = _voc_splits(setup, 64 if setup.smoke else 224, resize_val=True)
+    splits = _voc_splits(setup, 224, resize_val=True)
     vgg = (vgg16(1 / 16, batch_norm=True, pool5_size=2) if setup.smoke
            else vgg16_bn(weights=VGG16_BN_Weights.IMAGENET1K_V1))
-    model = DeconvNet(21, vgg=vgg)
-    fit(model, train, epochs=1 if setup.smoke else 30, lr=1e-2, batch_size=2 if setup.smoke else 16,
-        progress=not setup.smoke, checkpoint=setup.checkpoints / "reproduce-06-deconvnet.pt")
-    return {"deconvnet": _summary(evaluate(model, val))}
+    return {"deconvnet": _fit_and_score(setup, DeconvNet(21, vgg=vgg), "06-deconvnet", splits, 30, 1e-2, 16)}
 
 
 U373 = "PhC-C2DH-U373"
@@ -244,7 +236,6 @@ RECIPES: dict[str, Recipe] = {
     "07": Recipe("07", "U-Net (paper size, unpadded)", f"{U373} sequence 01 -> 02",
                  "IoU 0.9203 on the PhC-U373 challenge test set (Ronneberger et al. 2015, Table 2)", _unet),
 }
-"""Lesson -> its full profile."""
 
 
 def no_gpu_message(lesson: str) -> str:

@@ -35,11 +35,8 @@ CHECKPOINT_EVERY_S: float = 300.0
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write ``state`` atomically: a crash mid-write leaves the previous file intact.
-
-    The bytes go to ``<path>.tmp-<pid>`` in the same folder, are flushed to disk, then
-    ``os.replace`` (atomic) renames them over ``path``.
-    """
+    """Write ``state`` atomically (to ``<path>.tmp-<pid>-*``, flushed, then ``os.replace``d over ``path``):
+    a crash mid-write leaves the previous file intact."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-{os.getpid()}-")
@@ -119,15 +116,11 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
         progress: bool = True) -> dict:
     """Train ``model`` on ``(image, mask)`` pairs; return the history as a dict of per-epoch lists.
 
-    ``optimizer``: ``"sgd"`` (the papers' recipe: momentum 0.9, weight decay 5e-4, "poly" rate
-    ``lr * (1 - step / steps) ** 0.9`` per step), ``"adam"`` (constant ``lr``) or a
-    ``params -> Optimizer`` function. ``loss_fn(logits, masks)`` defaults to cross-entropy
-    without the 255 pixels; items after ``(image, mask)`` in a sample (e.g. U-Net's per-pixel
-    weights) are batched and passed on: ``loss_fn(logits, masks, *extras)``. ``val_data``: a
-    dataset, or a DataLoader (e.g. batch size 1 for images of different sizes). ``checkpoint``:
-    a file saved after every epoch (and every ``CHECKPOINT_EVERY_S`` seconds); if it exists,
-    training resumes from it, exactly on a CPU (on CUDA, worker processes load the data, and
-    their augmentation draws restart).
+    ``optimizer``: ``"sgd"`` (momentum 0.9, weight decay 5e-4, rate ``lr * (1 - step / steps) ** 0.9``),
+    ``"adam"`` or a ``params -> Optimizer`` function. ``loss_fn(logits, masks, *extras)`` (default:
+    cross-entropy without the 255 pixels) gets a sample's items after ``(image, mask)``, e.g. U-Net's
+    weights. ``val_data``: a dataset or a DataLoader. ``checkpoint``: saved after every epoch (and every
+    ``CHECKPOINT_EVERY_S`` s); if it exists, training resumes from it, exactly on a CPU.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
@@ -242,11 +235,9 @@ def _resume(path: Path, model, opt, scaler, settings: dict) -> dict:
 @_puts_model_back
 def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | None = None, *,
              batch_size: int = 8, device: str | torch.device | None = None, progress: bool = False) -> dict:
-    """The FCN paper's metrics of ``model`` on ``data`` (``(image, mask)`` pairs, or a DataLoader of batches).
-
-    Returns ``ConfusionMatrix.compute()`` plus ``confusion``, the ``[C, C]`` matrix, all on the CPU.
-    ``num_classes`` defaults to the channel count of the model's logits; ``device`` to the best one.
-    """
+    """The FCN paper's metrics (``ConfusionMatrix.compute()`` and ``confusion``, on the CPU) of ``model`` on
+    ``data``: ``(image, mask)`` pairs or a DataLoader of batches. ``num_classes`` defaults to the logits',
+    ``device`` to the best one."""
     device = pick_device(device)
     model.to(device)
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)

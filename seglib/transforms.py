@@ -22,13 +22,9 @@ PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
 def train_transforms(crop_size: int | tuple[int, int], scale: tuple[float, float] = (0.5, 2.0),
                      hflip: bool = True, base_size: int | None = None,
                      color_jitter: float = 0.0) -> v2.Compose:
-    """Random scale, flip and crop, applied identically to ``(image, mask)``.
-
-    The shorter side is resized to a random length in
-    ``[scale[0] * base_size, scale[1] * base_size]`` (``base_size`` defaults to the crop's
-    shorter side), then a ``crop_size`` window is cut at random, padding where the image is
-    too small. ``color_jitter > 0`` also jitters brightness/contrast/saturation (image only).
-    """
+    """Random scale (the shorter side to ``scale`` times ``base_size``, by default the crop's shorter side),
+    flip and ``crop_size`` crop (padded where needed), the same for image and mask; ``color_jitter``
+    jitters the image only."""
     crop = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
     base = base_size if base_size is not None else min(crop)
     steps: list[v2.Transform] = [v2.RandomResize(max(1, int(scale[0] * base)), int(scale[1] * base) + 1)]
@@ -41,18 +37,14 @@ def train_transforms(crop_size: int | tuple[int, int], scale: tuple[float, float
 
 
 def eval_transforms(size: int | tuple[int, int] | None = None) -> v2.Compose:
-    """Deterministic evaluation transform: optionally resize, nothing random.
-
-    ``size=None`` keeps the original size (the usual way to score VOC, one image at a
-    time); an int resizes the shorter side; ``(h, w)`` resizes to exactly that size.
-    """
+    """Evaluation transform, nothing random: ``size=None`` keeps the size (the usual way to score VOC), an
+    int resizes the shorter side, ``(h, w)`` resizes to exactly that."""
     return v2.Compose([v2.Identity() if size is None else v2.Resize(size)])
 
 
 def elastic_displacement(height: int, width: int, std: float = 10.0, grid: int = 3) -> torch.Tensor:
-    """U-Net's elastic deformation: random displacements (``std`` pixels, Gaussian) on a coarse
-    ``grid x grid`` grid, upsampled bicubically to a smooth field ``[1, H, W, 2]`` in the
-    normalised units of ``v2.functional.elastic``. Uses the global torch RNG.
+    """U-Net's elastic deformation: Gaussian displacements (``std`` px) on a ``grid x grid`` grid, bicubically
+    upsampled to a field ``[1, H, W, 2]`` in ``v2.functional.elastic``'s units.
     Built in notebooks/07_unet.ipynb, section 6.
     """
     coarse = torch.randn(1, 2, grid, grid) * std
@@ -77,11 +69,9 @@ def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0
 
 
 class CellTiles(torch.utils.data.Dataset):
-    """U-Net's training samples from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``:
-    ``(image mirror-padded by margin / 2 per side, cell mask [H, W], per-pixel weights [H, W])``,
-    augmented by :func:`elastic_rot_flip` (``std=0``: rotation and flip only, ``augment=False``:
-    none). ``weights(instances) -> [H, W]`` array, e.g. ``seglib.models.unet.weight_map``;
-    ``None`` gives weight 1 everywhere (plain cross-entropy). Built in notebooks/07_unet.ipynb, section 6.
+    """U-Net's training samples ``(image mirror-padded by margin / 2, cell mask, weights(instances) or 1)``
+    from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``, augmented by :func:`elastic_rot_flip`.
+    Built in notebooks/07_unet.ipynb, section 6.
     """
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,

@@ -1,8 +1,5 @@
-"""Pictures of segmentations: colour label maps, image/truth/prediction grids, curves, confusion matrices.
-
-Every class gets its PASCAL VOC colour, so class 1 is the same dark red in every lesson,
-and the ignore label 255 shows in VOC's cream: the border around VOC objects.
-"""
+"""Pictures of segmentations: colour label maps, image/truth/prediction grids, curves, confusion matrices;
+every class in its PASCAL VOC colour in every lesson (the ignore label 255 in VOC's cream)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -58,25 +55,20 @@ def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
 
 def legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = None) -> list[Patch]:
     """One coloured patch per class, named from ``class_names`` when given (255 is "ignore")."""
-    palette = _PALETTE
-
     def name(c: int) -> str:
         if c == IGNORE_INDEX:
             return "ignore (255)"
         return class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
 
-    return [Patch(facecolor=(palette[c].float() / 255).tolist(), edgecolor="grey", label=name(c))
+    return [Patch(facecolor=(_PALETTE[c].float() / 255).tolist(), edgecolor="grey", label=name(c))
             for c in sorted(classes)]
 
 
 def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None = None,
                  preds: Sequence[torch.Tensor] | None = None, class_names: Sequence[str] | None = None,
                  max_items: int = 4) -> Figure:
-    """A grid with one column per sample and rows image / ground truth / prediction.
-
-    ``images`` is ``[N, 3, H, W]`` (or a list of ``[3, H, W]``); ``masks`` and ``preds``
-    are ``[N, H, W]`` label maps (or lists). A legend names the classes that appear.
-    """
+    """A grid with one column per sample (``images`` ``[N, 3, H, W]``; ``masks``, ``preds`` ``[N, H, W]``) and
+    rows image / ground truth / prediction; a legend names the classes that appear."""
     rows = [("image", images)] + [(title, maps) for title, maps in
                                   (("ground truth", masks), ("prediction", preds)) if maps is not None]
     count = min(len(images), max_items)
@@ -90,8 +82,7 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
             else:
                 ax.imshow(colorize(items[i]), interpolation="nearest")
                 present.update(torch.unique(torch.as_tensor(items[i])).tolist())
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if i == 0:
                 ax.set_ylabel(title)
     if present:
@@ -102,11 +93,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
 
 
 def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool = True) -> Figure:
-    """Show a confusion matrix (rows: ground truth, columns: prediction).
-
-    With ``normalize`` each row is divided by its total, so the diagonal is each class's
-    accuracy and a row shows where that class's pixels went (rows without pixels stay blank).
-    """
+    """Show a confusion matrix (rows: ground truth, columns: prediction); ``normalize`` divides each row by
+    its total, so a row shows where that class's pixels went (rows without pixels stay blank)."""
     cm = torch.as_tensor(cm).double().cpu()
     if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
         raise ValueError(f"expected a [{len(class_names)}, {len(class_names)}] matrix for "
@@ -122,13 +110,11 @@ def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool
     ax.set(xlabel="prediction", ylabel="ground truth",
            title="confusion (row-normalised)" if normalize else "confusion (pixels)")
     if k <= 12:  # numbers stay readable
-        for i in range(k):
-            for j in range(k):
-                v = values[i, j].item()
-                if v == v:  # skip NaN rows
-                    dark = v > 0.6 * values.nan_to_num().max().item()
-                    ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                            fontsize="small", color="white" if dark else "black")
+        cutoff = 0.6 * values.nan_to_num().max().item()  # white text on dark cells
+        for (i, j), v in np.ndenumerate(values.numpy()):
+            if v == v:  # skip NaN rows
+                ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
+                        fontsize="small", color="white" if v > cutoff else "black")
     fig.tight_layout()
     return fig
 

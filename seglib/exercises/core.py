@@ -1,9 +1,5 @@
-"""The machinery every exercise check shares: run cases, compare, explain.
-
-A case holds the arguments, the expected answer and a short description; the first case
-whose answer differs (``compare``: type, shape, then relative error) is explained, and a
-known mistake is named only when the answer reproduces it on every case.
-"""
+"""What every exercise check shares: run cases, explain the first answer that differs, and name
+a known mistake only when the answer reproduces it on every case."""
 from __future__ import annotations
 
 import math
@@ -47,12 +43,12 @@ def not_attempted(name: str, what: str = "fill in the function") -> CheckResult:
     return CheckResult(name, False, False, f"⏳ {name}: not attempted yet — {what} and re-run this cell.")
 
 
-def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:
-    """A bool mask of ``size``, True inside ``box = (top, left, bottom, right)`` (exclusive ends)."""
-    mask = torch.zeros(size, dtype=torch.bool)
-    top, left, bottom, right = box
-    mask[top:bottom, left:right] = True
-    return mask
+def box_masks(size: tuple[int, int], *boxes: tuple[int, int, int, int]) -> torch.Tensor:
+    """Bool masks ``[K, *size]``, one per ``(top, left, bottom, right)`` box (exclusive ends)."""
+    masks = torch.zeros(len(boxes), *size, dtype=torch.bool)
+    for mask, (top, left, bottom, right) in zip(masks, boxes, strict=True):
+        mask[top:bottom, left:right] = True
+    return masks
 
 
 def shape_problem(got: Any, expected: torch.Tensor, what: str = "") -> str | None:
@@ -65,11 +61,8 @@ def shape_problem(got: Any, expected: torch.Tensor, what: str = "") -> str | Non
 
 
 def compare(got: Any, expected: Any, rtol: float = 1e-5) -> str | None:
-    """``None`` if ``got`` matches ``expected``, else a sentence saying how it differs.
-
-    Tensors: shape, then the relative error max|got - expected| / max|expected|, the
-    assignment-course yardstick; floats: relative error; anything else: equality.
-    """
+    """``None`` if ``got`` matches ``expected``, else how it differs: tensors by shape, then the relative
+    error max|got - expected| / max|expected|; floats by relative error; anything else by equality."""
     if isinstance(expected, torch.Tensor):
         if (problem := shape_problem(got, expected)) is not None or expected.numel() == 0:
             return problem
@@ -120,12 +113,8 @@ def behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
 def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
                comparer: Callable[[Any, Any], str | None] | None = None,
                mistakes: dict[str, Callable] | None = None) -> CheckResult:
-    """Run ``fn`` on every case in order; report the first failure, or success.
-
-    A stub raising ``NotImplementedError`` is "not attempted yet" (the notebook runs on);
-    another exception is reported with its case. ``mistakes`` maps a hint to a typical
-    wrong implementation; a failing answer equal to it on every case gets the hint.
-    """
+    """Run ``fn`` on every case; report the first failure (a ``NotImplementedError`` stub is "not
+    attempted yet"), with the hint of a ``mistakes`` entry that ``fn`` equals on every case."""
     comparer = comparer or (lambda got, expected: compare(got, expected, rtol))
     for i, case in enumerate(cases, 1):
         try:

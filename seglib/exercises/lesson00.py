@@ -1,10 +1,5 @@
-"""Lesson 00 exercises: read a segmentation mask like data.
-
-1. ``classes_present(mask, num_classes)``: the multi-label classification answer a mask
-   gives for free (background and 255 are not objects);
-2. ``bounding_box(object_mask)``: the box ``[x_min, y_min, x_max, y_max]`` around one
-   object's ``True`` pixels. A mask gives a box for free; a box never gives the mask.
-"""
+"""Lesson 00 exercises: read a mask like data: the classes present (multi-label classification for
+free) and an object's bounding box (a mask gives the box; a box never gives the mask)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -12,7 +7,7 @@ from typing import Any, Callable
 import torch
 
 from seglib.core import IGNORE_INDEX
-from seglib.exercises.core import CheckResult, box_mask, cases, compare, run_checks
+from seglib.exercises.core import CheckResult, box_masks, cases, compare, run_checks
 from seglib.synthetic import ShapesConfig, make_sample
 
 
@@ -80,7 +75,7 @@ def check_classes_present(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Ch
 def check_bounding_box(fn: Callable[[torch.Tensor], Any]) -> CheckResult:
     """Run your ``bounding_box`` on known masks and say what is wrong, if anything; a list is fine."""
     def box(*corners: tuple[int, int, int, int]) -> torch.Tensor:
-        return torch.stack([box_mask((6, 8), c) for c in corners]).any(0)
+        return box_masks((6, 8), *corners).any(0)
 
     instances = make_sample(4, seed=0, config=ShapesConfig(size=48), return_instances=True)[2]
     return run_checks("bounding_box", fn, cases(solution_bounding_box, [

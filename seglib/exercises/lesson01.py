@@ -1,10 +1,5 @@
-"""Lesson 01 exercises (datasets): a ``check_*`` and a ``solution_*`` for each of
-
-1. ``label_ids_to_train_ids(mask)``: Cityscapes label ids -> the 19 train ids, with a
-   lookup table (255 for everything that is not one of the 19 classes);
-2. ``class_pixel_counts(masks, num_classes, ignore_index=255)``: pixels per class,
-   leaving out the ignore label.
-"""
+"""Lesson 01 exercises (datasets): Cityscapes label ids to the 19 train ids with a lookup table, and
+pixels per class without the ignore label; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
 from typing import Callable
@@ -32,10 +27,9 @@ def solution_class_pixel_counts(masks: torch.Tensor, num_classes: int,
     return torch.bincount(labels, minlength=num_classes)
 
 
-# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
+# --- the usual mistakes ---
 
-def _lookup(mask: torch.Tensor) -> torch.Tensor:
-    return solution_label_ids_to_train_ids(mask)
+_lookup = solution_label_ids_to_train_ids
 
 
 LOOKUP_MISTAKES: dict[str, Callable] = {
@@ -85,7 +79,7 @@ COUNT_MISTAKES: dict[str, Callable] = {
 }
 
 
-# --- the checks ------------------------------------------------------------------------------
+# --- the checks ---
 
 def compare_labels(got: object, expected: torch.Tensor) -> str | None:
     """Exact comparison for class indices or counts: type, shape, dtype int64, then values."""

@@ -1,13 +1,5 @@
-"""Lesson 02 exercises (metrics): a ``check_*`` and a ``solution_*`` for each of
-
-1. ``pixel_accuracy(pred, target, ignore_index)``: with an ignore label;
-2. ``mask_iou(pred_masks, gt_masks)``: the ``[P, G]`` IoU table COCO matches with;
-3. ``miou_two_ways(pred, target, num_classes, ignore_index)``: mIoU pooled over the batch
-   (one confusion matrix, as the benchmarks do) and the mean of per-image mIoUs, and
-   ``check_benchmark_miou``: which of the two the benchmarks report;
-4. ``greedy_match(ious, scores, threshold)``: COCO's matching (``seglib.coco.match``);
-5. ``ap_101(precision, recall)``: COCO's 101-point AP (``seglib.coco.interpolated_ap``).
-"""
+"""Lesson 02 exercises (metrics): pixel accuracy, mask IoU, pooled vs per-image mIoU, COCO's
+greedy matching and 101-point AP; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
 import math
@@ -18,7 +10,7 @@ import torch
 from seglib.coco import interpolated_ap, mask_iou, match, precision_recall
 from seglib.exercises.core import (
     CheckResult,
-    box_mask,
+    box_masks,
     cases,
     compare,
     not_attempted,
@@ -34,13 +26,7 @@ def solution_pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_ind
     return (pred[keep] == target[keep]).sum().item() / keep.sum().item()
 
 
-def solution_mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
-    """``[P, G]`` table: pixels in both masks over pixels in either; 0 when both are empty."""
-    p = pred_masks.flatten(1).double()
-    g = gt_masks.flatten(1).double()
-    inter = p @ g.T
-    union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter))
+solution_mask_iou = mask_iou  # seglib.coco's: the lesson's code, with a shape check
 
 
 def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
@@ -52,12 +38,8 @@ def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignor
 
 def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                            ignore_index: int = 255) -> tuple[float, float]:
-    """``(pooled, per_image)`` for a batch ``[N, H, W]``.
-
-    pooled: one confusion matrix summed over the batch, then mIoU (what the benchmarks do);
-    per_image: each image's own mIoU (classes absent from that image's truth and prediction
-    left out), averaged over the images that have any labelled pixel.
-    """
+    """``(pooled, per_image)`` for a batch ``[N, H, W]``: the mIoU of one confusion matrix summed over
+    the batch (what the benchmarks do), and the mean of the images' own mIoUs."""
     pooled = mean_iou(_confusion(pred, target, num_classes, ignore_index))
     return pooled, _per_image(pred, target, num_classes, ignore_index, mean_iou)
 
@@ -71,11 +53,8 @@ def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignor
 
 
 def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """For each prediction (a row of ``ious`` ``[P, G]``), the ground truth it matches or -1.
-
-    By descending score, each prediction takes the still-free ground truth with the highest
-    IoU, if that IoU is at least ``threshold``.
-    """
+    """For each prediction (a row of ``ious`` ``[P, G]``), the ground truth it matches or -1: by descending
+    score, each takes the still-free ground truth with the highest IoU, if it is at least ``threshold``."""
     return _greedy(ious, _by_score(scores), threshold)
 
 
@@ -85,8 +64,7 @@ def _by_score(scores: torch.Tensor) -> list[int]:
 
 def _greedy(ious: torch.Tensor, order: list[int], threshold: float, strict: bool = False,
             take: bool = True) -> torch.Tensor:
-    """Greedy matching visiting predictions in ``order`` (``strict``: IoU > threshold; ``take``:
-    a matched ground truth is no longer free). The solution and two usual slips."""
+    """Greedy matching in ``order``; ``strict`` (IoU > threshold) and ``take=False`` are usual slips."""
     matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
     free = torch.ones(ious.shape[1], dtype=torch.bool)
     for p in order:
@@ -110,7 +88,7 @@ def solution_ap_101(precision: torch.Tensor, recall: torch.Tensor) -> float:
     return total / 101
 
 
-# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
+# --- the usual mistakes ---
 
 def _per_image_accuracy(p: torch.Tensor, t: torch.Tensor, ignore_index: int = 255) -> float:
     """The mean of each image's pixel accuracy (a batch ``[N, H, W]``)."""
@@ -145,15 +123,6 @@ MASK_IOU_MISTAKES: dict[str, Callable] = {
 }
 
 
-def _miou_absent_as_zero(cm: torch.Tensor) -> float:
-    return iou_per_class(cm).nan_to_num(0.0).mean().item()
-
-
-def _miou_of_classes_in_truth(cm: torch.Tensor) -> float:
-    iou = iou_per_class(cm)[cm.sum(1) > 0]
-    return iou.mean().item() if iou.numel() else math.nan
-
-
 def _pooled_and(score: Callable) -> Callable:
     """A ``miou_two_ways`` whose per-image number uses ``score`` instead of the solution's."""
     return lambda p, t, c, ignore_index=255: (solution_miou_two_ways(p, t, c, ignore_index)[0],
@@ -165,10 +134,10 @@ MIOU_MISTAKES: dict[str, Callable] = {
         lambda p, t, c, ignore_index=255: solution_miou_two_ways(p, t, c, ignore_index)[::-1],
     "absent classes were scored 0 in the per-image mIoU; a class absent from an image's "
     "truth and prediction has no IoU there (NaN) and is left out of that image's mean":
-        _pooled_and(_miou_absent_as_zero),
+        _pooled_and(lambda cm: iou_per_class(cm).nan_to_num(0.0).mean().item()),
     "the per-image mIoU leaves out classes that are only predicted; a class predicted in an "
     "image without being there has IoU 0 and counts (only classes absent from both are left out)":
-        _pooled_and(_miou_of_classes_in_truth),
+        _pooled_and(lambda cm: iou_per_class(cm)[cm.sum(1) > 0].nanmean().item()),
 }
 
 
@@ -212,11 +181,10 @@ def _ratio(p: torch.Tensor, g: torch.Tensor, denominator: Callable, empty: float
     return torch.where(den > 0, inter / den.clamp_min(1e-12), torch.full_like(inter, empty))
 
 
-# --- the checks ------------------------------------------------------------------------------
+# --- the checks ---
 
 def _boxes(*boxes: tuple[int, int, int, int], size: int = 6) -> torch.Tensor:
-    """``[K, size, size]`` bool masks, one per ``(top, left, bottom, right)`` box."""
-    return torch.stack([box_mask((size, size), b) for b in boxes])
+    return box_masks((size, size), *boxes)
 
 
 def _number(got: Any, expected: float) -> str | None:

@@ -1,11 +1,5 @@
-"""Lesson 03 exercises (upsampling): a ``check_*`` and a ``solution_*`` for each of
-
-1. ``bilinear_kernel(kernel_size)``: the 2-D bilinear kernel FCN starts from;
-2. ``conv_transpose2d(x, weight, stride)``: transposed convolution by hand, no padding;
-3. ``phase_means(output, stride)``: the mean of each of the ``stride x stride`` phases (row
-   and column modulo the stride), the checkerboard detector the lesson then uses to
-   measure trained upsamplers on a constant input.
-"""
+"""Lesson 03 exercises (upsampling): the bilinear kernel, transposed convolution by hand, and the
+``stride x stride`` phase means that detect checkerboards; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
 from typing import Callable
@@ -49,12 +43,11 @@ def solution_phase_means(output: torch.Tensor, stride: int = 2) -> torch.Tensor:
 
 
 def _phases(output: torch.Tensor, stride: int, phase: Callable) -> torch.Tensor:
-    """``[stride, stride]`` means of ``phase(r, c)``, a part of ``output``."""
     return torch.stack([torch.stack([phase(r, c).double().mean() for c in range(stride)])
                         for r in range(stride)])
 
 
-# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
+# --- the usual mistakes ---
 
 def _tent(kernel_size: int, center: float, reach: float) -> torch.Tensor:
     tent = 1 - (torch.arange(kernel_size) - center).abs() / reach
@@ -102,7 +95,7 @@ PHASE_MISTAKES: dict[str, Callable] = {
 }
 
 
-# --- the checks ------------------------------------------------------------------------------
+# --- the checks ---
 
 def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
     """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``."""

@@ -1,11 +1,5 @@
-"""Checks and solutions for lesson 04 (FCN), section 8.
-
-1. ``score_map_size(height, width)``: the class-score map of the convolutionalized VGG16;
-2. ``crop_add(upsampled, skip, offset)``: the reference FCN's fusion, which crops the
-   (larger) skip scores to the upsampled map's size before adding;
-3. ``freeze_upsamplers(model)``: fixed bilinear 2x upsamplers, as in the released code;
-4. ``FCN4s``: one more skip, from pool2.
-"""
+"""Checks and solutions for lesson 04 (FCN), section 8: the score map's size, the reference FCN's
+crop-then-add fusion, fixed 2x upsamplers, and FCN-4s (one more skip, from pool2)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -74,8 +68,6 @@ SCORE_SIZE_MISTAKES: dict[str, Callable] = {
         lambda h, w: (w // 32 - 6, h // 32 - 6),
 }
 
-# (Cropping the upsampled map instead of the skip, as the old version of this exercise asked,
-# crashes on every case but one, so the case message says it: no hint is named for a crash.)
 CROP_ADD_MISTAKES: dict[str, Callable] = {
     "the window was taken from the bottom right; Caffe's Crop counts offset from the top left":
         lambda up, skip, off: up + skip[..., skip.shape[-2] - up.shape[-2]:, skip.shape[-1] - up.shape[-1]:],

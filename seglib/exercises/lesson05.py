@@ -1,10 +1,5 @@
-"""Checks and solutions for lesson 05 (ParseNet), section 7.
-
-1. ``L2Norm(channels, scale)``: normalise over channels at every position, times a learned
-   per-channel scale, with eps inside the square root;
-2. ``context_overhead(channels, num_classes)``: the parameters global context adds to FCN-32s;
-3. ``unpool(pooled, size)``: replication unpooling, of a global vector or of a coarser grid.
-"""
+"""Checks and solutions for lesson 05 (ParseNet), section 7: L2Norm, the parameters global context
+adds to FCN-32s, and replication unpooling."""
 from __future__ import annotations
 
 from typing import Callable

@@ -1,10 +1,5 @@
-"""Checks for notebooks/07_unet.ipynb.
-
-1. ``output_size``: the unpadded U-Net's output side for an input side, or None if invalid;
-2. ``center_crop``: the crop-and-copy window of a skip map;
-3. ``weight_map``: the border weight map, checked against a brute-force computation on
-   two-cell toy examples.
-"""
+"""Checks for notebooks/07_unet.ipynb: the unpadded U-Net's output size, the crop-and-copy window, and
+the border weight map (against a brute-force computation on toy cells)."""
 from __future__ import annotations
 
 import math
@@ -14,12 +9,9 @@ import numpy as np
 import torch
 
 from seglib.exercises.core import CheckResult, cases, run_checks
-from seglib.models.unet import output_size as solution_output_size  # the lesson builds it step by step
-
-
-def solution_center_crop(skip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    top, left = (skip.shape[-2] - size[0]) // 2, (skip.shape[-1] - size[1]) // 2
-    return skip[..., top:top + size[0], left:left + size[1]]
+from seglib.models.unet import center_crop as solution_center_crop  # the lesson builds these step by step
+from seglib.models.unet import output_size as solution_output_size
+from seglib.models.unet import weight_map as solution_weight_map  # noqa: F401 (a solution to open)
 
 
 def brute_force_weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
@@ -36,11 +28,6 @@ def brute_force_weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float
             d1, d2 = sorted(np.sqrt(((points[k] - (y, x)) ** 2).sum(1)).min() for k in ids)[:2]
             out[y, x] += w0 * math.exp(-((d1 + d2) ** 2) / (2 * sigma ** 2))
     return out.astype(np.float32)
-
-
-def solution_weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
-    from seglib.models.unet import weight_map
-    return weight_map(instances, w0, sigma)
 
 
 SIZE_MISTAKES: dict[str, Callable] = {

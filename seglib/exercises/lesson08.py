@@ -1,10 +1,5 @@
-"""Lesson 08 exercises (comparison): a ``check_*`` and a ``solution_*`` for each of
-
-1. ``conv_multiply_adds(conv, height, width)``: the multiply-adds of one ``nn.Conv2d`` on an
-   ``height x width`` input, by formula (stride, padding, dilation and groups included);
-2. ``training_bytes(parameters, activation_bytes, optimizer)``: what one float32 training step
-   holds at its peak: weights, gradients, the optimizer's state and the saved activations.
-"""
+"""Lesson 08 exercises (comparison): a convolution's multiply-adds by formula, and the peak bytes of
+one float32 training step; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
 from typing import Callable
@@ -34,7 +29,7 @@ def solution_training_bytes(parameters: int, activation_bytes: int, optimizer: s
     return 4 * parameters * (2 + OPTIMIZER_STATES[optimizer]) + activation_bytes
 
 
-# --- the usual mistakes (the checks name them; the tests make sure they are rejected) -------
+# --- the usual mistakes ---
 
 def _macs_on_input(conv: nn.Conv2d, height: int, width: int) -> int:
     kh, kw = conv.kernel_size
@@ -61,7 +56,7 @@ BYTES_MISTAKES: dict[str, Callable] = {
 }
 
 
-# --- the checks ------------------------------------------------------------------------------
+# --- the checks ---
 
 def check_conv_multiply_adds(fn: Callable[[nn.Conv2d, int, int], int]) -> CheckResult:
     """``fn(conv, height, width)`` must give the multiply-adds of ``conv`` on one image."""

@@ -1,16 +1,8 @@
 """FCN-32s, FCN-16s and FCN-8s (Long, Shelhamer and Darrell, CVPR 2015) on VGG16, for any input size.
 
-Layers are named as in the authors' reference implementation: ``backbone`` (VGG16's convs,
-read after pool3, pool4, pool5), ``fc6`` (7x7 conv) and ``fc7`` (1x1 conv), ``score_fr``
-(coarse scores at 1/32), ``upscore2`` + ``score_pool4`` (FCN-16s), ``upscore_pool4`` +
-``score_pool3`` (FCN-8s), and the fixed bilinear ``upscore`` back to the input size.
-Score layers start at zero, upsamplers as bilinear interpolation.
-
-Instead of the original's 100-pixel padding, fc6 is padded to "same" size and the input
-is padded at the bottom and right to a multiple of 32: then pool3/4/5 are exactly 1/8,
-1/16, 1/32 of it, every upsampler is exact and centred, and cropping the output back to
-H x W keeps it aligned with the input, for any size, without the margin's wasted work.
-Built in notebooks/04_fcn.ipynb, section 2.
+Layer names follow the authors' reference implementation. Instead of its 100-pixel padding, fc6
+is padded to "same" size and the input to a multiple of 32, so every upsampler is exact and the
+output, cropped back to H x W, stays aligned. Built in notebooks/04_fcn.ipynb, section 2.
 """
 from __future__ import annotations
 
@@ -34,16 +26,10 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
 class FCN(nn.Module):
-    """Fully convolutional network on VGG16: logits ``[N, num_classes, H, W]`` for any H, W.
-
-    Images go in as the course's datasets give them, RGB in ``[0, 1]``; the first step,
-    ``normalize``, subtracts ImageNet's mean and divides by its standard deviation, as the
-    pretrained VGG16 expects (harmless when training from scratch, and one less thing to
-    forget). ``variant`` is ``"32s"``, ``"16s"`` or ``"8s"``; ``width`` scales every VGG channel
-    count (1.0 is the paper's network); ``weights`` loads ImageNet weights into the
-    backbone and fc6/fc7 (``VGG16_Weights.IMAGENET1K_V1``, width 1 only). Or pass a ready
-    classifier as ``vgg`` (e.g. ``shapes_vgg16()``): FCN then starts from its weights, with fc6 as
-    large as that classifier's pool5 grid. Built in notebooks/04_fcn.ipynb, section 2.
+    """Fully convolutional network on VGG16: RGB images in ``[0, 1]`` (normalised with ImageNet's
+    statistics inside) to logits ``[N, num_classes, H, W]`` for any H, W. ``width`` scales VGG's
+    channels; ``weights`` (ImageNet, width 1) or a ready classifier ``vgg`` (e.g. ``shapes_vgg16()``)
+    gives the starting weights. Built in notebooks/04_fcn.ipynb, section 2.
     """
 
     def __init__(self, num_classes: int = 21, variant: str = "32s", width: float = 1.0,
@@ -89,13 +75,8 @@ class FCN(nn.Module):
         return self.score_fr(self.drop7(self.relu7(self.fc7(h))))
 
     def init_from(self, coarser: FCN) -> FCN:
-        """Copy every weight this net shares with ``coarser`` (the paper's staged training).
-
-        FCN-16s starts from a trained FCN-32s, FCN-8s from a trained FCN-16s: backbone,
-        fc6, fc7, score_fr (and score_pool4, upscore2 from a 16s) are copied, the new skip
-        layers keep their zero start, so the finer net begins by predicting exactly what
-        the coarser one did, up to the final upsampling. Returns ``self``.
-        """
+        """Copy every weight shared with ``coarser`` (the paper's staged training, 32s -> 16s -> 8s); the new
+        skip layers keep their zero start, so the finer net begins where the coarser one ended."""
         if (coarser.num_classes, coarser.backbone.channels) != (self.num_classes, self.backbone.channels):
             raise ValueError(f"cannot initialise a {self.num_classes}-class FCN with backbone channels "
                              f"{self.backbone.channels} from a {coarser.num_classes}-class one with "
@@ -122,9 +103,6 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of parameters in ``model``; by default only those training can change.
-
-    FCN's final upsampler is fixed bilinear interpolation, not learnt, so it is left out,
-    as in the paper's count (134 M for FCN-32s).
-    """
+    """Number of parameters in ``model``; by default only those training can change (so FCN's fixed
+    final upsampler is left out, as in the paper's 134 M for FCN-32s)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,9 +1,5 @@
-"""The local-only baseline: a segmentation net that sees a 5 x 5 window and nothing more.
-
-Lesson 00 (section 6) builds it by hand as its first segmentation net; every comparison from
-lesson 04 on starts with it. It can tell an edge or a colour from its neighbours, but not a
-shape, a far-away cue or anything wider than 5 pixels, so wherever it fails, the data needs
-what the lesson's idea brings. Built in notebooks/00_introduction.ipynb, section 6.
+"""The local-only baseline that every comparison starts with: it sees a 5 x 5 window and nothing more,
+so wherever it fails the data needs the lesson's idea. Built in notebooks/00_introduction.ipynb, section 6.
 """
 from __future__ import annotations
 

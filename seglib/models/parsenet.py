@@ -1,12 +1,5 @@
-"""ParseNet (Liu, Rabinovich and Berg, 2015): FCN plus global context, L2-normalised.
-
-An FCN's receptive field covers the image in theory but far less in practice, so a class
-decided by something far away is out of its reach. ParseNet averages a layer's features over
-the whole image (global average pooling), copies that vector back to every position
-(unpooling by replication) and fuses it with the local features: concatenated before one
-classifier (early fusion), or scored by a classifier of its own and added (late fusion).
-Features from different layers differ in scale by orders of magnitude, so each is first
-L2-normalised at every position and multiplied by a learned per-channel scale (``L2Norm``).
+"""ParseNet (Liu, Rabinovich and Berg, 2015): FCN plus global context (the features averaged over
+the image, copied back to every position), both L2-normalised so their scales match.
 Built in notebooks/05_parsenet.ipynb, sections 1-4.
 """
 from __future__ import annotations
@@ -24,11 +17,8 @@ LAYERS: dict[str, int] = {"pool3": 8, "pool4": 16, "pool5": 32, "fc7": 32}
 
 
 class L2Norm(nn.Module):
-    """``y_c = gamma_c * x_c / sqrt(sum_k x_k^2 + eps)`` at every position: norm ``gamma`` over channels.
-
-    One learnable ``gamma`` per channel, initialised to ``scale`` (the paper: 10 or 20 trains
-    well, 1 hardly at all); ``learn_scale=False`` keeps it fixed. Section 3.
-    """
+    """``y_c = gamma_c * x_c / sqrt(sum_k x_k^2 + eps)`` at every position, ``gamma`` one (learnable)
+    scale per channel starting at ``scale`` (the paper: 10 or 20 trains well, 1 hardly). Section 3."""
 
     def __init__(self, channels: int, scale: float = 20.0, learn_scale: bool = True,
                  eps: float = 1e-10) -> None:
@@ -57,14 +47,9 @@ def unpool(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class ParseNet(FCN):
-    """FCN-32s's layers plus global context from fc7, fused with the local features of ``local``.
-
-    ``local``: the layer whose map is classified (``"fc7"`` as in the paper's ParseNet on
-    FCN-32s, or a lower one: ``"pool5"``, ``"pool4"``, ``"pool3"``); ``fusion``: ``"early"``
-    (concatenate, one 1x1 classifier) or ``"late"`` (one classifier each, scores added);
-    ``normalize``: L2Norm on both features, with scales starting at ``scale`` and learnt
-    unless ``learn_scale=False``; ``normalize=False`` fuses the raw features. The scores are
-    upsampled bilinearly (fixed) to the input size. Other arguments as ``FCN``. Section 4.
+    """FCN-32s's layers plus global context from fc7, fused with the features of ``local`` (fc7 or a
+    pool): ``"early"`` (concatenated, one classifier) or ``"late"`` (scores added); ``normalize``: L2Norm
+    on both. Other arguments as ``FCN``. Section 4.
     """
 
     def __init__(self, num_classes: int = 21, local: str = "fc7", fusion: str = "early",
@@ -104,11 +89,8 @@ class ParseNet(FCN):
 
 def empirical_receptive_field(model: nn.Module, images: torch.Tensor, point: tuple[int, int] | None = None,
                               ) -> torch.Tensor:
-    """|d logit / d input| of one output pixel (the centre by default), summed over classes,
-    colours and images: ``[H, W]``, where the network actually looks from that pixel.
-
-    The gradient way to measure what ParseNet's authors measured by sliding a patch. Section 1.
-    """
+    """|d logit / d input| of one output pixel (the centre by default), summed over classes, colours
+    and images: ``[H, W]``, where the network actually looks from that pixel. Section 1."""
     check_images(images, "empirical_receptive_field images", channels=3)
     h, w = images.shape[-2:]
     y, x = point if point is not None else (h // 2, w // 2)
@@ -124,16 +106,12 @@ def empirical_receptive_field(model: nn.Module, images: torch.Tensor, point: tup
 
 
 def theoretical_receptive_field(model: nn.Module) -> int:
-    """Receptive field (px) of one output of ``model``'s convolutions and pools, in order.
-
-    Each layer of kernel k adds (k - 1) times the product of the strides before it. Section 1.
-    """
+    """Receptive field (px) of one output of ``model``'s convolutions and pools, in order: each kernel
+    k adds (k - 1) times the product of the strides before it. Section 1."""
     size, jump = 1, 1
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            k = m.kernel_size[0] if isinstance(m.kernel_size, tuple) else m.kernel_size
-            s = m.stride[0] if isinstance(m.stride, tuple) else m.stride
-            d = m.dilation[0] if isinstance(m.dilation, tuple) else m.dilation
+            k, s, d = (v[0] if isinstance(v, tuple) else v for v in (m.kernel_size, m.stride, m.dilation))
             size += d * (k - 1) * jump
             jump *= s
     return size

@@ -1,12 +1,6 @@
-"""U-Net (Ronneberger, Fischer and Brox, MICCAI 2015): the paper's network, its size rule,
+"""U-Net (Ronneberger, Fischer and Brox, MICCAI 2015): the paper's network (``width=64, depth=4``:
+572 x 572 in, 388 x 388 out; ``padding="same"`` for the padded variant), its size rule,
 overlap-tile prediction and the border weight map that separates touching cells.
-
-A contracting path of unpadded 3x3 convolutions and 2x2 max-pools, an expanding path of
-2x2 up-convolutions, each followed by the centre-cropped map of the same level
-(crop-and-copy) and two more unpadded convolutions, then a 1x1 classifier: 23 convolutions,
-no batch normalisation, dropout at the end of the contracting path, He initialisation.
-``width=64, depth=4`` is the paper's network (572 x 572 in, 388 x 388 out). ``padding="same"``
-is the padded variant most reimplementations use: output as large as the input.
 Built in notebooks/07_unet.ipynb, sections 1-4.
 """
 from __future__ import annotations
@@ -31,11 +25,8 @@ def center_crop(skip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def output_size(n: int, depth: int = 4) -> int | None:
-    """Output side for input side ``n`` of the unpadded U-Net, or None if ``n`` is not valid.
-
-    Each level takes 4 pixels off (two 3x3 convolutions), every pool needs an even size,
-    every up-convolution doubles.
-    """
+    """Output side for input side ``n`` of the unpadded U-Net, or None if ``n`` is not valid: each level
+    takes 4 pixels off (two 3x3 convolutions), every pool needs an even size, every up-convolution doubles."""
     for _ in range(depth):
         n -= 4
         if n < 2 or n % 2:
@@ -131,13 +122,9 @@ def mirror_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) ->
 
 
 def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirror") -> torch.Tensor:
-    """Logits ``[N, C, H, W]`` for images ``[N, C_in, H, W]`` of any size, tile by tile (overlap-tile).
-
-    ``tile``: input side of one tile (a valid size). The missing context at the image border is
-    mirrored (``pad="zeros"`` for the comparison). Tiles step by a multiple of ``2**depth`` so each
-    sees the pooling grid of a whole-image prediction: tiled and whole agree exactly. Put the
-    model in eval mode first (dropout). Tiles run on the model's device; logits come back on the
-    images' device.
+    """Logits ``[N, C, H, W]`` for images ``[N, C_in, H, W]`` of any size, tile by tile (overlap-tile),
+    the missing context mirrored (or zeros). Tiles step by a multiple of ``2**depth``, so tiled and whole
+    predictions agree exactly. Eval mode first (dropout); logits come back on the images' device.
     """
     if model.padding != "valid" or pad not in ("mirror", "zeros"):
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
@@ -161,13 +148,9 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
 
 
 def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
-    """U-Net's weights ``w_c + w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` for an instance map ``[H, W]``.
-
-    ``w_c`` balances the two classes (``N / (2 N_class)``); ``d1``, ``d2``: distances to the nearest
-    and second-nearest cell, from one Euclidean distance transform per cell; the border term is
-    added on background pixels (inside a cell ``d1 = 0``, and the paper's figure shows the
-    weights in the gaps). A loop over cells, none over pixels.
-    """
+    """U-Net's weights ``w_c + w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` for an instance map ``[H, W]``:
+    ``w_c = N / (2 N_class)`` balances the classes; ``d1``, ``d2`` are the distances to the nearest two
+    cells; the border term goes on background pixels only (as the paper's figure shows it)."""
     cells = instances > 0
     counts = np.array([(~cells).sum(), cells.sum()], np.float64)
     w_c = (cells.size / (2 * np.maximum(counts, 1)))[cells.astype(int)]

@@ -11,12 +11,8 @@ from torch import nn
 def conv_transpose2d_by_hand(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
                              padding: int = 0, output_padding: int = 0,
                              bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.conv_transpose2d`` written out: every input cell stamps a scaled kernel. Section 2.
-
-    ``x`` is ``[N, Cin, H, W]``, ``weight`` ``[Cin, Cout, k, k]`` (PyTorch's layout). Cell ``(i, j)``
-    adds ``x[:, :, i, j]`` times the kernel at ``(i * stride, j * stride)``; overlapping stamps add
-    up. ``padding`` then crops every side; ``output_padding`` keeps extra rows/columns at the
-    bottom/right. A Python loop over cells: for teaching only.
+    """``F.conv_transpose2d`` written out (``weight`` ``[Cin, Cout, k, k]``): cell ``(i, j)`` adds its values
+    times the kernel at ``(i * stride, j * stride)``, then ``padding`` crops every side. Section 2.
     """
     if x.dim() != 4 or weight.dim() != 4:
         raise ValueError(f"x must be [N, Cin, H, W] and weight [Cin, Cout, k, k]; "
@@ -42,12 +38,8 @@ def conv_transpose2d_by_hand(x: torch.Tensor, weight: torch.Tensor, stride: int 
 
 def transposed_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
                            output_padding: int = 0, dilation: int = 1) -> int:
-    """Output length of a transposed convolution along one axis (``nn.ConvTranspose2d``'s rule). Section 3.
-
-    ``(size - 1) * stride`` is where the last window starts, ``dilation * (kernel_size - 1) + 1``
-    its width; ``padding`` crops both sides, ``output_padding`` adds rows on one. A stride-``s``
-    convolution maps ``s`` input sizes to one output size; ``output_padding`` (< stride, or
-    < dilation) picks which one to go back to.
+    """Output length of a transposed convolution along one axis (``nn.ConvTranspose2d``'s rule): where the
+    last window starts plus its width, minus ``padding`` on both sides, plus ``output_padding``. Section 3.
     """
     for name, value, low in (("size", size, 1), ("kernel_size", kernel_size, 1),
                              ("stride", stride, 1), ("dilation", dilation, 1),
@@ -106,11 +98,8 @@ def transposed_conv_steps(x: torch.Tensor, weight: torch.Tensor, stride: int = 1
 
 
 def overlap_count(kernel_size: int, stride: int, length: int) -> torch.Tensor:
-    """How many kernel windows write each output pixel along one axis (no padding). Section 6.
-
-    Away from the ends the counts are equal only when ``stride`` divides ``kernel_size``;
-    otherwise they alternate, and in 2-D form the checkerboard of Odena et al. (2016).
-    """
+    """How many kernel windows write each output pixel along one axis (no padding): uneven unless
+    ``stride`` divides ``kernel_size``, the checkerboard of Odena et al. (2016). Section 6."""
     transposed_output_size(length, kernel_size, stride)
     counts = torch.zeros((length - 1) * stride + kernel_size, dtype=torch.int64)
     for i in range(length):
@@ -119,25 +108,16 @@ def overlap_count(kernel_size: int, stride: int, length: int) -> torch.Tensor:
 
 
 def bilinear_kernel(kernel_size: int) -> torch.Tensor:
-    """FCN's bilinear kernel ``[k, k]``: the outer product of two tents. Section 5.
-
-    The tent falls off linearly from the centre and reaches zero ``factor = ceil(k / 2)`` away:
-    the weights bilinear upsampling by ``factor`` gives its neighbours, e.g. ``[.25, .75, .75, .25]``.
-    """
-    factor = (kernel_size + 1) // 2
-    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    """FCN's bilinear kernel ``[k, k]``: the outer product of two tents that reach zero
+    ``factor = ceil(k / 2)`` from the centre, e.g. ``[.25, .75, .75, .25]``. Section 5."""
+    factor, center = (kernel_size + 1) // 2, (kernel_size - 1) / 2
     tent = (1 - (torch.arange(kernel_size, dtype=torch.float64) - center).abs() / factor).float()
     return tent[:, None] * tent[None, :]
 
 
 def bilinear_upsampler(channels: int, factor: int, trainable: bool = True) -> nn.ConvTranspose2d:
-    """A ``ConvTranspose2d`` that upsamples ``channels`` maps exactly ``factor`` times, starting as bilinear.
-
-    Kernel ``2 * factor``, stride ``factor``, padding ``factor // 2``. Trainable: the kernel on the
-    diagonal of a dense ``[C, C]`` weight (training may mix channels, as in FCN); fixed: grouped,
-    the same output for less work. Equals ``F.interpolate(mode="bilinear")`` away from the
-    border, where it sees zeros instead of repeating the edge. Section 5.
-    """
+    """A ``ConvTranspose2d`` that upsamples ``channels`` maps ``factor`` times, starting as bilinear (exact
+    away from the border). Trainable: a dense ``[C, C]`` weight, as in FCN; fixed: grouped. Section 5."""
     if factor < 2 or factor % 2:
         raise ValueError(f"factor must be an even integer >= 2, got {factor}")
     layer = nn.ConvTranspose2d(channels, channels, kernel_size=2 * factor, stride=factor,

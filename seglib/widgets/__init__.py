@@ -1,3 +1,2 @@
-"""Interactive ipywidgets panels used in the lessons: ``feature_maps.FeatureMapExplorer`` (any
-layer's feature maps) and ``transposed_conv.TransposedConvStepper`` (a transposed convolution,
-one input pixel at a time)."""
+"""Interactive ipywidgets panels used in the lessons: ``feature_maps``, ``transposed_conv`` and
+``unpooling`` (DeconvNet's switches)."""

@@ -1,10 +1,5 @@
-"""Look inside a network: ``FeatureMapExplorer`` shows what a chosen layer computes.
-
-Pick an image, a layer and a channel (or a grid of the first 16 channels) and see that
-feature map next to the image and the model's prediction. The logic is in plain, tested
-functions (``layer_choices``, ``forward_with_activations``, ``channel_image``, ``channel_grid``);
-the panel is a matplotlib figure saved as PNG into an ``ipywidgets.Image``, which needs no
-interactive backend, so it looks the same in JupyterLab, Notebook and Colab.
+"""Look inside a network: ``FeatureMapExplorer`` shows a chosen layer's feature map (one channel or a
+grid) next to the image and the prediction, as a PNG that looks the same in JupyterLab, Notebook and Colab.
 """
 from __future__ import annotations
 
@@ -49,12 +44,8 @@ def _modules(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Modul
 def forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names: Sequence[str],
                              device: torch.device | None = None
                              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model`` once on one image ``[C, H, W]`` (or a batch of one) in eval mode; return its
-    output ``[1, num_classes, H, W]`` and each named layer's output ``[C, h, w]``, on the CPU.
-
-    Each map is a copy (a later in-place ReLU, as in VGG, cannot change it); a module that
-    runs twice keeps its last output. Hooks and train/eval mode are restored even on failure.
-    """
+    """Run ``model`` once on one image in eval mode (hooks and mode restored even on failure); return its
+    output ``[1, num_classes, H, W]`` and a copy of each named layer's output ``[C, h, w]``, on the CPU."""
     modules = _modules(model, layer_names)
     batch = torch.as_tensor(image).float()
     batch = batch[None] if batch.ndim == 3 else batch
@@ -114,14 +105,9 @@ def _png(fig: Figure) -> bytes:
 
 
 class FeatureMapExplorer(StillThenPanel):
-    """Interactive feature-map viewer for any ``nn.Module`` with convolution layers.
-
-    ``images``: anything indexable of ``[3, H, W]`` images (a list, a tensor, a dataset of
-    ``(image, mask)`` pairs); ``layer_names`` defaults to ``layer_choices(model)``. The
-    controls (``image_index``, ``layer``, ``channel``, ``grid``) are attributes code can
-    drive; ``picture`` shows the PNG, ``widget`` is the panel. End a cell with the explorer
-    to show it: a still PNG first (for readers without a kernel), then the panel.
-    """
+    """Interactive feature-map viewer for any ``nn.Module`` with convolution layers, on ``images`` (anything
+    indexable of ``[3, H, W]`` images or ``(image, mask)`` pairs); the controls ``image_index``, ``layer``,
+    ``channel`` and ``grid`` are attributes code can drive."""
 
     def __init__(self, model: nn.Module, images: Sequence[Any], layer_names: Sequence[str] | None = None,
                  class_names: Sequence[str] | None = None, device: torch.device | str | None = None,

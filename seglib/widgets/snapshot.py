@@ -1,13 +1,6 @@
-"""A still picture before every interactive panel.
-
-A widget is drawn by the browser from a live kernel. In a saved notebook viewed on GitHub,
-nbviewer or Colab's preview there is no kernel, and a widget shows nothing. So each panel of
-the course, when displayed, first shows its current picture as a plain PNG, then the live
-panel: readers without a kernel see the picture, learners with one see both.
-
-The widget's display data is written out here, in the form ipywidgets 7 (Colab) and 8 both
-use, instead of going through either version's display hook.
-"""
+"""A still picture before every interactive panel: a saved notebook viewed without a kernel (GitHub,
+nbviewer, Colab's preview) shows no widget, so each panel shows its picture as a plain PNG first. The
+widget's display data is written in the form ipywidgets 7 (Colab) and 8 both read."""
 from __future__ import annotations
 
 import IPython.display as ipd

@@ -1,13 +1,6 @@
-"""A widget that steps through a transposed convolution, one input cell at a time.
-
-Each step takes one input cell, multiplies the kernel by its value and adds the result to
-the output window that starts ``stride`` cells further along than the previous one. The
-slider (or the Play button) walks through the cells; the stride and kernel-size controls
-rebuild the steps, so the learner can watch windows overlap (kernel > stride), tile
-(kernel == stride) or leave gaps (kernel < stride).
-
-The arithmetic lives in ``seglib.models.upsampling.transposed_conv_steps`` (unit-tested);
-this module only draws it. ``plot_steps`` draws a few steps as a static figure.
+"""A widget that steps through a transposed convolution one input cell at a time, so the learner can watch
+windows overlap, tile or leave gaps as stride and kernel size change; ``plot_steps`` draws a few steps.
+The arithmetic is ``seglib.models.upsampling.transposed_conv_steps``; this module only draws it.
 """
 from __future__ import annotations
 
@@ -36,10 +29,8 @@ def _fmt(value: float) -> str:
 def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = None,
               box: tuple[int, int, int, int] | None = None,
               keep: tuple[int, int, int, int] | None = None) -> None:
-    """Draw ``values`` as a grid of numbered cells; outline ``box`` in red, ``keep`` dashed.
-
-    Boxes are ``(top, left, bottom, right)`` with bottom/right exclusive.
-    """
+    """Draw ``values`` as a grid of numbered cells; outline ``box`` in red, ``keep`` dashed (boxes are
+    ``(top, left, bottom, right)``, exclusive ends)."""
     values = values.detach().double().numpy()
     vmax = vmax or max(np.abs(values).max(), 1e-8)
     ax.imshow(values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.8)
@@ -51,8 +42,7 @@ def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = N
             top, left, bottom, right = rect
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, **style))
     ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
 
 
 def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: int = 0,
@@ -72,13 +62,8 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
 
 
 class TransposedConvStepper(StillThenPanel, widgets.VBox):
-    """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``).
-
-    Controls: a Play button and a "step" slider over the input cells, a stride slider and a
-    kernel-size slider (changing the size switches to ``default_kernel`` of that size).
-    The picture is a PNG in an ``ipywidgets.Image``, redrawn at every change; displayed, a
-    still copy of it comes first (``seglib.widgets.snapshot``).
-    """
+    """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``): Play and a step
+    slider over the input cells, stride and kernel-size sliders (a new size takes ``default_kernel``)."""
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:

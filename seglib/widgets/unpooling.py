@@ -1,13 +1,6 @@
-"""See what max-pool switches keep: ``UnpoolingExplorer`` for a DeconvNet.
-
-Pick an image, a pooling stage and a channel. The top row shows that channel before pooling,
-the switches (where each 2x2 window's maximum was), the map unpooled with them (the maxima
-back in place, zeros elsewhere) and what bilinear or nearest upsampling of the same pooled map
-gives instead. The bottom row steps through the trained decoder at that stage: the map its
-unpooling made, the map after that stage's deconvolutions, and the prediction. The views are
-computed by ``unpooling_views`` (tested); the panel is a PNG in an ``ipywidgets.Image``, shown
-first as a still for readers without a kernel, as ``seglib.widgets.feature_maps`` does.
-Built in notebooks/06_deconvnet.ipynb, section 4.
+"""See what max-pool switches keep: ``UnpoolingExplorer`` shows, for a DeconvNet's pool stage and channel,
+the switches, the map unpooled with them against bilinear or nearest upsampling, and the decoder's maps
+at that stage. Built in notebooks/06_deconvnet.ipynb, section 4.
 """
 from __future__ import annotations
 
@@ -42,11 +35,8 @@ def unpooling_views(activation: torch.Tensor, mode: str = "bilinear") -> dict[st
 
 
 class UnpoolingExplorer(StillThenPanel):
-    """Interactive view of DeconvNet's switches on ``images`` (``[N, 3, H, W]`` or a list of ``[3, H, W]``).
-
-    Controls (attributes code can drive): ``image_index``, ``stage`` (1-5), ``channel``,
-    ``mode`` (``"bilinear"``/``"nearest"``); ``picture`` holds the PNG, ``widget`` the panel.
-    """
+    """Interactive view of DeconvNet's switches on ``images`` ``[N, 3, H, W]``; the controls ``image_index``,
+    ``stage``, ``channel`` and ``mode`` are attributes code can drive."""
 
     def __init__(self, model: DeconvNet, images: Sequence[torch.Tensor] | torch.Tensor,
                  class_names: Sequence[str] | None = None) -> None:
