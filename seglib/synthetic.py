@@ -1,32 +1,13 @@
-"""Offline synthetic segmentation data: every paper's problem, drawn in a few lines of numpy.
+"""Offline synthetic segmentation data, drawn on the fly in numpy: each variant holds the failure one
+paper fixed, so the fix shows, measured (the lessons explain each design).
 
-Real datasets (PASCAL VOC, Cityscapes) are large downloads and need a GPU to train on.
-These generators draw small images and their label masks on the fly, in well under a
-millisecond each, so every lesson can train a real network on a CPU in minutes. Each
-variant is built to contain the failure that one paper fixed, so the fix shows, measured:
+``"shapes"`` (FCN, lessons 00-04, 08): shapes whose class only the outline tells, in colours and clutter
+shared by all classes, from 12 px to 3/4 of the image. Built in notebooks/04_fcn.ipynb, section 3.
+``"context"`` (ParseNet): identical blobs whose class only a far-away coloured frame tells.
+``"thin"`` (DeconvNet): 1-2 px wires across discs and squares from tiny to huge.
+``"touching"`` (U-Net): cells separated only by 1-2 px gaps; ``return_instances=True`` numbers them.
 
-``"shapes"`` (lessons 00-04 and the comparison), FCN
-    Discs, squares, triangles, rings and crosses whose class only the outline tells: every
-    object and every background takes a random colour from one family shared by all classes,
-    among ellipse clutter of the same colours labelled background. A 5x5 window inside a
-    large disc looks like one inside a large square, so *what* needs a receptive field that
-    reaches the outline (depth); sizes from 12 px to 3/4 of the image and 1-3 px ring bands
-    and cross arms make *where* hard at stride 32 (skips). Lesson 04, section 3.
-``"context"`` (ParseNet)
-    Grey blobs that look the same everywhere, framed by a coloured border far away from
-    them: a blue frame (water) makes them ``"boat"``, a green one (grass) ``"car"``.
-    Only a network that sees the whole scene can tell; a small receptive field guesses.
-``"thin"`` (DeconvNet)
-    1-2 px wires (straight and curved) across discs and squares much larger and much
-    smaller than a receptive field. Upsampling that forgets where detail was loses wires.
-``"touching"`` (U-Net)
-    Cell-like blobs pressed against each other, separated only by 1-2 px gaps of
-    background. ``return_instances=True`` also gives one id per cell, from which U-Net's
-    border weight map is computed.
-
-Every sample is a pure function of ``(seed, index, config)``: it draws from its own
-random generator seeded with ``(seed, index)``, so sample 7 is the same whether it is
-made first, last, alone or in a worker process.
+A sample is a pure function of ``(seed, index, config)``, the same however and wherever it is drawn.
 """
 from __future__ import annotations
 
@@ -113,12 +94,8 @@ def _check_range(name: str, value: Any, lo: int, hi: int) -> None:
 
 def make_sample(index: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
                 return_instances: bool = False) -> tuple[torch.Tensor, ...]:
-    """Draw sample ``index`` of the dataset ``seed``: ``(image, mask)``.
-
-    ``image`` is float32 ``[3, H, W]`` in ``[0, 1]``, ``mask`` int64 ``[H, W]`` of indices
-    into ``CLASSES[config.variant]``. With ``return_instances=True`` a third int64 map
-    ``[H, W]`` numbers the visible objects 1..K (0 = background, distractors, frames).
-    """
+    """Sample ``index`` of dataset ``seed``: image float32 ``[3, H, W]`` in ``[0, 1]``, mask int64 ``[H, W]``
+    (indices into ``CLASSES[variant]``), and with ``return_instances`` the visible objects numbered 1..K."""
     index, seed = operator.index(index), operator.index(seed)
     if index < 0 or seed < 0:
         raise ValueError(f"make_sample: index and seed must be >= 0, got index={index}, seed={seed}")
@@ -180,11 +157,7 @@ class ShapesDataset(torch.utils.data.Dataset):
         return image, mask
 
     def materialize(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All samples at once, ``[n, 3, H, W]`` and ``[n, H, W]``, *without* the transforms.
-
-        Handy for fast training loops that index tensors directly; random augmentation
-        must then be applied per batch, since a stored copy would freeze it.
-        """
+        """All samples at once, ``[n, 3, H, W]`` and ``[n, H, W]``, *without* the transforms."""
         return make_batch(self.n, self.seed, self.config)
 
     def __repr__(self) -> str:
@@ -195,13 +168,8 @@ class ShapesDataset(torch.utils.data.Dataset):
 # --- drawing helpers ---------------------------------------------------------------------
 
 class _Canvas:
-    """Objects painted in order over a background, each new one covering the older ones.
-
-    Painting only writes an object number per pixel; ``finish`` then looks up every
-    pixel's colour, class and instance at once, which is much faster than writing an
-    image, a mask and an instance map for each object. The whole scene is lit unevenly
-    (``light``), so neither the background nor an object is ever one flat colour.
-    """
+    """Objects painted in order over an unevenly lit background, each covering the older ones: painting
+    writes object numbers, ``finish`` looks up colour, class and instance of every pixel at once (fast)."""
 
     def __init__(self, size: int, background: np.ndarray, light: np.ndarray) -> None:
         self.light = light  # float32 [H, W], around 1
@@ -264,10 +232,8 @@ def _box(cy: float, cx: float, reach: float, size: int) -> tuple[int, int, int, 
 
 def _shape_region(kind: str, box: tuple[int, int, int, int], cy: float, cx: float, r: float,
                   angle: float, thickness: float) -> np.ndarray:
-    """Boolean map over ``box``: which pixel centres fall inside the shape.
-
-    ``r`` is half the shape's extent; ``thickness`` is a ring's band or a cross's arm width.
-    """
+    """Boolean map over ``box`` of the pixel centres inside the shape (``r``: half its extent;
+    ``thickness``: a ring's band or a cross's arm width)."""
     y0, y1, x0, x1 = box
     dy, dx = (_COORDS[y0:y1] - cy)[:, None], (_COORDS[x0:x1] - cx)[None, :]  # column, row
     if kind in ("disc", "ring"):
@@ -307,12 +273,8 @@ def _draw_shapes(canvas: _Canvas, kinds: list[str], extents: np.ndarray, centres
 
 
 def _object_sizes(t: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Extents log-uniform in ``[lo, hi]`` from uniforms ``t``, largest first.
-
-    Drawing the largest first puts the small ones on top, so they are rarely hidden. The
-    first extent comes from the top third of the log range and the second from the
-    bottom third, so every image holds both a large and a tiny object.
-    """
+    """Extents log-uniform in ``[lo, hi]``, largest first (so small ones lie on top); the first from the
+    top third of the log range, the second from the bottom third: every image has a large and a tiny one."""
     t = t.copy()
     t[0] = 2 / 3 + t[0] / 3
     if len(t) > 1:
@@ -322,10 +284,8 @@ def _object_sizes(t: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def _draw_objects(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfig,
                   names: tuple[str, ...], first_label: int = 1) -> None:
-    """Objects of the classes ``names`` (labels ``first_label``, ...), sizes tiny to large.
-
-    Small objects lie fully inside the image; large ones may be cut by its border.
-    """
+    """Objects of the classes ``names`` (labels ``first_label``, ...), tiny to large (large ones may be cut
+    by the border)."""
     size = config.size
     n = int(rng.integers(config.num_objects[0], config.num_objects[1] + 1))
     u = rng.random((9, n))  # every number the objects need, in one call (calls are slow)
@@ -430,12 +390,8 @@ def _draw_wire(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfig) 
 
 
 def _touching_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
-    """U-Net's data: cells that touch, kept apart only by a 1-2 px gap of background.
-
-    Where two cells meet, the pixels next to the other cell are given back to the
-    background: on one side (1 px gap) or on both (2 px gap), as in the cell images of
-    Ronneberger et al. (2015), where a thin border is all that separates two cells.
-    """
+    """U-Net's data: touching cells kept apart only by a 1-2 px gap of background, where the pixels next
+    to the other cell are given back to the background."""
     size = config.size
     cells = _cell_labels(rng, size)
     gap = int(rng.integers(config.cell_gap[0], config.cell_gap[1] + 1))
@@ -453,11 +409,8 @@ def _touching_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
 
 
 def _cell_labels(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Label map ``[size, size]``: 0 background, ``k`` for pixels of cell ``k`` (no gaps yet).
-
-    Seeds sit on a jittered grid with a few left out; every pixel goes to the cell whose
-    wobbly elliptic outline it lies deepest inside, or to the background if none.
-    """
+    """Label map, 0 background, ``k`` cell ``k`` (no gaps yet): every pixel goes to the cell (seeds on a
+    jittered grid, a few left out) whose wobbly elliptic outline it lies deepest inside."""
     grid = max(2, round(size / 16))
     spacing = size / grid
     centres = (np.indices((grid, grid)).reshape(2, -1).T + 0.5) * spacing
@@ -490,11 +443,8 @@ def _cell_labels(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _contact_pixels(labels: np.ndarray, both_sides: bool) -> np.ndarray:
-    """Pixels of a cell that touch (8-neighbourhood) a *different* cell.
-
-    With ``both_sides=False`` only the cell with the smaller id gives way, which leaves a
-    1 px gap; with ``True`` both do, which leaves 2 px.
-    """
+    """Pixels of a cell that touch (8-neighbourhood) another cell: of the smaller id only (a 1 px gap), or
+    ``both_sides`` (2 px)."""
     h, w = labels.shape
     padded = np.zeros((h + 2, w + 2), labels.dtype)
     padded[1:-1, 1:-1] = labels

@@ -1,14 +1,10 @@
 """DeconvNet (Noh, Hong and Han, ICCV 2015): VGG16 and its mirror image, joined by max-pool switches.
 
-The encoder is VGG16 with batch norm; each 2x2 max-pool records its *switches* (where each
-window's maximum was, ``MaxPool2d(return_indices=True)``). fc6 is a k x k convolution (7 in
-the paper) that reads the whole pool5 grid, fc7 a 1x1 one, and ``fc6_deconv`` a k x k
-transposed convolution back to the pool5 grid. The decoder mirrors VGG16 stage by stage:
-``unpool5`` puts every value back where pool5 found its maximum (zeros elsewhere), 3x3
-deconvolutions (512, 512, 512) densify it, ``unpool4`` with pool4's switches, ... down to
-``unpool1`` and a 1x1 ``score`` convolution. BatchNorm + ReLU follow every conv and deconv.
-``decoder="bilinear"`` keeps every layer but upsamples bilinearly instead of unpooling:
-the lesson's ablation. Built in notebooks/06_deconvnet.ipynb, section 2.
+Encoder: VGG16 with batch norm, each 2x2 max-pool recording its switches. fc6 (k x k) squeezes pool5
+to a 1x1 code, fc7 is 1x1, ``fc6_deconv`` (k x k) expands it back; the decoder mirrors VGG16 stage by
+stage, each ``unpool`` putting values back where its pool found the maxima. BatchNorm + ReLU after every
+conv and deconv. ``decoder="bilinear"`` upsamples instead of unpooling (the lesson's ablation).
+Built in notebooks/06_deconvnet.ipynb, section 2.
 """
 from __future__ import annotations
 
@@ -34,11 +30,8 @@ def conv_bn_relu(conv: nn.Module) -> nn.Sequential:
 
 def unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int, int],
            name: str = "unpool") -> torch.Tensor:
-    """Max-unpool ``x`` with the switches ``indices`` of the 2x2 pool that made them, back to ``size``.
-
-    Each value goes back to where its window's maximum was; every other pixel is 0. Passing
-    ``size`` (the map's size *before* pooling) makes odd sizes come back exactly.
-    """
+    """Max-unpool ``x`` with the switches ``indices`` of its 2x2 pool, back to ``size`` (the size before
+    pooling, so odd sizes come back exactly): each value where its window's maximum was, 0 elsewhere."""
     height, width = size[-2:]
     on_cpu = indices.device.type == "cpu"  # the range check would stall a GPU (and has no values on meta)
     if indices.shape != x.shape or (on_cpu and indices.numel() and int(indices.max()) >= height * width):
@@ -51,11 +44,9 @@ def unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int,
 class DeconvNet(nn.Module):
     """Logits ``[N, num_classes, H, W]`` for images ``[N, 3, H, W]`` in ``[0, 1]``, H and W at least 32 k.
 
-    ``width`` scales VGG16's channels (1.0: the paper's net, 252 M parameters with 21
-    classes); ``fc_size`` is k, the side of fc6's kernel (7 in the paper; smaller for small
-    inputs). Or pass a trained VGG16-BN classifier as ``vgg`` (``shapes_vgg16()``, or
-    torchvision's ``vgg16_bn`` with ImageNet weights): the encoder, fc6 and fc7 start from it,
-    k is its pool5 grid. ``decoder``: one of ``DECODERS``. Built in notebooks/06_deconvnet.ipynb.
+    ``width`` scales VGG16's channels (1.0: the paper's 252 M parameters with 21 classes); ``fc_size`` is
+    k, fc6's kernel (7 in the paper). A trained VGG16-BN classifier as ``vgg`` gives the encoder, fc6,
+    fc7 and k. ``decoder``: one of ``DECODERS``.
     """
 
     def __init__(self, num_classes: int = 21, width: float = 1.0, vgg: VGG | None = None,
