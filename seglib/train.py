@@ -120,7 +120,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     ``"adam"`` or a ``params -> Optimizer`` function. ``loss_fn(logits, masks, *extras)`` (default:
     cross-entropy without the 255 pixels) gets a sample's items after ``(image, mask)``, e.g. U-Net's
     weights. ``val_data``: a dataset or a DataLoader. ``checkpoint``: saved after every epoch (and every
-    ``CHECKPOINT_EVERY_S`` s); if it exists, training resumes from it, exactly on a CPU.
+    ``CHECKPOINT_EVERY_S`` s); if it exists, training resumes from it, exactly on a CPU. Trains on the GPU
+    if there is one and leaves the model on the device it came on.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:

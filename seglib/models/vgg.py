@@ -133,7 +133,9 @@ SHAPES_CLASSES: tuple[str, ...] = CLASSES["shapes"][1:]
 
 def shapes_vgg16() -> VGG:
     """The quick profile's stand-in for an ImageNet VGG16 (1/8 width, batch norm, 96 px inputs), trained
-    to name the one shape in an image by ``scripts/pretrain_shapes_vgg.py``; shipped, not downloaded."""
+    to name the one shape in an image by ``scripts/pretrain_shapes_vgg.py``; shipped, not downloaded.
+    It read raw ``[0, 1]`` images; FCN and DeconvNet feed it ImageNet-normalised ones, a near-uniform
+    per-channel scale and shift that the BatchNorm after conv1 removes in training mode."""
     if not SHAPES_WEIGHTS.is_file():
         raise FileNotFoundError(f"{SHAPES_WEIGHTS} is missing (an incomplete install?): reinstall seglib, "
                                 "or train it again with scripts/pretrain_shapes_vgg.py")
