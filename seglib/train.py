@@ -98,6 +98,11 @@ def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device, non_blocking=True).contiguous(memory_format=_memory_format(device))
 
 
+def _workers(device: torch.device) -> int:
+    """Loader processes: none on the CPU (resumes stay exact), up to 4 beside a GPU."""
+    return min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
+
+
 def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if callable(optimizer):
@@ -138,7 +143,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     scaler = torch.amp.GradScaler("cuda", enabled=float16)
     loss_fn = loss_fn or (lambda logits, masks: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX))
     steps = -(-len(train_data) // batch_size)  # batches per epoch
-    workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0  # exact resumes need 0
+    workers = _workers(device)
     settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
                 "samples": len(train_data), "optimizer": getattr(optimizer, "__name__", optimizer)}
     state = {"epoch": 0, "step": 0, "running_loss": 0.0, "elapsed": 0.0, "history": {}}
@@ -153,13 +158,15 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
               "already done (delete the checkpoint or pass another path to train again).")
     else:
         torch.manual_seed(seed)
+    sampler: list[int] = []  # refilled every epoch: one loader and its workers serve the whole run
+    batches = DataLoader(train_data, batch_size, sampler=sampler, num_workers=workers,
+                         persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+                         generator=torch.Generator().manual_seed(seed))
     for epoch in range(state["epoch"], epochs):
         model.train()
         start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
         order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        batches = DataLoader(  # with its own generator, so that it leaves the global RNG alone
-            train_data, batch_size, sampler=order[state["step"] * batch_size:].tolist(), num_workers=workers,
-            pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+        sampler[:] = order[state["step"] * batch_size:].tolist()  # this epoch's order, from where it stopped
         bar = tqdm(batches, f"epoch {epoch + 1}/{epochs}", steps, initial=state["step"], disable=not progress)
         for step, batch in enumerate(bar, start=state["step"]):
             indices = order[step * batch_size:(step + 1) * batch_size].tolist()

@@ -233,3 +233,16 @@ def test_fit_evaluate_predict_use_the_gpu_and_leave_the_model_where_it_was():
     with pytest.raises(DatasetError):  # an error mid-training leaves the model where it was too
         fit(model, bad, epochs=1, lr=0.05, progress=False)
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_loader_processes_give_the_same_training(monkeypatch):
+    """Beside a GPU, fit loads batches in worker processes (one set for the whole run); on the same
+    data they must give exactly the batches, hence the weights and losses, of loading in-process."""
+    data = red_data()
+    in_process, with_workers = tiny_net(), tiny_net()
+    with_workers.load_state_dict(in_process.state_dict())
+    history = fit(in_process, data, epochs=3, lr=0.05, progress=False)
+    monkeypatch.setattr("seglib.train._workers", lambda device: 2)
+    assert fit(with_workers, data, epochs=3, lr=0.05, progress=False)["train_loss"] == history["train_loss"]
+    for p, q in zip(in_process.parameters(), with_workers.parameters(), strict=True):
+        assert torch.equal(p, q)
