@@ -23,12 +23,11 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from seglib.compare import adam
-from seglib.core import IGNORE_INDEX, set_threads
+from seglib.compare import TASKS, adam, class_weighted_loss
+from seglib.core import set_threads
 from seglib.metrics import BandConfusionMatrix, ConfusionMatrix
 from seglib.models.deconvnet import DeconvNet
 from seglib.models.fcn import FCN
@@ -37,13 +36,8 @@ from seglib.synthetic import ShapesDataset
 from seglib.train import fit
 
 
-SIZE, N_TRAIN, N_VAL, CLASSES = 96, 1200, 200, 4
-WIRE_WEIGHT = 5.0  # wires are 2 % of the pixels: weigh them up in the loss, for every model alike
-
-
-def loss_fn(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    weight = torch.tensor([1.0, WIRE_WEIGHT, 1.0, 1.0], device=logits.device)
-    return F.cross_entropy(logits, masks, weight=weight, ignore_index=IGNORE_INDEX)
+SIZE, BATCH, MAX_TRAIN, N_VAL, CLASSES = 96, 8, 3200, 200, 4
+loss_fn = class_weighted_loss(TASKS["thin"].class_weights)  # wires weigh 5x, for every model alike
 
 
 def models() -> dict[str, tuple[nn.Module, float]]:
@@ -63,16 +57,15 @@ def scores(probabilities: torch.Tensor, masks: torch.Tensor) -> dict[str, float]
 
 
 def run(seed: int, steps: int = 150, objects: str = "many") -> dict[str, dict[str, float]]:
-    n_train = min(steps * 8, 3200) if steps > 150 else N_TRAIN
+    n_train = min(steps * BATCH, MAX_TRAIN)  # 150 steps: 1,200 images, one epoch (the lesson)
     config = {"num_objects": (1, 1)} if objects == "one" else {}
     train = TensorDataset(*ShapesDataset(n_train, SIZE, "thin", seed=10 * seed, **config).materialize())
     images, masks = ShapesDataset(N_VAL, SIZE, "thin", seed=10 * seed + 1, **config).materialize()
     table, probabilities = {}, {}
-    torch.manual_seed(seed)  # the new layers' initialisation
+    torch.manual_seed(seed)  # the new layers' initialisation (fit seeds its own batch order)
     for name, (model, lr) in models().items():
-        torch.manual_seed(seed)
         start = time.perf_counter()
-        fit(model, train, epochs=steps * 8 // n_train, lr=lr, optimizer=adam(model, lr), loss_fn=loss_fn,
+        fit(model, train, epochs=steps * BATCH // n_train, lr=lr, optimizer=adam(model, lr), loss_fn=loss_fn,
             seed=seed, progress=False)
         seconds = time.perf_counter() - start
         with torch.no_grad():
@@ -91,6 +84,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150, help="training steps of 8 images (150: the lesson)")
     parser.add_argument("--objects", choices=("many", "one"), default="many", help="objects per image")
     args = parser.parse_args()
+    if args.steps * BATCH % min(args.steps * BATCH, MAX_TRAIN):
+        parser.error(f"--steps beyond {MAX_TRAIN // BATCH} must be a multiple of it (whole epochs of "
+                     f"{MAX_TRAIN} images)")
     set_threads()
     failures = []
     for seed in args.seeds:
