@@ -33,9 +33,9 @@ def main() -> None:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, help="folder for the executed copies (default: in place)")
     args = parser.parse_args()
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     for path in args.notebooks:
-        if args.out:
-            args.out.mkdir(parents=True, exist_ok=True)
         seconds = execute(path, args.out / path.name if args.out else path)
         print(f"{path}: {seconds:.1f} s", flush=True)
 

@@ -161,7 +161,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     sampler: list[int] = []  # refilled every epoch: one loader and its workers serve the whole run
     batches = DataLoader(train_data, batch_size, sampler=sampler, num_workers=workers,
                          persistent_workers=workers > 0, pin_memory=device.type == "cuda",
-                         generator=torch.Generator().manual_seed(seed))
+                         generator=torch.Generator().manual_seed(seed))  # leaves the global RNG alone
     for epoch in range(state["epoch"], epochs):
         model.train()
         start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
