@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from seglib.core import IGNORE_INDEX
-from seglib.metrics import BandConfusionMatrix, ConfusionMatrix, instance_scores, object_class_accuracy
+from seglib.metrics import instance_scores, pixel_scores
 from seglib.models.deconvnet import DeconvNet
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
@@ -40,13 +40,7 @@ class Task:
 
 
 def _pixel_scores(logits: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor) -> dict[str, float]:
-    """mIoU, boundary-band mIoU, each class's IoU and "what" (object-class accuracy)."""
-    whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], width=2)
-    whole.update(logits, masks)
-    band.update(logits, masks)
-    iou = whole.compute()["iou"].tolist()
-    return {"mIoU": whole.compute()["mean_iou"], "band mIoU": band.compute()["mean_iou"],
-            "what": object_class_accuracy(logits, masks), **{f"IoU {c}": v for c, v in enumerate(iou)}}
+    return pixel_scores(logits, masks)
 
 
 def _instance_scores(logits: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor) -> dict[str, float]:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -122,3 +124,22 @@ def checkpoint_root() -> Path:
     root = Path(os.environ.get("SEGLIB_CHECKPOINTS", data_root() / "checkpoints")).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path`` (``<name>.tmp-<pid>-*``), flush it to disk,
+    then ``os.replace`` it over ``path``: a crash mid-write leaves the previous file intact.
+    The one atomic write of the library (checkpoints, stored results)."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-{os.getpid()}-")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # KeyboardInterrupt included
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -235,3 +235,15 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
         truth = cells[None] == torch.arange(1, int(cells.max()) + 1)[:, None, None]
         targets.append({"masks": truth, "labels": torch.ones(len(truth), dtype=torch.long)})
     return {"separation": kept / max(pairs, 1), "AP": coco_mask_metrics(predictions, targets)["AP"]}
+
+
+def pixel_scores(logits: torch.Tensor, target: torch.Tensor, band_width: int = 2) -> dict[str, float]:
+    """The scores every lesson's table reports: mIoU, boundary-band mIoU, "what" (object-class accuracy)
+    and each class's IoU (``"IoU 0"``, ...). Built in notebooks/04_fcn.ipynb, section 4."""
+    whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], width=band_width)
+    whole.update(logits, target)
+    band.update(logits, target)
+    scores = whole.compute()
+    return {"mIoU": scores["mean_iou"], "band mIoU": band.compute()["mean_iou"],
+            "what": object_class_accuracy(logits, target),
+            **{f"IoU {c}": v for c, v in enumerate(scores["iou"].tolist())}}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from seglib.core import (
     IGNORE_INDEX,
     CheckpointError,
     DatasetError,
+    atomic_write,
     check_images,
     check_labels,
     model_device,
@@ -35,21 +35,8 @@ CHECKPOINT_EVERY_S: float = 300.0
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write ``state`` atomically (to ``<path>.tmp-<pid>-*``, flushed, then ``os.replace``d over ``path``):
-    a crash mid-write leaves the previous file intact."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-{os.getpid()}-")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # KeyboardInterrupt included
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``state`` with :func:`seglib.core.atomic_write`: a crash mid-write leaves the previous file."""
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None) -> dict:

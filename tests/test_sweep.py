@@ -1,0 +1,70 @@
+"""seglib.sweep: stored budget sweeps that parallel processes can fill without losing a result."""
+import json
+import multiprocessing
+import sys
+
+import matplotlib.pyplot as plt
+import pytest
+
+from seglib import sweep
+
+
+def fake_scores(seed: int, multiple: int) -> dict:
+    return {"idea": {"mIoU": 0.5 + 0.1 * multiple + 0.01 * seed}, "baseline": {"mIoU": 0.4 + 0.1 * seed}}
+
+
+def _store_one(path, seed):
+    sweep.store(path, "demo", 10, {"lr": 1e-3}, 1, seed, fake_scores(seed, 1))
+
+
+def test_store_load_values_and_holds(tmp_path):
+    path = tmp_path / "demo.json"
+    for multiple in (1, 2):
+        for seed in (0, 1, 2):
+            sweep.store(path, "demo", 10, {"lr": 1e-3}, multiple, seed, fake_scores(seed, multiple))
+    s = sweep.load("demo", path)
+    assert s.steps == 10 and s.multiples == [1, 2] and s.seeds(2) == [0, 1, 2]
+    assert s.models == ["idea", "baseline"]
+    assert s.values("idea", "mIoU", 2) == pytest.approx([0.7, 0.71, 0.72])
+    # idea beats baseline by > 0.1 except on seed 2 at 1x (0.62 against 0.6)
+    assert s.holds("idea", "baseline", "mIoU", margin=0.1) == {1: [2], 2: []}
+    assert s.holds("baseline", "idea", "mIoU") == {1: [0, 1, 2], 2: [0, 1, 2]}
+    text = s.table(["mIoU"])
+    assert "mIoU @ 20" in text and "0.710 (0.700-0.720)" in text
+    assert not list(tmp_path.glob("*.tmp-*")), "no temporary file is left behind"
+
+
+def test_store_refuses_other_settings(tmp_path):
+    path = tmp_path / "demo.json"
+    sweep.store(path, "demo", 10, {"lr": 1e-3}, 1, 0, fake_scores(0, 1))
+    with pytest.raises(ValueError, match="other settings"):
+        sweep.store(path, "demo", 20, {"lr": 1e-3}, 1, 1, fake_scores(1, 1))
+    assert sorted(json.loads(path.read_text())["runs"]["1"]) == ["0"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock needs fcntl")
+def test_parallel_processes_lose_no_seed(tmp_path):
+    path = tmp_path / "demo.json"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_store_one, args=(path, seed)) for seed in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert sweep.load("demo", path).seeds(1) == list(range(8))
+
+
+def test_load_missing_names_the_benchmark(tmp_path):
+    with pytest.raises(FileNotFoundError, match="benchmark"):
+        sweep.load("nothing", tmp_path / "nothing.json")
+
+
+def test_plot_draws_one_line_per_model(tmp_path):
+    path = tmp_path / "demo.json"
+    for multiple in (1, 2, 4):
+        sweep.store(path, "demo", 10, {}, multiple, 0, fake_scores(0, multiple))
+    ax = sweep.plot(sweep.load("demo", path), "mIoU")
+    assert [line.get_label() for line in ax.get_lines()] == ["idea", "baseline"]
+    assert list(ax.get_lines()[0].get_xdata()) == [10, 20, 40]
+    plt.close("all")
