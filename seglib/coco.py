@@ -15,7 +15,9 @@ import torch
 from seglib.core import DatasetError
 
 
-IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 ... 0.95
+# 0.50 ... 0.95. pycocotools' np.linspace(0.5, 0.95, 10) gives 0.8999999999999999 for 0.90; no mask IoU
+# (intersection / union of pixel counts, union below 10**14) lies between that and 0.9, so matches agree.
+IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 # Where precision is read: pycocotools' recThrs, np.linspace(0, 1, 101), i.e. i * 0.01 in floating point.
 # Not i / 100: the two differ in the last bit at 10 points (0.35, 0.41, 0.47, 0.57, 0.69, 0.70, 0.82, 0.83,
 # 0.94, 0.95; 35 * 0.01 = 0.35000000000000003), so a recall of exactly 7/20 = 0.35 reaches the point 0.35
