@@ -1,19 +1,28 @@
 """COCO-style mask AP and AR, written to be read: greedy matching by score, precision/recall over all
 images, AP at 101 recall points, averaged over classes and IoU thresholds 0.50..0.95 (no crowd regions or
-area ranges). Inputs as torchvision's detection models give them, one dict per image.
+area ranges). Inputs as torchvision's detection models give them, one dict per image. It follows
+pycocotools' ``COCOeval`` (``evaluateImg`` and ``accumulate``) to its floating-point recall points and its
+tie-breaking, and agrees with it to 1e-12 (tests/test_coco.py re-implements its accumulate step).
 Built in notebooks/02_metrics.ipynb, section 7.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from seglib.core import DatasetError
 
 
-IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 ... 0.95
-RECALL_POINTS: tuple[float, ...] = tuple(i / 100 for i in range(101))  # where precision is read
+# 0.50 ... 0.95. pycocotools' np.linspace(0.5, 0.95, 10) gives 0.8999999999999999 for 0.90; no mask IoU
+# (intersection / union of pixel counts, union below 10**14) lies between that and 0.9, so matches agree.
+IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+# Where precision is read: pycocotools' recThrs, np.linspace(0, 1, 101), i.e. i * 0.01 in floating point.
+# Not i / 100: the two differ in the last bit at 10 points (0.35, 0.41, 0.47, 0.57, 0.69, 0.70, 0.82, 0.83,
+# 0.94, 0.95; 35 * 0.01 = 0.35000000000000003), so a recall of exactly 7/20 = 0.35 reaches the point 0.35
+# as i / 100 but not as pycocotools has it, and AP differs (notebooks/02_metrics.ipynb, section 7).
+RECALL_POINTS: tuple[float, ...] = tuple(np.linspace(0.0, 1.0, 101).tolist())
 
 
 def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
@@ -31,14 +40,16 @@ def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
 def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
     """For each prediction, the index of its ground truth, or -1: by descending score, each takes the
     unmatched ground truth with the highest IoU if it is at least ``threshold`` (a second prediction of
-    an object is a false positive)."""
+    an object is a false positive). Of equal IoUs the last ground truth wins, as in pycocotools (its loop
+    keeps any IoU not below the best so far)."""
     matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
     taken = torch.zeros(ious.shape[1], dtype=torch.bool)
     if ious.shape[1] == 0:
         return matched
+    last = ious.shape[1] - 1
     for p in torch.argsort(scores, descending=True, stable=True).tolist():
         candidates = ious[p].masked_fill(taken, -1.0)
-        best = int(candidates.argmax())
+        best = last - int(candidates.flip(0).argmax())  # argmax takes the first of ties: flip for the last
         if candidates[best] >= threshold:
             matched[p] = best
             taken[best] = True
@@ -46,14 +57,17 @@ def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.T
 
 
 def precision_recall(is_tp: torch.Tensor, num_gt: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Precision and recall after each prediction, ``is_tp`` being sorted by descending score."""
+    """Precision and recall after each prediction, ``is_tp`` being sorted by descending score.
+    (pycocotools adds ``np.spacing(1)`` to the denominator tp + fp, which is never 0 here; it changes only
+    a first prediction's precision, by 2e-16.)"""
     tp = torch.cumsum(is_tp.double(), 0)
     fp = torch.cumsum((~is_tp.bool()).double(), 0)
     return tp / (tp + fp), tp / num_gt
 
 
 def interpolated_ap(precision: torch.Tensor, recall: torch.Tensor) -> float:
-    """COCO's 101-point AP: mean over r in RECALL_POINTS of max(precision at recall >= r), 0 if unreached."""
+    """COCO's 101-point AP: mean over r in RECALL_POINTS of max(precision at recall >= r), 0 if unreached
+    (pycocotools: ``np.searchsorted(recall, recThrs, side="left")`` on the monotone envelope)."""
     if precision.numel() == 0:
         return 0.0
     envelope = precision.flip(0).cummax(0).values.flip(0)  # best precision from here on

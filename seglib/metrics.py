@@ -1,6 +1,7 @@
 """The confusion matrix ``n_ij`` (pixels of class ``i`` predicted as ``j``), the FCN paper's four metrics
-read off it, boundary bands, and the what/where and instance scores of lessons 04 and 07. A class absent
-from both truth and prediction has IoU 0/0 = NaN and is left out of the means, as the benchmark code does.
+read off it, boundary bands, the ISBI 2012 Rand error, and the what/where and instance scores of lessons 04
+and 07. A class absent from both truth and prediction has IoU 0/0 = NaN and is left out of the means, as the
+benchmark code does.
 """
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def boundary_pixels(target: torch.Tensor) -> torch.Tensor:
 
 def boundary_band(target: torch.Tensor, width: int = 2) -> torch.Tensor:
     """The pixels at most ``width`` px (chessboard distance) from a boundary pixel: the "trimap" of Kohli
-    et al. (2009), where coarse predictions go wrong. Built in notebooks/04_fcn.ipynb, section 3."""
+    et al. (2009), where coarse predictions go wrong. Built in notebooks/02_metrics.ipynb, section 7."""
     if int(width) != width or width < 0:
         raise ValueError(f"width must be an integer >= 0, got {width!r}")
     edge = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
@@ -135,7 +136,8 @@ def boundary_band(target: torch.Tensor, width: int = 2) -> torch.Tensor:
 
 
 class BandConfusionMatrix(ConfusionMatrix):
-    """A :class:`ConfusionMatrix` that counts only pixels within ``width`` px of a boundary.
+    """A :class:`ConfusionMatrix` that counts only pixels within ``width`` px of a boundary: its mIoU is the
+    boundary-band mIoU (notebooks/02_metrics.ipynb, section 7).
 
     >>> cm = BandConfusionMatrix(num_classes=2, width=0)
     >>> cm.update(torch.tensor([[[0, 0, 1, 1]]]), torch.tensor([[[0, 0, 0, 1]]]))
@@ -153,6 +155,32 @@ class BandConfusionMatrix(ConfusionMatrix):
         """As :meth:`ConfusionMatrix.update`, counting only the band's pixels."""
         check_labels(target, self.num_classes, "target", self.ignore_index)
         super().update(pred, target.masked_fill(~boundary_band(target, self.width), self.ignore_index))
+
+
+def rand_scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    """The ISBI 2012 challenge's Rand scores of a segmentation: integer maps of segment ids, ``truth``'s
+    0 (the membranes) left out. Over pairs of distinct pixels inside true segments: ``"precision"`` = of the
+    pairs ``pred`` puts together, the share ``truth`` also does (merges lower it); ``"recall"`` = of the
+    pairs ``truth`` puts together, the share ``pred`` does (splits lower it); ``"error"`` = 1 - their
+    harmonic mean (Arganda-Carreras et al., 2015, Front. Neuroanat. 9:142; as
+    ``skimage.metrics.adapted_rand_error``). Built in notebooks/02_metrics.ipynb, section 9."""
+    if pred.shape != truth.shape or pred.is_floating_point() or truth.is_floating_point():
+        raise ValueError(f"pred and truth must be integer segment ids of one shape, got {pred.dtype} "
+                         f"{tuple(pred.shape)} and {truth.dtype} {tuple(truth.shape)}")
+    inside = truth != 0
+    if not inside.any():
+        raise ValueError("truth has no pixel inside a segment (every label is 0)")
+    t = torch.unique(truth[inside], return_inverse=True)[1]
+    p = torch.unique(pred[inside], return_inverse=True)[1]
+    joint = torch.bincount(t * (int(p.max()) + 1) + p).double()  # pixels in true segment i and predicted j
+
+    def pairs(sizes: torch.Tensor) -> float:
+        return (sizes * (sizes - 1) / 2).sum().item()
+    together = pairs(joint)
+    in_pred, in_truth = pairs(torch.bincount(p).double()), pairs(torch.bincount(t).double())
+    return {"error": 1 - 2 * together / (in_pred + in_truth) if in_pred + in_truth else 0.0,
+            "precision": together / in_pred if in_pred else 1.0,
+            "recall": together / in_truth if in_truth else 1.0}
 
 
 def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:

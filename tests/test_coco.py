@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from seglib.coco import IOU_THRESHOLDS, coco_mask_metrics, interpolated_ap, mask_iou, match, precision_recall
+from seglib.coco import (
+    IOU_THRESHOLDS,
+    RECALL_POINTS,
+    coco_mask_metrics,
+    interpolated_ap,
+    mask_iou,
+    match,
+    precision_recall,
+)
 from seglib.core import DatasetError
 
 
@@ -158,26 +166,46 @@ def test_inconsistent_inputs_raise():
         coco_mask_metrics(preds, targets * 2)["AP"]
 
 
-# --- against a brute-force re-implementation ----------------------------------------------
+# --- against a re-implementation of pycocotools' COCOeval ------------------------------------
+# Written from pycocotools/cocoeval.py (evaluateImg and accumulate), in numpy and plain loops, so that the
+# tests need no pycocotools. scripts/compare_coco_with_pycocotools.py checks seglib against the real thing.
 
-def brute_interpolated_ap(is_tp, num_gt):
-    """101-point interpolated AP with plain Python loops."""
-    tp = fp = 0
-    precision, recall = [], []
-    for hit in is_tp:
-        tp, fp = tp + hit, fp + (not hit)
-        precision.append(tp / (tp + fp))
-        recall.append(tp / num_gt)
-    total = 0.0
-    for i in range(101):
-        r = i / 100
-        reachable = [p for p, rc in zip(precision, recall, strict=True) if rc >= r]
-        total += max(reachable) if reachable else 0.0
-    return total / 101
+COCO_REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)  # as COCOeval
+
+
+def coco_ap(is_tp, num_gt):
+    """pycocotools' accumulate step for one class and threshold: precision with its epsilon, the envelope
+    by a backward loop, read at the recall points by searchsorted(side="left"), 0 where unreached."""
+    tp = np.cumsum(np.asarray(is_tp, dtype=bool)).astype(float)
+    fp = np.cumsum(~np.asarray(is_tp, dtype=bool)).astype(float)
+    rc = tp / num_gt
+    pr = (tp / (fp + tp + np.spacing(1))).tolist()
+    for i in range(len(pr) - 1, 0, -1):
+        if pr[i] > pr[i - 1]:
+            pr[i - 1] = pr[i]
+    q = [pr[i] if i < len(pr) else 0.0 for i in np.searchsorted(rc, COCO_REC_THRS, side="left")]
+    return float(np.mean(q))
+
+
+def coco_match(ious, threshold):
+    """pycocotools' evaluateImg loop: predictions in score order; each keeps any free ground truth whose
+    IoU is not below the best so far (so of equal IoUs the last one wins). Returns TP flags."""
+    taken = [False] * (ious.shape[1] if ious.ndim == 2 else 0)
+    hits = []
+    for d in range(ious.shape[0]):
+        best, m = min(threshold, 1 - 1e-10), -1
+        for g in range(len(taken)):
+            if taken[g] or ious[d, g] < best:
+                continue
+            best, m = ious[d, g], g
+        if m >= 0:
+            taken[m] = True
+        hits.append(m >= 0)
+    return hits
 
 
 def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
-    """COCO's AP and AR with numpy masks and loops: matching, sorting, interpolation."""
+    """COCO's AP and AR as pycocotools computes them (no crowds, one area range), from numpy masks."""
     classes = sorted({int(c) for _, t in images for c in t["labels"]})
     aps, recalls = [], []
     for c in classes:
@@ -185,24 +213,20 @@ def brute_coco(images, thresholds=IOU_THRESHOLDS, max_dets=100):
             dets, num_gt = [], 0
             for p, t in images:
                 gts = [t["masks"][j].numpy() for j in range(len(t["labels"])) if t["labels"][j] == c]
-                mine = sorted([(float(p["scores"][i]), i) for i in range(len(p["labels"]))
-                               if p["labels"][i] == c], key=lambda s: -s[0])[:max_dets]
-                num_gt += len(gts)
-                used = [False] * len(gts)
-                for score, i in mine:
+                mine = [i for i in range(len(p["labels"])) if p["labels"][i] == c]
+                mine = [mine[k] for k in np.argsort([-float(p["scores"][i]) for i in mine], kind="mergesort")]
+                mine = mine[:max_dets]
+                ious = np.zeros((len(mine), len(gts)))
+                for a, i in enumerate(mine):
                     m = p["masks"][i].numpy()
-                    best, best_iou = -1, -1.0
-                    for j, g in enumerate(gts):
+                    for b, g in enumerate(gts):
                         union = np.logical_or(m, g).sum()
-                        iou = np.logical_and(m, g).sum() / union if union else 0.0
-                        if not used[j] and iou >= thr and iou > best_iou:
-                            best, best_iou = j, iou
-                    if best >= 0:
-                        used[best] = True
-                    dets.append((score, best >= 0))
-            dets.sort(key=lambda d: -d[0])
-            hits = [h for _, h in dets]
-            aps.append(brute_interpolated_ap(hits, num_gt))
+                        ious[a, b] = np.logical_and(m, g).sum() / union if union else 0.0
+                num_gt += len(gts)
+                dets += zip([float(p["scores"][i]) for i in mine], coco_match(ious, thr), strict=True)
+            scores = np.array([s for s, _ in dets])
+            hits = [dets[k][1] for k in np.argsort(-scores, kind="mergesort")]
+            aps.append(coco_ap(hits, num_gt))
             recalls.append(sum(hits) / num_gt)
     return float(np.mean(aps)), float(np.mean(recalls))
 
@@ -244,16 +268,51 @@ def test_interpolated_ap_matches_brute_force():
         if num_gt == 0:
             continue
         precision, recall = precision_recall(is_tp, num_gt)
-        assert interpolated_ap(precision, recall) == pytest.approx(
-            brute_interpolated_ap(is_tp.tolist(), num_gt), abs=1e-12), trial
+        assert interpolated_ap(precision, recall) == pytest.approx(coco_ap(is_tp.tolist(), num_gt),
+                                                                   abs=1e-12), trial
 
 
 def test_interpolated_ap_exact_recall_points():
     # recall reaches exactly 0.25, 0.5, 0.75, 1: ties at the points must count as reached
     precision, recall = precision_recall(torch.tensor([True, True, False, True, True]), 4)
     assert recall.tolist() == [0.25, 0.5, 0.5, 0.75, 1.0]
-    assert interpolated_ap(precision, recall) == pytest.approx(
-        brute_interpolated_ap([True, True, False, True, True], 4))
+    assert interpolated_ap(precision, recall) == pytest.approx(coco_ap([True, True, False, True, True], 4))
+
+
+def test_recall_points_are_pycocotools():
+    assert RECALL_POINTS == tuple(COCO_REC_THRS.tolist())  # bit for bit
+    differ = [i for i in range(101) if RECALL_POINTS[i] != i / 100]
+    assert differ == [35, 41, 47, 57, 69, 70, 82, 83, 94, 95]
+    assert RECALL_POINTS[35] > 7 / 20 == 0.35  # a recall of exactly 7/20 does not reach the point "0.35"
+
+
+def test_seven_hits_then_a_false_positive():
+    # 20 objects; by score 7 found, 1 false positive, the other 13 found. Recall 7/20 = 0.35 does not
+    # reach COCO's point 35 (0.35000000000000003): points 0..34 read precision 1, points 35..100 read
+    # 20/21. With i / 100 as the points, point 35 would read 1 and AP would be 0.969354.
+    objects = [box(40, 40, 8 * (k // 5), 8 * (k % 5), 8 * (k // 5) + 6, 8 * (k % 5) + 6) for k in range(20)]
+    preds = objects[:7] + [box(40, 40, 34, 34, 40, 40)] + objects[7:]
+    scores = torch.linspace(0.99, 0.5, 21).tolist()
+    images = [image(preds, scores, [1] * 21, objects, [1] * 20)]
+    m = coco_mask_metrics(*unzip(images))
+    want = (35 + 66 * 20 / 21) / 101
+    assert m["AP75"] == pytest.approx(want, abs=1e-12) and m["AP"] == pytest.approx(want, abs=1e-12)
+    assert round(want, 6) == 0.968883 and round((36 + 65 * 20 / 21) / 101, 6) == 0.969354
+    assert m["AP75"] == pytest.approx(brute_coco(images, (0.75,))[0], abs=1e-12)
+
+
+def test_equal_ious_go_to_the_last_ground_truth():
+    # P0 overlaps G0 and G1 equally (IoU 5/7); P1 is G0 exactly (IoU 1) and overlaps G1 by 1/2.
+    g0, g1 = box(8, 8, 0, 0, 1, 6), box(8, 8, 0, 2, 1, 8)
+    p0, p1 = box(8, 8, 0, 1, 1, 7), g0
+    ious = mask_iou(torch.stack([p0, p1]), torch.stack([g0, g1]))
+    assert ious[0, 0] == ious[0, 1] == pytest.approx(5 / 7)
+    assert match(ious, torch.tensor([0.9, 0.8]), 0.55).tolist() == [1, 0]  # pycocotools: both found
+    images = [image([p0, p1], [0.9, 0.8], [1, 1], [g0, g1], [1, 1])]
+    m = coco_mask_metrics(*unzip(images))
+    # IoU 0.50-0.70: both found, AP 1; 0.75-0.95: P0 misses, P1 finds G0: recall 1/2 at precision 1/2
+    assert m["AP"] == pytest.approx((5 * 1 + 5 * (51 / 101) / 2) / 10, abs=1e-12)
+    assert m["AP"] == pytest.approx(brute_coco(images)[0], abs=1e-12)
 
 
 @pytest.mark.parametrize("max_dets", [100, 2])

@@ -12,7 +12,7 @@ CHECKS = [
     (lesson01.check_label_ids_to_train_ids, lesson01.solution_label_ids_to_train_ids,
      lesson01.LOOKUP_MISTAKES),
     (lesson01.check_class_pixel_counts, lesson01.solution_class_pixel_counts, lesson01.COUNT_MISTAKES),
-    (lesson02.check_pixel_accuracy, lesson02.solution_pixel_accuracy, lesson02.ACCURACY_MISTAKES),
+    (lesson02.check_boundary_band, lesson02.solution_boundary_band, lesson02.BAND_MISTAKES),
     (lesson02.check_mask_iou, lesson02.solution_mask_iou, lesson02.MASK_IOU_MISTAKES),
     (lesson02.check_miou_two_ways, lesson02.solution_miou_two_ways, lesson02.MIOU_MISTAKES),
     (lesson02.check_greedy_match, lesson02.solution_greedy_match, lesson02.MATCH_MISTAKES),

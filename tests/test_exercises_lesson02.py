@@ -10,9 +10,28 @@ def test_library_mask_iou_passes():
     assert ex.check_mask_iou(mask_iou).passed
 
 
-def test_ignore_counted_rejected_with_the_value():
-    result = ex.check_pixel_accuracy(lambda p, t, ignore_index=255: (p == t).double().mean().item())
-    assert "expected 0.8, got 0.666667" in result.message
+def test_library_boundary_band_passes_and_a_wrong_band_names_the_pixel():
+    from seglib.metrics import boundary_band
+    assert ex.check_boundary_band(boundary_band).passed
+    assert ex.check_boundary_band(ex.solution_boundary_band).passed
+
+    def one_pixel_short(target, width):  # a band one pixel narrower than asked
+        return boundary_band(target, max(width - 1, 0))
+    result = ex.check_boundary_band(one_pixel_short)
+    assert not result.passed and "case 2" in result.message  # width 0 passes, width 2 does not
+    assert "pixel(s) wrong, the first at index (0, 3): expected True, got False" in result.message
+    assert "expected a bool tensor" in ex.check_boundary_band(lambda t, w: boundary_band(t, w).int()).message
+
+
+def test_ap_with_i_over_100_points_fails_only_where_a_recall_lands_on_one():
+    import torch
+    wrong = ex.AP_MISTAKES[next(h for h in ex.AP_MISTAKES if "i / 100" in h)]
+    result = ex.check_ap_101(wrong)
+    assert not result.passed and "case 6" in result.message  # the 20-object case, and only that one
+    assert "expected 0.968883, got 0.969354" in result.message
+    assert "Hint: the recall points were computed as i / 100" in result.message
+    precision, recall = ex.precision_recall(torch.tensor([True, False, True]), 3)
+    assert wrong(precision, recall) == ex.solution_ap_101(precision, recall)  # elsewhere they agree
 
 
 def test_nan_for_two_empty_masks_is_rejected_on_that_case_and_named():
@@ -29,9 +48,9 @@ def test_nan_for_two_empty_masks_is_rejected_on_that_case_and_named():
 def test_wrong_types_and_shapes_are_explained():
     assert "expected a torch.Tensor, got list" in ex.check_mask_iou(lambda p, g: [1.0]).message
     assert "expected shape (1, 1), got (1,)" in ex.check_mask_iou(lambda p, g: mask_iou(p, g)[0]).message
-    assert "expected a number, got str" in ex.check_pixel_accuracy(lambda p, t, ignore_index=255: "x").message
-    tensor_answer = ex.check_pixel_accuracy(lambda p, t, ignore_index=255: torch.tensor(
-        ex.solution_pixel_accuracy(p, t, ignore_index)))
+    assert "expected a number, got str" in ex.check_ap_101(lambda precision, recall: "x").message
+    tensor_answer = ex.check_ap_101(lambda precision, recall: torch.tensor(
+        ex.solution_ap_101(precision, recall)))
     assert tensor_answer.passed  # a 0-d tensor is a fine number
 
 

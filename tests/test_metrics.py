@@ -237,3 +237,38 @@ def test_accuracy_by_distance_puts_a_one_pixel_shift_in_the_first_rings_only():
     assert acc == [0.5, 1.0, 1.0, 1.0]
     acc = accuracy_by_distance(target, target)          # a 12-px image has nothing beyond 5 px
     assert acc[:4] == [1.0] * 4 and all(math.isnan(a) for a in acc[-2:])
+
+
+# --- the ISBI 2012 Rand scores ---------------------------------------------------------------
+
+def test_rand_scores_hand_worked():
+    from seglib.metrics import rand_scores
+    truth = torch.tensor([[1, 1, 1, 2, 2, 2]])       # two cells of 3 px: 3 + 3 = 6 pairs together
+    same = rand_scores(truth * 7, truth)              # other ids, same partition
+    assert same == {"error": 0.0, "precision": 1.0, "recall": 1.0}
+    merged = rand_scores(torch.ones_like(truth), truth)   # 15 pairs together, 6 of them rightly
+    assert merged["precision"] == pytest.approx(6 / 15) and merged["recall"] == 1.0
+    assert merged["error"] == pytest.approx(1 - 2 * 6 / (15 + 6))    # 0.4286
+    split = rand_scores(torch.tensor([[1, 1, 2, 3, 3, 3]]), truth)   # pairs 1 + 0 + 3 = 4, all right
+    assert split["precision"] == 1.0 and split["recall"] == pytest.approx(4 / 6)
+    assert split["error"] == pytest.approx(1 - 2 * 4 / (4 + 6))      # 0.2
+    # truth's 0 (membrane) pixels are left out, whatever pred says there
+    with_membrane = torch.tensor([[1, 1, 0, 2, 2, 2]])
+    assert rand_scores(torch.tensor([[5, 5, 9, 6, 6, 6]]), with_membrane)["error"] == 0.0
+    assert rand_scores(torch.tensor([[5, 5, 5, 6, 6, 6]]), with_membrane)["error"] == 0.0
+
+
+def test_rand_scores_match_skimage_and_reject_bad_input():
+    from skimage.metrics import adapted_rand_error
+
+    from seglib.metrics import rand_scores
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(10):
+        truth = torch.randint(0, 5, (12, 13), generator=gen)
+        pred = torch.randint(0, 4, (12, 13), generator=gen)
+        want = adapted_rand_error(truth.numpy(), pred.numpy())[0]
+        assert rand_scores(pred, truth)["error"] == pytest.approx(want, abs=1e-12), trial
+    with pytest.raises(ValueError, match="same shape|one shape"):
+        rand_scores(torch.zeros(2, 3, dtype=torch.long), torch.ones(3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="every label is 0"):
+        rand_scores(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))

@@ -1,4 +1,4 @@
-"""Lesson 02 exercises (metrics): pixel accuracy, mask IoU, pooled vs per-image mIoU, COCO's
+"""Lesson 02 exercises (metrics): the boundary band, mask IoU, pooled vs per-image mIoU, COCO's
 greedy matching and 101-point AP; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import math
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 
-from seglib.coco import interpolated_ap, mask_iou, match, precision_recall
+from seglib.coco import RECALL_POINTS, interpolated_ap, mask_iou, match, precision_recall
 from seglib.exercises.core import (
     CheckResult,
     box_masks,
@@ -17,13 +18,21 @@ from seglib.exercises.core import (
     run_checks,
     shape_problem,
 )
-from seglib.metrics import ConfusionMatrix, iou_per_class, mean_iou
+from seglib.metrics import ConfusionMatrix, boundary_band, iou_per_class, mean_iou
 
 
-def solution_pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> float:
-    """Correct pixels over labelled pixels: ignored pixels are in neither count."""
-    keep = target != ignore_index
-    return (pred[keep] == target[keep]).sum().item() / keep.sum().item()
+def solution_boundary_band(target: torch.Tensor, width: int) -> torch.Tensor:
+    """Bool map of the pixels at most ``width`` px (chessboard distance) from a boundary pixel, a pixel
+    whose 4-neighbour has another label (both sides of every edge): a (2 width + 1) square dilation."""
+    labels = target.reshape(-1, *target.shape[-2:])
+    edge = torch.zeros_like(labels, dtype=torch.bool)
+    down, right = labels[:, 1:] != labels[:, :-1], labels[:, :, 1:] != labels[:, :, :-1]
+    edge[:, 1:] |= down
+    edge[:, :-1] |= down
+    edge[:, :, 1:] |= right
+    edge[:, :, :-1] |= right
+    band = F.max_pool2d(edge[:, None].float(), 2 * width + 1, stride=1, padding=width)
+    return band[:, 0].bool().view_as(target)
 
 
 solution_mask_iou = mask_iou  # seglib.coco's: the lesson's code, with a shape check
@@ -80,33 +89,76 @@ def _greedy(ious: torch.Tensor, order: list[int], threshold: float, strict: bool
 
 
 def solution_ap_101(precision: torch.Tensor, recall: torch.Tensor) -> float:
-    """Mean over r = 0, 0.01, ..., 1 of the best precision at any recall >= r (0 if never reached)."""
+    """Mean over COCO's 101 recall points r (``RECALL_POINTS``) of the best precision at any recall >= r
+    (0 if never reached)."""
     total = 0.0
-    for i in range(101):
-        reached = recall >= i / 100
+    for r in RECALL_POINTS:
+        reached = recall >= r
         total += precision[reached].max().item() if reached.any() else 0.0
     return total / 101
 
 
+def _ap_at_points(points: list[float]) -> Callable:
+    """The solution, reading the curve at other recall points."""
+    def ap(precision: torch.Tensor, recall: torch.Tensor) -> float:
+        return sum(precision[recall >= r].max().item() if (recall >= r).any() else 0.0
+                   for r in points) / len(points)
+    return ap
+
+
 # --- the usual mistakes ---
 
-def _per_image_accuracy(p: torch.Tensor, t: torch.Tensor, ignore_index: int = 255) -> float:
-    """The mean of each image's pixel accuracy (a batch ``[N, H, W]``)."""
-    if t.dim() < 3:
-        return solution_pixel_accuracy(p, t, ignore_index)
-    return sum(solution_pixel_accuracy(pi, ti, ignore_index) for pi, ti in zip(p, t, strict=True)) / len(t)
+def _band_from(edge_fn: Callable, dilate: Callable) -> Callable:
+    """A ``boundary_band`` with another edge test or another dilation (usual slips)."""
+    def band(target: torch.Tensor, width: int) -> torch.Tensor:
+        labels = target.reshape(-1, *target.shape[-2:])
+        return dilate(edge_fn(labels), width).view_as(target)
+    return band
 
 
-ACCURACY_MISTAKES: dict[str, Callable] = {
-    "ignored pixels are counted (as wrong answers): leave pixels labelled ignore_index out "
-    "of both the correct count and the total":
-        lambda p, t, ignore_index=255: (p == t).double().mean().item(),
-    "ignored pixels are counted as background: leave pixels labelled ignore_index out of "
-    "both the correct count and the total":
-        lambda p, t, ignore_index=255: (p == t.masked_fill(t == ignore_index, 0)).double().mean().item(),
-    "this averages the images' accuracies; pixel accuracy pools the labelled pixels of the "
-    "whole batch and divides once (an image with few labelled pixels must weigh less)":
-        _per_image_accuracy,
+def _edges(labels: torch.Tensor, both_sides: bool = True, diagonals: bool = False) -> torch.Tensor:
+    edge = torch.zeros_like(labels, dtype=torch.bool)
+    down, right = labels[:, 1:] != labels[:, :-1], labels[:, :, 1:] != labels[:, :, :-1]
+    edge[:, 1:] |= down
+    edge[:, :, 1:] |= right
+    if both_sides:
+        edge[:, :-1] |= down
+        edge[:, :, :-1] |= right
+    if diagonals:
+        diag, anti = labels[:, 1:, 1:] != labels[:, :-1, :-1], labels[:, 1:, :-1] != labels[:, :-1, 1:]
+        edge[:, 1:, 1:] |= diag
+        edge[:, :-1, :-1] |= diag
+        edge[:, 1:, :-1] |= anti
+        edge[:, :-1, 1:] |= anti
+    return edge
+
+
+def _square(edge: torch.Tensor, width: int, size: int | None = None) -> torch.Tensor:
+    k = 2 * width + 1 if size is None else size
+    return F.max_pool2d(edge[:, None].float(), k, stride=1, padding=k // 2)[:, 0, :edge.shape[1],
+                                                                            :edge.shape[2]].bool()
+
+
+def _diamond(edge: torch.Tensor, width: int) -> torch.Tensor:
+    band = edge[:, None].float()
+    cross = torch.tensor([[0.0, 1, 0], [1, 1, 1], [0, 1, 0]])[None, None]
+    for _ in range(width):
+        band = (F.conv2d(band, cross, padding=1) > 0).float()
+    return band[:, 0].bool()
+
+
+BAND_MISTAKES: dict[str, Callable] = {
+    "only one side of each edge is marked: a boundary pixel is one whose 4-neighbour has another "
+    "label, so both pixels of every differing pair are boundary pixels":
+        _band_from(lambda labels: _edges(labels, both_sides=False), _square),
+    "diagonal neighbours were compared too: the boundary uses the 4-neighbours only (up, down, left, "
+    "right)":
+        _band_from(lambda labels: _edges(labels, diagonals=True), _square),
+    "the band grew as a diamond (4-neighbour steps); the band is a square: every pixel within width "
+    "px in chessboard distance, max(|dy|, |dx|) <= width":
+        _band_from(_edges, _diamond),
+    "the square is width px wide; it reaches width px to each side: kernel 2 * width + 1":
+        _band_from(_edges, lambda edge, width: _square(edge, width, size=max(width, 1) | 1)),
 }
 
 MASK_IOU_MISTAKES: dict[str, Callable] = {
@@ -161,12 +213,16 @@ def _ap_without_envelope(precision, recall):
 
 
 AP_MISTAKES: dict[str, Callable] = {
+    "the recall points were computed as i / 100; COCO's are np.linspace(0, 1, 101) (seglib.coco."
+    "RECALL_POINTS), which differ from i / 100 in the last bit at 10 points: a recall of exactly "
+    "7/20 = 0.35 reaches 0.35 but not np.linspace's 0.35000000000000003":
+        _ap_at_points([i / 100 for i in range(101)]),
     "the precision is read where the recall is first reached; COCO takes the *best* precision "
     "at any recall >= r (the curve is made monotone first)":
         _ap_without_envelope,
     "this averages over 100 points; COCO's 101 points run from 0 to 1 inclusive "
     "(r = 0, 0.01, ..., 1.00)":
-        lambda precision, recall: solution_ap_101(precision, recall) * 101 / 100,
+        _ap_at_points(list(RECALL_POINTS[1:])),
     "this is the mean precision over the predictions, not the area under the interpolated "
     "precision-recall curve":
         lambda precision, recall: precision.double().mean().item(),
@@ -194,20 +250,38 @@ def _number(got: Any, expected: float) -> str | None:
     return compare(got, float(expected), 1e-6)
 
 
-def check_pixel_accuracy(fn: Callable[..., float]) -> CheckResult:
-    """``fn(pred, target, ignore_index)`` must return the share of labelled pixels that are right."""
-    g = torch.Generator().manual_seed(2)
-    target = torch.randint(0, 4, (2, 6, 5), generator=g)
-    target[torch.rand(2, 6, 5, generator=g) < 0.2] = 255
-    target[1, :2] = 255  # the second image has more ignored pixels than the first
-    pred = torch.randint(0, 4, (2, 6, 5), generator=g)
-    return run_checks("pixel_accuracy", fn, cases(solution_pixel_accuracy, [
-        ("the lesson's 2x3 example, one ignore pixel",
-         torch.tensor([[0, 1, 1], [1, 0, 2]]), torch.tensor([[0, 0, 1], [1, 255, 2]]), 255),
-        ("random batch [2, 6, 5] with 20-50% ignore pixels", pred, target, 255),
-        ("background predicted wherever the target is not 1", torch.where(target == 1, 1, 0), target, 255),
-        ("ignore_index=-1, not 255", torch.tensor([[0, 1, 2, 0, 2]]), torch.tensor([[0, 1, 2, -1, 1]]), -1),
-    ]), comparer=_number, mistakes=ACCURACY_MISTAKES)
+def _compare_band(got: Any, expected: torch.Tensor) -> str | None:
+    """A bool map of ``target``'s shape; say where the first wrong pixel is."""
+    if (problem := shape_problem(got, expected, " (the target's shape)")) is not None:
+        return problem
+    if got.dtype != torch.bool:
+        return f"expected a bool tensor (True in the band), got dtype {got.dtype}"
+    wrong = (got != expected).nonzero()
+    if len(wrong) == 0:
+        return None
+    where = tuple(int(i) for i in wrong[0])
+    return (f"{len(wrong)} pixel(s) wrong, the first at index {where}: expected "
+            f"{bool(expected[where])}, got {bool(got[where])}")
+
+
+def check_boundary_band(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
+    """``fn(target, width)`` must give ``seglib.metrics.boundary_band``'s band."""
+    line = torch.zeros(1, 12, dtype=torch.long)
+    line[:, 6:] = 1
+    square = torch.zeros(10, 10, dtype=torch.long)
+    square[3:7, 3:7] = 2
+    g = torch.Generator().manual_seed(5)
+    blobs = torch.randint(0, 3, (2, 5, 5), generator=g).repeat_interleave(2, 1).repeat_interleave(2, 2)
+    ringed = square.clone()
+    ringed[2, 2:8] = 255  # an ignore label on the outline counts as a label of its own
+    return run_checks("boundary_band", fn, cases(boundary_band, [
+        ("one row, 0|1 edge between columns 5 and 6, width 0", line, 0),
+        ("the same edge, width 2", line, 2),
+        ("a 4x4 square in a 10x10 image, width 1", square, 1),
+        ("the square, width 3", square, 3),
+        ("a batch [2, 10, 10] of 2x2 blocks, width 1", blobs, 1),
+        ("255 along part of the outline, width 1", ringed, 1),
+    ]), comparer=_compare_band, mistakes=BAND_MISTAKES)
 
 
 def check_mask_iou(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
@@ -308,12 +382,13 @@ def check_greedy_match(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
 
 def check_ap_101(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
     """``fn(precision, recall)`` must give ``seglib.coco.interpolated_ap``'s 101-point AP."""
-    settings = [  # (TP/FP by descending score, number of objects, why); recalls never fall on a 0.01 step
+    settings = [  # (TP/FP by descending score, number of objects, why)
         ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
         ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),
         ([1, 1, 1], 3, "perfect: AP 1"),
         ([0, 0, 1, 1, 0, 1, 1, 1, 1, 1], 7, "false positives first, then 7 hits"),
         ([0, 1, 0, 1], 7, "few hits out of 7 objects"),
+        ([1] * 7 + [0] + [1] * 13, 20, "20 objects: 7 hits, a false positive, 13 hits (recall 7/20 = 0.35)"),
     ]
     curves = [(why, *precision_recall(torch.tensor(flags, dtype=torch.bool), n))
               for flags, n, why in settings]
