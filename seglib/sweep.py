@@ -54,9 +54,10 @@ class Sweep:
         return sorted(self.runs.get(multiple, {}))
 
     def values(self, model: str, metric: str, multiple: int = 1) -> list[float]:
-        """``metric`` of ``model`` for each stored seed at ``multiple`` x the steps, in seed order."""
+        """``metric`` of ``model`` for each stored seed at ``multiple`` x the steps, in seed order (seeds
+        where the model or the metric is missing are left out)."""
         by_seed = self.runs.get(multiple, {})
-        return [by_seed[s][model][metric] for s in sorted(by_seed) if model in by_seed[s]]
+        return [by_seed[s][model][metric] for s in sorted(by_seed) if metric in by_seed[s].get(model, {})]
 
     def holds(self, better: str, worse: str, metric: str, margin: float = 0.0,
               multiples: Sequence[int] | None = None) -> dict[int, list[int]]:

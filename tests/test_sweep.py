@@ -68,3 +68,11 @@ def test_plot_draws_one_line_per_model(tmp_path):
     assert [line.get_label() for line in ax.get_lines()] == ["idea", "baseline"]
     assert list(ax.get_lines()[0].get_xdata()) == [10, 20, 40]
     plt.close("all")
+
+
+def test_values_skip_models_without_the_metric(tmp_path):
+    path = tmp_path / "demo.json"
+    sweep.store(path, "demo", 10, {}, 1, 0, {"chance": {"what": 0.3}, "idea": {"what": 0.9, "mIoU": 0.5}})
+    s = sweep.load("demo", path)
+    assert s.values("chance", "mIoU") == [] and s.values("chance", "what") == [0.3]
+    assert "chance" in s.table(["mIoU", "what"])
