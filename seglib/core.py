@@ -126,6 +126,13 @@ def checkpoint_root() -> Path:
     return root
 
 
+def results_root() -> Path:
+    """Folder for the full profiles' results files: the checkout's ``results/``, else
+    ``<checkpoint_root>/results`` (on Colab: beside the checkpoints, on Drive). Not created here."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout / "results" if (checkout / "pyproject.toml").exists() else checkpoint_root() / "results"
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path`` (``<name>.tmp-<pid>-*``), flush it to disk,
     then ``os.replace`` it over ``path``: a crash mid-write leaves the previous file intact.

@@ -86,7 +86,10 @@ def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _workers(device: torch.device) -> int:
-    """Loader processes: none on the CPU (resumes stay exact), up to 4 beside a GPU."""
+    """Loader processes: ``$SEGLIB_WORKERS`` if set (a rehearsal of the GPU path on a CPU sets it), else none
+    on the CPU (resumes stay exact), up to 4 beside a GPU."""
+    if os.environ.get("SEGLIB_WORKERS"):
+        return int(os.environ["SEGLIB_WORKERS"])
     return min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
