@@ -69,7 +69,8 @@ def _least_squares(inputs: torch.Tensor, targets: torch.Tensor, k: int, border: 
         columns.append(interior(out, border).flatten())  # the output is linear in each weight
     design = torch.stack(columns, dim=1).double()
     wanted = interior(targets, border).flatten().double()
-    kernel = torch.linalg.lstsq(design, wanted[:, None]).solution.view(k, k).float()
+    gram, rhs = design.T @ design, design.T @ wanted      # the normal equations, in float64
+    kernel = torch.linalg.solve(gram, rhs).view(k, k).float()
     kernel = kernel.T if column_major else kernel
     return kernel.flip(-2, -1) if flip else kernel
 

@@ -202,15 +202,15 @@ def least_squares_fit(linear: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
                       inputs: torch.Tensor, targets: torch.Tensor, border: int = 2) -> torch.Tensor:
     """The ``n_params`` parameters ``p`` minimising the interior MSE of ``linear(inputs, p)`` against
     ``targets``, for any ``linear`` that is linear in ``p`` (a transposed convolution in its kernel and
-    bias): column ``j`` of the design matrix is the output for the ``j``-th unit vector; one solve in
-    float64. No training of that layer can score lower on these images. Section 6."""
+    bias): column ``j`` of the design matrix is the output for the ``j``-th unit vector; the normal
+    equations, solved in float64. No training of that layer can score lower on these images. Section 6."""
     if linear(inputs[:1], torch.zeros(n_params)).abs().max() > 0:
         raise ValueError("linear(inputs, 0) must be all zeros: the function is not linear in its "
                          "parameters (an affine part belongs in a parameter, e.g. a bias times ones)")
     columns = [interior(linear(inputs, unit), border).flatten() for unit in torch.eye(n_params)]
     design = torch.stack(columns, dim=1).double()
     wanted = interior(targets, border).flatten().double()[:, None]
-    return torch.linalg.lstsq(design, wanted).solution.flatten().float()
+    return torch.linalg.lstsq(design.T @ design, design.T @ wanted).solution.flatten().float()
 
 
 def transposed_linear(kernel_size: int, stride: int = 2, bias: bool = True) -> tuple[Callable, int]:
