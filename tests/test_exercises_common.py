@@ -20,6 +20,8 @@ CHECKS = [
     (lesson03.check_bilinear_kernel, lesson03.solution_bilinear_kernel, lesson03.BILINEAR_MISTAKES),
     (lesson03.check_conv_transpose2d, lesson03.solution_conv_transpose2d, lesson03.CONV_TRANSPOSE_MISTAKES),
     (lesson03.check_phase_means, lesson03.solution_phase_means, lesson03.PHASE_MISTAKES),
+    (lesson03.check_least_squares_kernel, lesson03.solution_least_squares_kernel,
+     lesson03.LEAST_SQUARES_MISTAKES),
     (lesson04.check_score_map_size, lesson04.solution_score_map_size, lesson04.SCORE_SIZE_MISTAKES),
     (lesson04.check_crop_add, lesson04.solution_crop_add, lesson04.CROP_ADD_MISTAKES),
 ]
