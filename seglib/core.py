@@ -1,10 +1,11 @@
 """What every module shares: the ignore label, the errors, THE label check, devices, the profile, folders."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -78,6 +79,21 @@ def model_device(model: torch.nn.Module, default: torch.device | None = None) ->
     """The device ``model``'s weights are on; for a model without weights, ``default`` or the best one."""
     param = next(model.parameters(), None)
     return param.device if param is not None else (default or pick_device())
+
+
+@contextlib.contextmanager
+def model_mode(model: torch.nn.Module, training: bool = False) -> Iterator[torch.nn.Module]:
+    """``with model_mode(model):`` runs the block in eval mode (``training=True``: in training mode) and
+    puts back the mode the model had, even after an error: helpers that run a model leave it as they
+    found it, every submodule's own mode included (e.g. batch norm frozen in eval mode). The one place the
+    library saves and restores ``model.training``."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def set_threads(n: int | None = None) -> int:
