@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seglib.core import check_images
+from seglib.core import check_images, model_mode
 from seglib.models.fcn import FCN, pad_to_multiple, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 
@@ -97,11 +97,9 @@ def empirical_receptive_field(model: nn.Module, images: torch.Tensor, point: tup
     if not (0 <= y < h and 0 <= x < w):
         raise ValueError(f"point {(y, x)} lies outside the {h}x{w} image")
     images = images.detach().clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    logits = model(images)
+    with model_mode(model):
+        logits = model(images)
     (grad,) = torch.autograd.grad(logits[:, :, y, x].sum(), images)  # leaves the weights' .grad alone
-    model.train(was_training)
     return grad.abs().sum(dim=(0, 1))
 
 

@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 from torch import nn
 from torchvision.utils import make_grid
 
-from seglib.core import DatasetError, model_device
+from seglib.core import DatasetError, model_device, model_mode
 from seglib.viz import voc_palette
 from seglib.widgets.snapshot import StillThenPanel
 
@@ -60,14 +60,12 @@ def forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names:
         return hook
 
     handles = [module.register_forward_hook(recorder(name)) for name, module in modules.items()]
-    was_training = model.training
     try:
-        with torch.no_grad():
-            output = model.eval()(batch.to(device or model_device(model, torch.device("cpu"))))
+        with model_mode(model), torch.no_grad():
+            output = model(batch.to(device or model_device(model, torch.device("cpu"))))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     output = output["out"] if isinstance(output, dict) else output  # torchvision's {"out": logits}
     skipped = [name for name in layer_names if name not in captured]
     if skipped:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from seglib.core import model_mode
 from seglib.models.deconvnet import DeconvNet
 from seglib.viz import colorize
 from seglib.widgets.feature_maps import _png
@@ -66,10 +67,8 @@ class UnpoolingExplorer(StillThenPanel):
     def maps(self, index: int) -> dict[str, torch.Tensor]:
         """``DeconvNet.maps`` of image ``index`` (eval mode, batch of one); kept for the image shown."""
         if index != self._cached:
-            was_training = self.model.training
-            with torch.no_grad():
-                out = self.model.eval().maps(torch.as_tensor(self.images[index]).float()[None])
-            self.model.train(was_training)
+            with model_mode(self.model), torch.no_grad():
+                out = self.model.maps(torch.as_tensor(self.images[index]).float()[None])
             self._maps, self._cached = {k: v[0].cpu() for k, v in out.items()}, index
         return self._maps
 
