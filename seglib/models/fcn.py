@@ -69,6 +69,11 @@ class FCN(nn.Module):
             score = self.upscore_pool4(score) + self.score_pool3(features["pool3"])  # 1/8
         return self.upscore(score)[..., :height, :width]
 
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The weights taken from the classifier (backbone, fc6, fc7; pretrained if it was), which fine-tuning
+        trains at a lower rate than the new layers. Built in notebooks/06_deconvnet.ipynb, section 3."""
+        return [*self.backbone.parameters(), *self.fc6.parameters(), *self.fc7.parameters()]
+
     def coarse_scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Class scores at 1/32 of the padded input: fc6, fc7 and score_fr on pool5."""
         h = self.drop6(self.relu6(self.fc6(features["pool5"])))
