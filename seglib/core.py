@@ -51,6 +51,22 @@ def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
             "label ids).")
 
 
+def check_instances(instances, source: str = "instances", dims: int = 2) -> torch.Tensor:
+    """``instances`` (an array or tensor) as a tensor, after raising ``DatasetError`` naming ``source``
+    unless it is an instance map of ``dims`` dimensions (``[H, W]`` or ``[N, H, W]``) holding integer ids:
+    0 for the background, one positive id per object. Float maps are refused, never truncated."""
+    tensor = torch.as_tensor(instances)
+    integer = not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
+    if not integer or tensor.dim() != dims:
+        raise DatasetError(f"{source}: expected an instance map [{', '.join('NHW'[-dims:])}] of integer "
+                           f"ids (0: background, 1, 2, ...: one per object), got dtype {tensor.dtype} and "
+                           f"shape {tuple(tensor.shape)}; label it (e.g. scipy.ndimage.label) or convert it "
+                           "on purpose")
+    if tensor.numel() and tensor.min() < 0:
+        raise DatasetError(f"{source}: instance ids must be >= 0, got {tensor.min().item()}")
+    return tensor
+
+
 def check_images(images: torch.Tensor, source: str = "images", channels: int | None = None) -> None:
     """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``)."""
     shape = tuple(images.shape)

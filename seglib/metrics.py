@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seglib.core import IGNORE_INDEX, check_labels
+from seglib.core import IGNORE_INDEX, check_instances, check_labels
 
 
 def _counts(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -155,9 +155,20 @@ class BandConfusionMatrix(ConfusionMatrix):
         super().update(pred, target.masked_fill(~boundary_band(target, self.width), self.ignore_index))
 
 
+def _check_logits(logits: torch.Tensor, target: torch.Tensor, source: str) -> None:
+    """Float logits ``[N, C, H, W]`` for labels ``[N, H, W]`` of the same N, H, W, within the C classes."""
+    shape = (logits.shape[0], *logits.shape[2:]) if logits.dim() == 4 else None
+    if shape is None or not logits.is_floating_point() or target.shape != shape:
+        raise ValueError(f"{source}: expected float logits [N, C, H, W] and labels [N, H, W] of the same "
+                         f"N, H, W; got logits {logits.dtype} {tuple(logits.shape)} and labels "
+                         f"{tuple(target.shape)}")
+    check_labels(target, logits.shape[1], f"{source}: target")
+
+
 def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     """The "what" score: on ground-truth object pixels, how often the best *object* class (background's
     logit left out; chance about ``1 / (C - 1)``) is right. Built in notebooks/04_fcn.ipynb, section 4."""
+    _check_logits(logits, target, "object_class_accuracy")
     objects = (target > 0) & (target != IGNORE_INDEX)
     guess = logits[:, 1:].argmax(dim=1) + 1
     return (guess[objects] == target[objects]).float().mean().item()
@@ -168,6 +179,9 @@ def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
     """Pixel accuracy in rings around the ground-truth boundaries: ring ``k`` holds the pixels more than
     ``edges[k-1]`` and at most ``edges[k]`` px away, the last everything farther (NaN if empty).
     Built in notebooks/04_fcn.ipynb, section 5."""
+    if pred.shape != target.shape or pred.is_floating_point():
+        raise ValueError(f"accuracy_by_distance: expected predicted labels of the target's shape "
+                         f"{tuple(target.shape)}, got {pred.dtype} {tuple(pred.shape)} (logits: argmax(1))")
     valid, right = target != IGNORE_INDEX, pred == target
     band = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
     accuracy, seen, reach = [], torch.zeros_like(valid), 0
@@ -185,6 +199,7 @@ def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
 def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
     """Pairs ``[P, 2]`` (a < b) of instance ids whose pixels come within ``reach`` pixels (chessboard
     distance) of each other: the cells that only a thin gap keeps apart."""
+    instances = check_instances(instances, "touching_pairs")
     h, w = instances.shape
     padded = F.pad(instances, (reach, reach, reach, reach))
     pairs = []
@@ -207,6 +222,10 @@ def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3
     """``(separated, touching)``: of the touching ground-truth pairs, how many lie in different
     predicted components. Each cell belongs to the component covering most of its pixels; a cell
     no component covers is not separated from anything. Built in notebooks/07_unet.ipynb, section 5."""
+    instances = check_instances(instances, "separation: instances")
+    if foreground.shape != instances.shape or foreground.dtype != torch.bool:
+        raise ValueError(f"separation: expected a boolean foreground map of the instances' shape "
+                         f"{tuple(instances.shape)}, got {foreground.dtype} {tuple(foreground.shape)}")
     pairs = touching_pairs(instances, reach)
     components = predicted_components(foreground)
     joint = torch.zeros(int(instances.max()) + 1, int(components.max()) + 1, dtype=torch.long)
@@ -223,6 +242,11 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
     pairs kept apart / touching pairs) and COCO mask ``"AP"``, each predicted component (p > 0.5) one
     instance scored by its mean probability. Built in notebooks/07_unet.ipynb, section 5."""
     from seglib.coco import coco_mask_metrics
+    instances = check_instances(instances, "instance_scores: instances", dims=3)
+    if probs.shape != instances.shape or not probs.is_floating_point():
+        raise ValueError(f"instance_scores: expected cell probabilities [N, H, W] of the instances' shape "
+                         f"{tuple(instances.shape)}, got {probs.dtype} {tuple(probs.shape)} (for two-class "
+                         "logits: logits.softmax(1)[:, 1])")
     predictions, targets, kept, pairs = [], [], 0, 0
     for p, cells in zip(probs, instances, strict=True):
         s, t = separation(p > 0.5, cells, reach)
@@ -240,6 +264,7 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
 def pixel_scores(logits: torch.Tensor, target: torch.Tensor, band_width: int = 2) -> dict[str, float]:
     """The scores every lesson's table reports: mIoU, boundary-band mIoU, "what" (object-class accuracy)
     and each class's IoU (``"IoU 0"``, ...). Built in notebooks/04_fcn.ipynb, section 4."""
+    _check_logits(logits, target, "pixel_scores")
     whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], width=band_width)
     whole.update(logits, target)
     band.update(logits, target)

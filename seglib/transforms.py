@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.core import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX, check_images, check_instances
 from seglib.models.unet import mirror_pad
 
 
@@ -57,6 +57,9 @@ def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0
                      grid: int = 3) -> tuple[torch.Tensor, ...]:
     """The same random elastic deformation (``std=0``: none), quarter turn and flip for an image
     ``[C, H, W]`` (bilinear) and label maps ``[H, W]`` (nearest); the outside is filled with 0."""
+    if any(m.shape != image.shape[-2:] for m in maps):
+        raise ValueError(f"elastic_rot_flip: label maps {[tuple(m.shape) for m in maps]} must be [H, W] of "
+                         f"the image's size {tuple(image.shape[-2:])}")
     out = [image, *maps]
     if std > 0:
         d = elastic_displacement(*image.shape[-2:], std=std, grid=grid)
@@ -76,6 +79,11 @@ class CellTiles(torch.utils.data.Dataset):
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
                  weights: Callable | None = None, std: float = 10.0, augment: bool = True) -> None:
+        check_images(images, "CellTiles: images")
+        instances = check_instances(instances, "CellTiles: instances", dims=3)
+        if instances.shape != (images.shape[0], *images.shape[2:]):
+            raise ValueError(f"CellTiles: {tuple(instances.shape)} instance maps for images of shape "
+                             f"{tuple(images.shape)}; expected one [H, W] map per image")
         self.pad = margin // 2
         self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
         self.weights, self.std, self.augment = weights, std, augment

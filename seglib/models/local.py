@@ -3,7 +3,10 @@ so wherever it fails the data needs the lesson's idea. Built in notebooks/00_int
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
+
+from seglib.core import check_images
 
 
 class LocalNet(nn.Sequential):
@@ -14,3 +17,7 @@ class LocalNet(nn.Sequential):
             nn.Conv2d(3, channels, kernel_size=3, padding=1), nn.ReLU(),
             nn.Conv2d(channels, num_classes, kernel_size=3, padding=1),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, "LocalNet input", channels=3)
+        return super().forward(x)
