@@ -119,21 +119,36 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
+    """Read the JSON object at ``path`` (``{}`` if there is none), let ``change`` edit it in place, write it
+    back with :func:`seglib.core.atomic_write` (indent 1), all under ``path``'s lock: parallel benchmark
+    processes never lose each other's results. Returns what was written."""
+    path = Path(path)
+    with _locked(path):
+        raw = json.loads(path.read_text()) if path.exists() else {}
+        change(raw)
+        text = json.dumps(raw, indent=1) + "\n"
+        atomic_write(path, lambda f: f.write(text.encode()))
+    return raw
+
+
+def machine() -> str:
+    """How the stored numbers were measured: ``"x86_64 CPU, 1 torch thread, torch 2.x"``."""
+    return f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}"
+
+
 def store(path: Path, name: str, steps: int, protocol: dict, multiple: int, seed: int,
           scores: Scores) -> None:
     """Add one (multiple, seed) to the stored sweep, atomically and under the lock."""
-    with _locked(path):
-        raw = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    def add(raw: dict) -> None:
         if raw.get("steps", steps) != steps or raw.get("protocol", protocol) != protocol:
             raise ValueError(f"{path} was stored with other settings (steps {raw.get('steps')}, protocol "
                              f"{raw.get('protocol')}): delete it, or pass --redo, to measure afresh")
         clean = {m: {k: round(float(v), 6) for k, v in s.items() if not math.isnan(float(v))}
                  for m, s in scores.items()}
-        raw["runs"].setdefault(str(multiple), {})[str(seed)] = clean
-        raw.update(name=name, steps=steps, protocol=protocol,
-                   machine=f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}")
-        text = json.dumps(raw, indent=1, sort_keys=False) + "\n"
-        atomic_write(path, lambda f: f.write(text.encode()))
+        raw.setdefault("runs", {}).setdefault(str(multiple), {})[str(seed)] = clean
+        raw.update(name=name, steps=steps, protocol=protocol, machine=machine())
+    update_json(path, add)
 
 
 def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protocol: dict,
