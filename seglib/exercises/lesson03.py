@@ -2,7 +2,7 @@
 ``stride x stride`` phase means that detect checkerboards; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -5,7 +5,7 @@ at that stage. Built in notebooks/06_deconvnet.ipynb, section 4.
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 import torch
