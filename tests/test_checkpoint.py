@@ -47,12 +47,12 @@ def test_truncated_file_gives_an_error_naming_it(tmp_path):
     path = tmp_path / "broken.pt"
     save_checkpoint(path, {"w": torch.ones(100)})
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(CheckpointError, match="broken.pt.*another checkpoint path"):
+    with pytest.raises(CheckpointError, match=re.escape("broken.pt") + ".*another checkpoint path"):
         load_checkpoint(path)
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(CheckpointError, match="text.pt"):
+    with pytest.raises(CheckpointError, match=re.escape("text.pt")):
         load_checkpoint(tmp_path / "text.pt")
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
+    with pytest.raises(FileNotFoundError, match=re.escape("missing.pt")):
         load_checkpoint(tmp_path / "missing.pt")
 
 
@@ -62,7 +62,7 @@ class NotPlain:
 
 def test_weights_only_refuses_arbitrary_objects(tmp_path):
     path = save_checkpoint(tmp_path / "obj.pt", {"thing": NotPlain()})
-    with pytest.raises(CheckpointError, match="obj.pt"):
+    with pytest.raises(CheckpointError, match=re.escape("obj.pt")):
         load_checkpoint(path)
     save_checkpoint(tmp_path / "list.pt", [1, 2])  # loads, but is not a dict
     with pytest.raises(CheckpointError, match="holds a list"):
@@ -143,7 +143,8 @@ def test_resume_refuses_a_checkpoint_from_other_settings_or_another_model(tmp_pa
     fit(fresh_model(), make_train(), checkpoint=path, **SETTINGS)
     with pytest.raises(CheckpointError, match="batch_size: 4 then, 8 now"):
         fit(fresh_model(), make_train(), checkpoint=path, **{**SETTINGS, "batch_size": 8})
-    with pytest.raises(CheckpointError, match="lr: 0.05 then, 0.1 now; optimizer: sgd then, adam now"):
+    changed = "lr: 0.05 then, 0.1 now; optimizer: sgd then, adam now"
+    with pytest.raises(CheckpointError, match=re.escape(changed)):
         fit(fresh_model(), make_train(), checkpoint=path, **{**SETTINGS, "lr": 0.1, "optimizer": "adam"})
     with pytest.raises(CheckpointError, match="does not fit this model"):
         fit(tiny_net(dropout=0.3)[:2].append(nn.Conv2d(8, 2, 3)), make_train(), checkpoint=path,
@@ -171,7 +172,7 @@ def test_resume_refuses_another_optimizer_function_even_a_lambda_of_the_same_nam
     assert fit(fresh_model(), make_train(), checkpoint=path, **{**SETTINGS, "optimizer": sgd_at(0.01)})
     named = tmp_path / "named.pt"
     fit(fresh_model(), make_train(), checkpoint=named, **SETTINGS)  # the string "sgd"
-    with pytest.raises(CheckpointError, match="optimizer: sgd then, test_checkpoint.sgd now"):
+    with pytest.raises(CheckpointError, match=re.escape("optimizer: sgd then, test_checkpoint.sgd now")):
         fit(fresh_model(), make_train(), checkpoint=named, **{**SETTINGS, "optimizer": sgd})
     with pytest.raises(CheckpointError, match="schedule: poly then, constant now"):
         fit(fresh_model(), make_train(), checkpoint=named, **{**SETTINGS, "schedule": "constant"})
