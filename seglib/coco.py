@@ -17,7 +17,8 @@ RECALL_POINTS: tuple[float, ...] = tuple(i / 100 for i in range(101))  # where p
 
 
 def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
-    """IoU of every predicted mask ``[P, H, W]`` with every ground-truth mask ``[G, H, W]``: ``[P, G]``."""
+    """IoU of every predicted mask ``[P, H, W]`` with every ground-truth mask ``[G, H, W]``: ``[P, G]``.
+    First used in notebooks/02_metrics.ipynb, section 7."""
     if pred_masks.dim() != 3 or gt_masks.dim() != 3 or pred_masks.shape[1:] != gt_masks.shape[1:]:
         raise ValueError(f"masks must be [P, H, W] and [G, H, W] with the same H, W; got "
                          f"{tuple(pred_masks.shape)} and {tuple(gt_masks.shape)}")
@@ -31,7 +32,7 @@ def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
 def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
     """For each prediction, the index of its ground truth, or -1: by descending score, each takes the
     unmatched ground truth with the highest IoU if it is at least ``threshold`` (a second prediction of
-    an object is a false positive)."""
+    an object is a false positive). First used in notebooks/02_metrics.ipynb, section 7."""
     matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
     taken = torch.zeros(ious.shape[1], dtype=torch.bool)
     if ious.shape[1] == 0:
@@ -46,14 +47,16 @@ def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.T
 
 
 def precision_recall(is_tp: torch.Tensor, num_gt: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Precision and recall after each prediction, ``is_tp`` being sorted by descending score."""
+    """Precision and recall after each prediction, ``is_tp`` being sorted by descending score.
+    First used in notebooks/02_metrics.ipynb, section 7."""
     tp = torch.cumsum(is_tp.double(), 0)
     fp = torch.cumsum((~is_tp.bool()).double(), 0)
     return tp / (tp + fp), tp / num_gt
 
 
 def interpolated_ap(precision: torch.Tensor, recall: torch.Tensor) -> float:
-    """COCO's 101-point AP: mean over r in RECALL_POINTS of max(precision at recall >= r), 0 if unreached."""
+    """COCO's 101-point AP: mean over r in RECALL_POINTS of max(precision at recall >= r), 0 if unreached.
+    First used in notebooks/02_metrics.ipynb, section 7."""
     if precision.numel() == 0:
         return 0.0
     envelope = precision.flip(0).cummax(0).values.flip(0)  # best precision from here on
@@ -92,7 +95,8 @@ def _mean(values: torch.Tensor) -> float:
 def coco_mask_metrics(predictions: list[dict], targets: list[dict], max_dets: int = 100) -> dict[str, float]:
     """COCO's mask ``{"AP", "AP50", "AP75", "AR"}`` of ``{"masks", "scores", "labels"}`` predictions against
     ``{"masks", "labels"}`` targets (float masks thresholded at 0.5), averaged over the classes that have a
-    ground truth and over ``IOU_THRESHOLDS`` (AR: at most ``max_dets`` predictions per image and class)."""
+    ground truth and over ``IOU_THRESHOLDS`` (AR: at most ``max_dets`` predictions per image and class).
+    First used in notebooks/02_metrics.ipynb, section 7."""
     _check_inputs(predictions, targets)
     images = [(p, t, mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])))
               for p, t in zip(predictions, targets, strict=True)]

@@ -31,7 +31,7 @@ from seglib.train import fit
 @dataclass(frozen=True)
 class Task:
     """One lesson's data and what it measures: ``scores(logits, masks, instances)`` by name,
-    ``column`` the one the data was designed for."""
+    ``column`` the one the data was designed for. First used in notebooks/08_comparison.ipynb, section 3."""
 
     lesson: str
     column: str
@@ -75,7 +75,8 @@ STORED = Path(__file__).resolve().parent / "results"
 
 
 def data(task: str, seed: int, n: int, start: int = 0) -> tuple[torch.Tensor, ...]:
-    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data."""
+    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data.
+    First used in notebooks/08_comparison.ipynb, section 4."""
     samples = [make_sample(start + i, seed, TASKS[task].config, return_instances=True) for i in range(n)]
     return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
 
@@ -102,7 +103,8 @@ def adam(model: nn.Module, new_lr: float, pretrained_lr: float = 1e-3,
 
 def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
     """A ``loss_fn`` for ``fit``: cross-entropy with one weight per class, put on the logits' device
-    (thin: wires are 2 % of the pixels, weighed 5x; lesson 06, section 3)."""
+    (thin: wires are 2 % of the pixels, weighed 5x; lesson 06, section 3).
+    First used in notebooks/06_deconvnet.ipynb, section 3."""
     def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         weight = torch.tensor(weights, device=logits.device)
         return F.cross_entropy(logits, masks, weight=weight, ignore_index=IGNORE_INDEX)
@@ -110,7 +112,8 @@ def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
 
 
 def train(network: str, task: str, seed: int) -> nn.Module:
-    """``network`` trained on ``task``'s data for ``STEPS`` steps of ``BATCH`` images (Adam)."""
+    """``network`` trained on ``task``'s data for ``STEPS`` steps of ``BATCH`` images (Adam).
+    First used in notebooks/08_comparison.ipynb, section 3."""
     images, masks, instances = data(task, 10 * seed, STEPS * BATCH)
     make, lr = NETWORKS[network]
     torch.manual_seed(seed)
@@ -128,7 +131,8 @@ def train(network: str, task: str, seed: int) -> nn.Module:
 
 
 def evaluate(model: nn.Module, task: str, seed: int) -> tuple[dict[str, float], torch.Tensor]:
-    """``task``'s scores of ``model`` on ``N_VAL`` held-out images, and its label maps."""
+    """``task``'s scores of ``model`` on ``N_VAL`` held-out images, and its label maps.
+    First used in notebooks/08_comparison.ipynb, section 3."""
     images, masks, instances = data(task, 10 * seed + 1, N_VAL)
     with torch.no_grad():
         logits = torch.cat([model(images[i:i + 50]) for i in range(0, N_VAL, 50)])

@@ -17,7 +17,8 @@ IGNORE_INDEX: int = 255
 
 
 class DatasetError(ValueError):
-    """Bad or missing data: names the file (or sample) and the problem."""
+    """Bad or missing data: names the file (or sample) and the problem.
+    First used in notebooks/01_datasets.ipynb, section 6."""
 
 
 class CheckpointError(RuntimeError):
@@ -33,7 +34,8 @@ def listed(items: Sequence, limit: int = 10) -> str:
 def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
                  ignore_index: int | None = IGNORE_INDEX) -> None:
     """Raise ``DatasetError`` naming ``source`` unless ``labels`` holds integer classes ``0..num_classes-1``
-    or the ignore one: the library's one label check. Float labels are refused, never truncated."""
+    or the ignore one: the library's one label check. Float labels are refused, never truncated.
+    First used in notebooks/01_datasets.ipynb, section 6."""
     labels = torch.as_tensor(labels)
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         nan = " and contains NaN" if labels.is_floating_point() and labels.isnan().any() else ""
@@ -81,7 +83,8 @@ def check_images(images: torch.Tensor, source: str = "images", channels: int | N
 
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
-    """Return ``prefer`` if given, else the best available device (cuda > mps > cpu)."""
+    """Return ``prefer`` if given, else the best available device (cuda > mps > cpu).
+    First used in notebooks/00_introduction.ipynb, section 4."""
     if prefer is not None:
         return torch.device(prefer)
     if torch.cuda.is_available():
@@ -122,7 +125,8 @@ def set_threads(n: int | None = None) -> int:
 
 def get_profile(run_full: bool = False) -> str:
     """``"full"`` (real data, paper sizes) when asked for, by ``run_full=True`` or ``SEGLIB_PROFILE=full``;
-    ``"quick"`` (synthetic data, seconds on a CPU) otherwise. A GPU alone never switches it."""
+    ``"quick"`` (synthetic data, seconds on a CPU) otherwise. A GPU alone never switches it.
+    First used in notebooks/00_introduction.ipynb, section 4."""
     name = "full" if run_full else os.environ.get("SEGLIB_PROFILE", "quick")
     if name not in ("quick", "full"):
         raise ValueError(f"SEGLIB_PROFILE must be 'quick' or 'full', got {name!r}")
@@ -136,7 +140,8 @@ def on_colab() -> bool:
 
 def data_root() -> Path:
     """Folder for datasets: ``$SEGLIB_DATA``, else the checkout's ``data/``, else ``/content/data``
-    on Colab, else ``~/seglib-data``. Created if missing."""
+    on Colab, else ``~/seglib-data``. Created if missing.
+    First used in notebooks/01_datasets.ipynb, section 2."""
     checkout = Path(__file__).resolve().parent.parent
     if "SEGLIB_DATA" in os.environ:
         root = Path(os.environ["SEGLIB_DATA"]).expanduser()
@@ -152,7 +157,7 @@ def data_root() -> Path:
 
 def checkpoint_root() -> Path:
     """Folder for checkpoints: ``$SEGLIB_CHECKPOINTS`` (on Colab: a Google Drive folder),
-    else ``<data_root>/checkpoints``."""
+    else ``<data_root>/checkpoints``. First used in notebooks/04_fcn.ipynb, section 7."""
     root = Path(os.environ.get("SEGLIB_CHECKPOINTS", data_root() / "checkpoints")).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     return root

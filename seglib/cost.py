@@ -14,7 +14,7 @@ from seglib.core import model_mode
 
 def multiply_adds(model: nn.Module, images: torch.Tensor) -> int:
     """Multiply-adds of one forward pass on ``images`` (convolutions and matrix products; FLOPs / 2),
-    counted in evaluation mode."""
+    counted in evaluation mode. First used in notebooks/08_comparison.ipynb, section 2."""
     with model_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(images)
     return counter.get_total_flops() // 2
@@ -22,7 +22,8 @@ def multiply_adds(model: nn.Module, images: torch.Tensor) -> int:
 
 def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
     """Bytes of the tensors a training forward pass keeps for the backward pass (each storage once): what
-    a step holds on top of weights, gradients and optimizer state, growing with image size and batch."""
+    a step holds on top of weights, gradients and optimizer state, growing with image size and batch.
+    First used in notebooks/08_comparison.ipynb, section 2."""
     seen: dict[int, int] = {}
     held: list[torch.Tensor] = []  # keeps ids unique while counting
 
@@ -39,7 +40,8 @@ def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
 
 
 def seconds_per_image(model: nn.Module, images: torch.Tensor, repeats: int = 3) -> float:
-    """Median wall time of one inference pass over ``images`` (in eval mode), divided by the batch size."""
+    """Median wall time of one inference pass over ``images`` (in eval mode), divided by the batch size.
+    First used in notebooks/08_comparison.ipynb, section 2."""
     times = []
     with model_mode(model), torch.inference_mode():
         model(images)  # warm-up: first calls pick algorithms and allocate

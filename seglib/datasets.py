@@ -135,7 +135,8 @@ class _CheckedDataset(Dataset):
 
 class VOCSegmentation(_CheckedDataset):
     """PASCAL VOC segmentation samples (``root`` contains ``VOCdevkit/``), masks in ``0..20`` or 255;
-    ``check`` verifies that every listed file exists and every mask's labels."""
+    ``check`` verifies that every listed file exists and every mask's labels.
+    First used in notebooks/01_datasets.ipynb, section 2."""
 
     classes = VOC_CLASSES
     num_classes = len(VOC_CLASSES)
@@ -157,7 +158,7 @@ class VOCSegmentation(_CheckedDataset):
 
 class CityscapesSegmentation(_CheckedDataset):
     """Cityscapes fine-annotation samples (``root``: ``leftImg8bit/`` and ``gtFine/``, or their zips), masks
-    in train ids ``0..18`` or 255."""
+    in train ids ``0..18`` or 255. First used in notebooks/01_datasets.ipynb, section 3."""
 
     classes = CITYSCAPES_CLASSES
     num_classes = len(CITYSCAPES_CLASSES)

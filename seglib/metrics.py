@@ -19,13 +19,15 @@ def _counts(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def iou_per_class(cm: torch.Tensor) -> torch.Tensor:
-    """``n_ii / (t_i + sum_j n_ji - n_ii)`` per class: NaN if absent from both, 0 if only predicted."""
+    """``n_ii / (t_i + sum_j n_ji - n_ii)`` per class: NaN if absent from both, 0 if only predicted.
+    First used in notebooks/02_metrics.ipynb, section 5."""
     correct, truth, predicted = _counts(cm)
     return correct / (truth + predicted - correct)
 
 
 def mean_iou(cm: torch.Tensor) -> float:
-    """The mean of :func:`iou_per_class`, leaving out classes absent from both (NaN)."""
+    """The mean of :func:`iou_per_class`, leaving out classes absent from both (NaN).
+    First used in notebooks/02_metrics.ipynb, section 5."""
     return iou_per_class(cm).nanmean().item()
 
 
@@ -141,6 +143,7 @@ class BandConfusionMatrix(ConfusionMatrix):
     >>> cm.update(torch.tensor([[[0, 0, 1, 1]]]), torch.tensor([[[0, 0, 0, 1]]]))
     >>> cm.matrix.tolist()   # only the two pixels beside the 0|1 edge are counted
     [[0, 1], [0, 1]]
+    First used in notebooks/04_fcn.ipynb, section 4.
     """
 
     def __init__(self, num_classes: int, width: int = 2, ignore_index: int = IGNORE_INDEX,
@@ -198,7 +201,8 @@ def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
 
 def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
     """Pairs ``[P, 2]`` (a < b) of instance ids whose pixels come within ``reach`` pixels (chessboard
-    distance) of each other: the cells that only a thin gap keeps apart."""
+    distance) of each other: the cells that only a thin gap keeps apart.
+    First used in notebooks/07_unet.ipynb, section 1."""
     instances = check_instances(instances, "touching_pairs")
     h, w = instances.shape
     padded = F.pad(instances, (reach, reach, reach, reach))
@@ -213,7 +217,8 @@ def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
 
 
 def predicted_components(foreground: torch.Tensor) -> torch.Tensor:
-    """Connected components (4-neighbourhood) of a boolean map ``[H, W]``: ids 1..K, 0 elsewhere."""
+    """Connected components (4-neighbourhood) of a boolean map ``[H, W]``: ids 1..K, 0 elsewhere.
+    First used in notebooks/07_unet.ipynb, section 1."""
     from scipy import ndimage
     return torch.from_numpy(ndimage.label(foreground.cpu().numpy())[0]).long()
 

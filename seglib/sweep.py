@@ -34,7 +34,8 @@ Scores = dict[str, dict[str, float]]  # model -> metric -> value
 
 @dataclass
 class Sweep:
-    """One lesson's stored sweep: ``runs[multiple][seed][model][metric]``; ``steps`` is the lesson's 1x."""
+    """One lesson's stored sweep: ``runs[multiple][seed][model][metric]``; ``steps`` is the lesson's 1x.
+    First used in notebooks/04_fcn.ipynb, section 5."""
 
     name: str
     steps: int
@@ -91,7 +92,8 @@ def path_of(name: str) -> Path:
 
 
 def load(name: str, path: str | Path | None = None) -> Sweep:
-    """The stored sweep ``name`` (from ``seglib/results/``, or ``path``)."""
+    """The stored sweep ``name`` (from ``seglib/results/``, or ``path``).
+    First used in notebooks/04_fcn.ipynb, section 5."""
     path = Path(path) if path is not None else path_of(name)
     if not path.is_file():
         raise FileNotFoundError(f"no stored sweep at {path}: run the lesson's benchmark "
@@ -154,7 +156,8 @@ def store(path: Path, name: str, steps: int, protocol: dict, multiple: int, seed
 def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protocol: dict,
          description: str, metrics: Sequence[str]) -> Sweep:
     """A benchmark's command line: ``[--seeds ...] [--multiples ...] [--redo] [--out PATH]``. Runs every
-    (seed, multiple) not yet stored, stores each as it finishes, prints the table; returns the sweep."""
+    (seed, multiple) not yet stored, stores each as it finishes, prints the table; returns the sweep.
+    First used in notebooks/04_fcn.ipynb, section 5."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--multiples", type=int, nargs="+", default=list(MULTIPLES))
@@ -180,7 +183,8 @@ def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protoco
 
 def plot(sweep: Sweep, metric: str, ax=None, models: Sequence[str] | None = None, title: str | None = None):
     """Score against steps, one line per model: the mean over seeds, its min-max band shaded, each seed
-    a dot. A line that catches up with more steps is a speed effect, not an inability."""
+    a dot. A line that catches up with more steps is a speed effect, not an inability.
+    First used in notebooks/04_fcn.ipynb, section 5."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]

@@ -179,6 +179,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
     or a DataLoader. ``checkpoint``: saved after every epoch (and every ``CHECKPOINT_EVERY_S`` s); if it
     exists, training resumes from it, exactly on a CPU. Trains on the GPU if there is one and leaves the
     model on the device it came on. Each epoch is one :func:`train_one_epoch`.
+    First used in notebooks/00_introduction.ipynb, section 6.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
@@ -294,7 +295,7 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
              batch_size: int = 8, device: str | torch.device | None = None, progress: bool = False) -> dict:
     """The FCN paper's metrics (``ConfusionMatrix.compute()`` and ``confusion``, on the CPU) of ``model`` on
     ``data``: ``(image, mask)`` pairs or a DataLoader of batches. ``num_classes`` defaults to the logits',
-    ``device`` to the best one."""
+    ``device`` to the best one. First used in notebooks/00_introduction.ipynb, section 6."""
     device = pick_device(device)
     model.to(device)
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)

@@ -10,7 +10,8 @@ from seglib.core import check_images
 
 
 class LocalNet(nn.Sequential):
-    """Two 3x3 convolutions with a ReLU between: logits ``[N, C, H, W]`` from a 5 x 5 receptive field."""
+    """Two 3x3 convolutions with a ReLU between: logits ``[N, C, H, W]`` from a 5 x 5 receptive field.
+    First used in notebooks/00_introduction.ipynb, section 6."""
 
     def __init__(self, num_classes: int, channels: int = 32) -> None:
         super().__init__(

@@ -106,7 +106,8 @@ def _png(fig: Figure) -> bytes:
 class FeatureMapExplorer(StillThenPanel):
     """Interactive feature-map viewer for any ``nn.Module`` with convolution layers, on ``images`` (anything
     indexable of ``[3, H, W]`` images or ``(image, mask)`` pairs); the controls ``image_index``, ``layer``,
-    ``channel`` and ``grid`` are attributes code can drive."""
+    ``channel`` and ``grid`` are attributes code can drive.
+    First used in notebooks/04_fcn.ipynb, section 6."""
 
     def __init__(self, model: nn.Module, images: Sequence[Any], layer_names: Sequence[str] | None = None,
                  class_names: Sequence[str] | None = None, device: torch.device | str | None = None,

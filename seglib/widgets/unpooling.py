@@ -37,7 +37,8 @@ def unpooling_views(activation: torch.Tensor, mode: str = "bilinear") -> dict[st
 
 class UnpoolingExplorer(StillThenPanel):
     """Interactive view of DeconvNet's switches on ``images`` ``[N, 3, H, W]``; the controls ``image_index``,
-    ``stage``, ``channel`` and ``mode`` are attributes code can drive."""
+    ``stage``, ``channel`` and ``mode`` are attributes code can drive.
+    First used in notebooks/06_deconvnet.ipynb, section 4."""
 
     def __init__(self, model: DeconvNet, images: Sequence[torch.Tensor] | torch.Tensor,
                  class_names: Sequence[str] | None = None) -> None:
