@@ -1,4 +1,5 @@
-"""Training and using a segmentation model: ``fit``, ``evaluate``, ``predict``, and checkpoints that resume.
+"""Training and using a segmentation model: ``fit`` (each epoch one ``train_one_epoch``), ``evaluate``,
+``predict``, and checkpoints that resume.
 
 Built in notebooks/00_introduction.ipynb, section 6 (the loop) and section 4 (checkpoints on Colab).
 """
