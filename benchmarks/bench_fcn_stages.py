@@ -37,7 +37,8 @@ def run(seed: int) -> dict[str, dict]:
     c = 6
 
     def trained(model, epochs, lr=1e-3):
-        fit(model, train, epochs=epochs, lr=lr, optimizer="adam", seed=seed, progress=False)
+        fit(model, train, epochs=epochs, lr=lr, optimizer="adam", schedule="constant", seed=seed,
+            progress=False)
         return model.eval()
 
     torch.manual_seed(seed)

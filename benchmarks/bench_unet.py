@@ -65,7 +65,8 @@ def run(seed: int) -> dict[str, dict]:
         torch.manual_seed(seed)
         model = UNet(3, 2, width=WIDTH, depth=DEPTH)
         fit(model, CellTiles(*train, model.margin, weights, std=std), epochs=EPOCHS, lr=1e-3,
-            optimizer="adam", batch_size=BATCH, loss_fn=weighted_cross_entropy, seed=seed, progress=False)
+            optimizer="adam", schedule="constant", batch_size=BATCH, loss_fn=weighted_cross_entropy,
+            seed=seed, progress=False)
         model.eval()
         row = {}
         if weights is None:  # overlap-tile at the image border: mirrored context vs zeros

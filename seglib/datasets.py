@@ -12,7 +12,7 @@ import torch
 from PIL import Image as PILImage
 from torch.utils.data import Dataset
 from torchvision import datasets, tv_tensors
-from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2 import functional as TF  # F is torch.nn.functional everywhere else
 
 from seglib.core import IGNORE_INDEX, DatasetError, check_labels, listed
 from seglib.download import (
@@ -117,7 +117,7 @@ class _CheckedDataset(Dataset):
                 raise DatasetError(f"{mask_path}: the label file is a {mask.mode} image, but a mask must "
                                    "store one class index per pixel (a palette 'P' or greyscale 'L' PNG). "
                                    "A colour (RGB) rendering of the labels cannot be used as a mask.")
-            image = F.to_dtype(F.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+            image = TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
             mask = self.to_labels(torch.from_numpy(np.array(mask, dtype=np.int64)))
         except (OSError, SyntaxError) as exc:  # PIL's errors for truncated or broken files
             bad = next((p for p in (image_path, mask_path) if not _readable(p)), image_path)
@@ -135,7 +135,8 @@ class _CheckedDataset(Dataset):
 
 class VOCSegmentation(_CheckedDataset):
     """PASCAL VOC segmentation samples (``root`` contains ``VOCdevkit/``), masks in ``0..20`` or 255;
-    ``check`` verifies that every listed file exists and every mask's labels."""
+    ``check`` verifies that every listed file exists and every mask's labels.
+    First used in notebooks/01_datasets.ipynb, section 2."""
 
     classes = VOC_CLASSES
     num_classes = len(VOC_CLASSES)
@@ -157,7 +158,7 @@ class VOCSegmentation(_CheckedDataset):
 
 class CityscapesSegmentation(_CheckedDataset):
     """Cityscapes fine-annotation samples (``root``: ``leftImg8bit/`` and ``gtFine/``, or their zips), masks
-    in train ids ``0..18`` or 255."""
+    in train ids ``0..18`` or 255. First used in notebooks/01_datasets.ipynb, section 3."""
 
     classes = CITYSCAPES_CLASSES
     num_classes = len(CITYSCAPES_CLASSES)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.core import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX, check_images, check_instances
 from seglib.models.unet import mirror_pad
 
 
@@ -24,7 +24,7 @@ def train_transforms(crop_size: int | tuple[int, int], scale: tuple[float, float
                      color_jitter: float = 0.0) -> v2.Compose:
     """Random scale (the shorter side to ``scale`` times ``base_size``, by default the crop's shorter side),
     flip and ``crop_size`` crop (padded where needed), the same for image and mask; ``color_jitter``
-    jitters the image only."""
+    jitters the image only. First used in notebooks/01_datasets.ipynb, section 4."""
     crop = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
     base = base_size if base_size is not None else min(crop)
     steps: list[v2.Transform] = [v2.RandomResize(max(1, int(scale[0] * base)), int(scale[1] * base) + 1)]
@@ -38,7 +38,8 @@ def train_transforms(crop_size: int | tuple[int, int], scale: tuple[float, float
 
 def eval_transforms(size: int | tuple[int, int] | None = None) -> v2.Compose:
     """Evaluation transform, nothing random: ``size=None`` keeps the size (the usual way to score VOC), an
-    int resizes the shorter side, ``(h, w)`` resizes to exactly that."""
+    int resizes the shorter side, ``(h, w)`` resizes to exactly that.
+    First used in notebooks/06_deconvnet.ipynb, section 6."""
     return v2.Compose([v2.Identity() if size is None else v2.Resize(size)])
 
 
@@ -56,7 +57,11 @@ def elastic_displacement(height: int, width: int, std: float = 10.0, grid: int =
 def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0,
                      grid: int = 3) -> tuple[torch.Tensor, ...]:
     """The same random elastic deformation (``std=0``: none), quarter turn and flip for an image
-    ``[C, H, W]`` (bilinear) and label maps ``[H, W]`` (nearest); the outside is filled with 0."""
+    ``[C, H, W]`` (bilinear) and label maps ``[H, W]`` (nearest); the outside is filled with 0.
+    First used in notebooks/07_unet.ipynb, section 6."""
+    if any(m.shape != image.shape[-2:] for m in maps):
+        raise ValueError(f"elastic_rot_flip: label maps {[tuple(m.shape) for m in maps]} must be [H, W] of "
+                         f"the image's size {tuple(image.shape[-2:])}")
     out = [image, *maps]
     if std > 0:
         d = elastic_displacement(*image.shape[-2:], std=std, grid=grid)
@@ -76,6 +81,11 @@ class CellTiles(torch.utils.data.Dataset):
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
                  weights: Callable | None = None, std: float = 10.0, augment: bool = True) -> None:
+        check_images(images, "CellTiles: images")
+        instances = check_instances(instances, "CellTiles: instances", dims=3)
+        if instances.shape != (images.shape[0], *images.shape[2:]):
+            raise ValueError(f"CellTiles: {tuple(instances.shape)} instance maps for images of shape "
+                             f"{tuple(images.shape)}; expected one [H, W] map per image")
         self.pad = margin // 2
         self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
         self.weights, self.std, self.augment = weights, std, augment

@@ -3,8 +3,9 @@ a known mistake only when the answer reproduces it on every case."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

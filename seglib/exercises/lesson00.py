@@ -2,7 +2,8 @@
 free) and an object's bounding box (a mask gives the box; a box never gives the mask)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -3,7 +3,7 @@
 training of a linear upsampler can reach); a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -17,6 +17,7 @@ def conv_transpose2d_by_hand(x: torch.Tensor, weight: torch.Tensor, stride: int 
                              bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.conv_transpose2d`` written out (``weight`` ``[Cin, Cout, k, k]``): cell ``(i, j)`` adds its values
     times the kernel at ``(i * stride, j * stride)``, then ``padding`` crops every side. Section 2.
+    First used in notebooks/03_upsampling.ipynb, section 2.
     """
     if x.dim() != 4 or weight.dim() != 4:
         raise ValueError(f"x must be [N, Cin, H, W] and weight [Cin, Cout, k, k]; "
@@ -44,6 +45,7 @@ def transposed_output_size(size: int, kernel_size: int, stride: int = 1, padding
                            output_padding: int = 0, dilation: int = 1) -> int:
     """Output length of a transposed convolution along one axis (``nn.ConvTranspose2d``'s rule): where the
     last window starts plus its width, minus ``padding`` on both sides, plus ``output_padding``. Section 3.
+    First used in notebooks/03_upsampling.ipynb, section 3.
     """
     for name, value, low in (("size", size, 1), ("kernel_size", kernel_size, 1),
                              ("stride", stride, 1), ("dilation", dilation, 1),
@@ -82,7 +84,8 @@ class TransposedConvStep:
 def transposed_conv_steps(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
                           padding: int = 0) -> list[TransposedConvStep]:
     """A one-channel transposed convolution (``x [H, W]``, ``weight [k, k]``) one input cell at a
-    time, row by row; the last step's ``output`` equals ``F.conv_transpose2d``."""
+    time, row by row; the last step's ``output`` equals ``F.conv_transpose2d``.
+    First used in notebooks/03_upsampling.ipynb, section 2."""
     if x.dim() != 2 or weight.dim() != 2:
         raise ValueError(f"x must be [H, W] and weight [k, k] (one channel); "
                          f"got {tuple(x.shape)} and {tuple(weight.shape)}")
@@ -103,7 +106,8 @@ def transposed_conv_steps(x: torch.Tensor, weight: torch.Tensor, stride: int = 1
 
 def overlap_count(kernel_size: int, stride: int, length: int) -> torch.Tensor:
     """How many kernel windows write each output pixel along one axis (no padding): uneven unless
-    ``stride`` divides ``kernel_size``, the checkerboard of Odena et al. (2016). Section 6."""
+    ``stride`` divides ``kernel_size``, the checkerboard of Odena et al. (2016). Section 6.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     transposed_output_size(length, kernel_size, stride)
     counts = torch.zeros((length - 1) * stride + kernel_size, dtype=torch.int64)
     for i in range(length):
@@ -113,7 +117,8 @@ def overlap_count(kernel_size: int, stride: int, length: int) -> torch.Tensor:
 
 def bilinear_kernel(kernel_size: int) -> torch.Tensor:
     """FCN's bilinear kernel ``[k, k]``: the outer product of two tents that reach zero
-    ``factor = ceil(k / 2)`` from the centre, e.g. ``[.25, .75, .75, .25]``. Section 5."""
+    ``factor = ceil(k / 2)`` from the centre, e.g. ``[.25, .75, .75, .25]``. Section 5.
+    First used in notebooks/03_upsampling.ipynb, section 5."""
     factor, center = (kernel_size + 1) // 2, (kernel_size - 1) / 2
     tent = (1 - (torch.arange(kernel_size, dtype=torch.float64) - center).abs() / factor).float()
     return tent[:, None] * tent[None, :]
@@ -121,7 +126,8 @@ def bilinear_kernel(kernel_size: int) -> torch.Tensor:
 
 def bilinear_upsampler(channels: int, factor: int, trainable: bool = True) -> nn.ConvTranspose2d:
     """A ``ConvTranspose2d`` that upsamples ``channels`` maps ``factor`` times, starting as bilinear (exact
-    away from the border). Trainable: a dense ``[C, C]`` weight, as in FCN; fixed: grouped. Section 5."""
+    away from the border). Trainable: a dense ``[C, C]`` weight, as in FCN; fixed: grouped. Section 5.
+    First used in notebooks/03_upsampling.ipynb, section 5."""
     if factor < 2 or factor % 2:
         raise ValueError(f"factor must be an even integer >= 2, got {factor}")
     layer = nn.ConvTranspose2d(channels, channels, kernel_size=2 * factor, stride=factor,
