@@ -180,3 +180,46 @@ class CityscapesSegmentation(_CheckedDataset):
 
     def to_labels(self, mask: torch.Tensor) -> torch.Tensor:
         return label_ids_to_train_ids(mask)
+
+
+NUCLEI_PACKAGE = "stardist"
+NUCLEI_INSTALL = 'pip install --no-deps "stardist>=0.9"'
+
+
+def nuclei_tile() -> tuple[torch.Tensor, torch.Tensor]:
+    """A real 512 x 512 fluorescence image of cell nuclei and its instance map, offline: image float32
+    ``[1, 512, 512]`` in ``[0, 1]`` (its 1st to 99.5th percentile stretched to 0-1), instances int64
+    ``[512, 512]`` (0 = background, 1..125 nuclei).
+
+    The tile is from the 2018 Data Science Bowl (Caicedo et al., Nature Methods 16, 2019), shipped as
+    package data by the ``stardist`` wheel (BSD-3-Clause; ``stardist/data/images/img2d.tif`` and
+    ``mask2d.tif``). The files are found with ``importlib.util.find_spec`` without importing stardist,
+    whose own dependencies (numba, csbdeep) the course does not need. Built in notebooks/07_unet.ipynb,
+    section 7.
+    """
+    import importlib.util
+
+    import tifffile  # installed with scikit-image
+
+    spec = importlib.util.find_spec(NUCLEI_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError(f"the nuclei tile ships with the {NUCLEI_PACKAGE!r} package, which is not "
+                           f"installed: run  {NUCLEI_INSTALL}  (make setup does; --no-deps: the course "
+                           "needs only its data files, not numba or csbdeep)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+    paths = [folder / "img2d.tif", folder / "mask2d.tif"]
+    for path in paths:
+        if not path.is_file():
+            raise DatasetError(f"{path} is missing from the installed {NUCLEI_PACKAGE!r} package: "
+                               f"reinstall it with  {NUCLEI_INSTALL} --force-reinstall")
+    image, mask = (tifffile.imread(p) for p in paths)
+    if image.shape != mask.shape or image.ndim != 2:
+        raise DatasetError(f"{paths[0]} and {paths[1]}: expected two 2-D maps of one size, got "
+                           f"{image.shape} and {mask.shape}")
+    image = image.astype(np.float32)
+    low, high = np.percentile(image, [1, 99.5])  # a few bright (dividing) nuclei would leave the rest dim
+    image = torch.from_numpy(np.clip((image - low) / (high - low), 0, 1).astype(np.float32))
+    ids, instances = np.unique(mask, return_inverse=True)  # ids 0..K in order: 0 stays background
+    if ids[0] != 0:
+        instances += 1
+    return image[None], torch.from_numpy(instances.reshape(mask.shape).astype(np.int64))

@@ -251,16 +251,29 @@ def predicted_components(foreground: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(ndimage.label(foreground.cpu().numpy())[0]).long()
 
 
-def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3) -> tuple[int, int]:
+def grow_components(components: torch.Tensor, pixels: int = 1) -> torch.Tensor:
+    """Components ``[H, W]`` (ids 1..K) each grown by ``pixels`` into the background around it, never into
+    another component (``skimage.segmentation.expand_labels``): gives back the outline a border-aware loss
+    (the weight map, the 3-class target) shaves off every cell. Built in notebooks/07_unet.ipynb,
+    section 5."""
+    from skimage.segmentation import expand_labels
+    if pixels < 0:
+        raise ValueError(f"grow_components: pixels must be >= 0, got {pixels}")
+    return torch.from_numpy(expand_labels(components.cpu().numpy(), distance=pixels)).long()
+
+
+def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3,
+               grow: int = 0) -> tuple[int, int]:
     """``(separated, touching)``: of the touching ground-truth pairs, how many lie in different
-    predicted components. Each cell belongs to the component covering most of its pixels; a cell
-    no component covers is not separated from anything. Built in notebooks/07_unet.ipynb, section 5."""
+    predicted components (grown by ``grow`` pixels, :func:`grow_components`). Each cell belongs to the
+    component covering most of its pixels; a cell no component covers is not separated from anything.
+    Built in notebooks/07_unet.ipynb, section 5."""
     instances = check_instances(instances, "separation: instances")
     if foreground.shape != instances.shape or foreground.dtype != torch.bool:
         raise ValueError(f"separation: expected a boolean foreground map of the instances' shape "
                          f"{tuple(instances.shape)}, got {foreground.dtype} {tuple(foreground.shape)}")
     pairs = touching_pairs(instances, reach)
-    components = predicted_components(foreground)
+    components = grow_components(predicted_components(foreground), grow)
     joint = torch.zeros(int(instances.max()) + 1, int(components.max()) + 1, dtype=torch.long)
     ones = torch.ones(instances.numel(), dtype=torch.long)
     joint.index_put_((instances.flatten(), components.flatten()), ones, accumulate=True)
@@ -270,10 +283,12 @@ def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3
     return int(((a != b) & (a > 0) & (b > 0)).sum()), len(pairs)
 
 
-def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3) -> dict[str, float]:
+def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3,
+                    grow: int = 0) -> dict[str, float]:
     """Cell probabilities ``[N, H, W]`` against instance maps ``[N, H, W]``: ``"separation"`` (touching
-    pairs kept apart / touching pairs) and COCO mask ``"AP"``, each predicted component (p > 0.5) one
-    instance scored by its mean probability. Built in notebooks/07_unet.ipynb, section 5."""
+    pairs kept apart / touching pairs) and COCO mask ``"AP"``, each predicted component (p > 0.5, grown
+    by ``grow`` pixels: :func:`grow_components`) one instance scored by its mean probability before
+    growing. Built in notebooks/07_unet.ipynb, section 5."""
     from seglib.coco import coco_mask_metrics
     instances = check_instances(instances, "instance_scores: instances", dims=3)
     if probs.shape != instances.shape or not probs.is_floating_point():
@@ -282,11 +297,13 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
                          "logits: logits.softmax(1)[:, 1])")
     predictions, targets, kept, pairs = [], [], 0, 0
     for p, cells in zip(probs, instances, strict=True):
-        s, t = separation(p > 0.5, cells, reach)
+        s, t = separation(p > 0.5, cells, reach, grow)
         kept, pairs = kept + s, pairs + t
-        comps = predicted_components(p > 0.5)
+        found = predicted_components(p > 0.5)
+        comps = grow_components(found, grow)
         masks = comps[None] == torch.arange(1, int(comps.max()) + 1)[:, None, None]
-        scores = torch.stack([p[m].mean() for m in masks]) if len(masks) else torch.zeros(0)
+        scores = (torch.stack([p[found == k].mean() for k in range(1, len(masks) + 1)]) if len(masks)
+                  else torch.zeros(0))
         labels = torch.ones(len(masks), dtype=torch.long)
         predictions.append({"masks": masks, "scores": scores, "labels": labels})
         truth = cells[None] == torch.arange(1, int(cells.max()) + 1)[:, None, None]

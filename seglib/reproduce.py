@@ -354,7 +354,8 @@ def _unet(setup: Setup) -> dict:
     model = UNet(1, 2, width=width, depth=depth)
     tiles = CellTiles(*_corner_tiles(train_images, train_cells, out), model.margin, weight_map)
     setup.fit(model, tiles, "07-unet", epochs=100, lr=0.01, batch=1, loss_fn=weighted_cross_entropy,
-              optimizer=lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.99))
+              optimizer=lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.99),
+              schedule="constant")  # the paper gives momentum 0.99 and no rate schedule
     val_images, val_cells = _cell_frames(root, "02")
     if setup.rehearsal is not None:
         val_images, val_cells = val_images[:setup.rehearsal.val], val_cells[:setup.rehearsal.val]

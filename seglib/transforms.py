@@ -74,13 +74,15 @@ def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0
 
 
 class CellTiles(torch.utils.data.Dataset):
-    """U-Net's training samples ``(image mirror-padded by margin / 2, cell mask, weights(instances) or 1)``
+    """U-Net's training samples ``(image mirror-padded by margin / 2, target, weights(instances) or 1)``
     from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``, augmented by :func:`elastic_rot_flip`.
-    Built in notebooks/07_unet.ipynb, section 6.
+    The target is the cell mask (0 / 1), or ``target(instances)`` (e.g.
+    :func:`seglib.models.unet.three_class_target`). Built in notebooks/07_unet.ipynb, section 6.
     """
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
-                 weights: Callable | None = None, std: float = 10.0, augment: bool = True) -> None:
+                 weights: Callable | None = None, std: float = 10.0, augment: bool = True,
+                 target: Callable | None = None) -> None:
         check_images(images, "CellTiles: images")
         instances = check_instances(instances, "CellTiles: instances", dims=3)
         if instances.shape != (images.shape[0], *images.shape[2:]):
@@ -88,7 +90,7 @@ class CellTiles(torch.utils.data.Dataset):
                              f"{tuple(images.shape)}; expected one [H, W] map per image")
         self.pad = margin // 2
         self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
-        self.weights, self.std, self.augment = weights, std, augment
+        self.weights, self.std, self.augment, self.target = weights, std, augment, target
 
     def __len__(self) -> int:
         return len(self.images)
@@ -100,4 +102,5 @@ class CellTiles(torch.utils.data.Dataset):
         p = self.pad
         cells = cells[p:cells.shape[-2] - p, p:cells.shape[-1] - p]
         w = torch.ones(cells.shape) if self.weights is None else torch.as_tensor(self.weights(cells.numpy()))
-        return image, (cells > 0).long(), w
+        mask = (cells > 0) if self.target is None else torch.as_tensor(self.target(cells.numpy()))
+        return image, mask.long(), w

@@ -190,6 +190,34 @@ def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> n
     return (w_c + np.where(cells, 0.0, border)).astype(np.float32)
 
 
+def carve_contacts(instances: np.ndarray) -> np.ndarray:
+    """The instance map with a 1-pixel gap wherever two cells touch: each pixel with an 8-neighbour of a
+    lower id (another cell) becomes background. Real annotations often draw touching cells with no pixel
+    between them; then a cell mask (and the weight map's border term, which lives on background pixels)
+    has no gap to learn. Built in notebooks/07_unet.ipynb, section 7."""
+    instances = np.asarray(instances)
+    padded = np.pad(instances, 1)
+    h, w = instances.shape
+    contact = np.zeros(instances.shape, bool)
+    for dy, dx in ((dy, dx) for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)):
+        other = padded[dy:dy + h, dx:dx + w]
+        contact |= (other > 0) & (other < instances)
+    return np.where(contact & (instances > 0), 0, instances)
+
+
+def three_class_target(instances: np.ndarray) -> np.ndarray:
+    """The rival to the weight map: a 3-class target ``[H, W]`` (0 background, 1 cell, 2 the cell's own
+    1-pixel outline: cell pixels with a 4-neighbour of another id, background included), trained with plain
+    cross-entropy. Cells read as class 1 stay apart by at least two outline pixels plus the gap; grow them
+    back with :func:`seglib.metrics.grow_components`. Built in notebooks/07_unet.ipynb, section 5."""
+    from skimage.segmentation import find_boundaries
+
+    instances = np.asarray(instances)
+    cells = instances > 0
+    outline = find_boundaries(instances, connectivity=1, mode="inner") & cells
+    return np.where(outline, 2, cells.astype(np.int64)).astype(np.int64)
+
+
 def weighted_cross_entropy(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """U-Net's energy: per-pixel cross-entropy times the weight map ``w(x)``, averaged over pixels
     (a ``loss_fn`` for ``fit`` with weights as the sample's third item); ignore pixels (255) add 0.
