@@ -24,6 +24,8 @@ def scores(seed: int, multiple: int) -> sweep.Scores:
 
 
 if __name__ == "__main__":
-    sweep.main("local", scores, steps=compare.STEPS, description=__doc__, metrics=["separation", "AP", "mIoU"],
-               protocol={"network": "local-only", "lr": compare.NETWORKS["local-only"][1], "batch": compare.BATCH,
-                         "val images": compare.N_VAL, "loss": "U-Net's weight map", "config": repr(DEFAULTS)})
+    sweep.main("local", scores, steps=compare.STEPS, description=__doc__,
+               metrics=["separation", "AP", "mIoU"],
+               protocol={"network": "local-only", "lr": compare.NETWORKS["local-only"][1],
+                         "batch": compare.BATCH, "val images": compare.N_VAL, "loss": "U-Net's weight map",
+                         "config": repr(DEFAULTS)})

@@ -1,10 +1,11 @@
 """Lesson 00's experiment: does naming a shape need a receptive field that reaches its outline?
 
-The 5 x 5 local net and a pooled net whose 46 px receptive field reaches the outline train on the same
-48 px shapes with Adam at a fixed rate for the same steps; both are scored on *where* (foreground IoU)
-and *what* (object-class accuracy), next to the references they must beat. ``benchmarks/bench_intro.py`` runs it
-at 1x, 2x and 4x the steps over seeds 0-4 (``seglib/results/intro.json``); the lesson retrains seed 0
-at 1x live. Built in notebooks/00_introduction.ipynb, section 6.
+The 5 x 5 local net and a pooled net whose 46 px receptive field reaches the outline train on the
+same 48 px shapes with Adam at a fixed rate for the same steps; both are scored on *where*
+(foreground IoU) and *what* (object-class accuracy), next to the references they must beat.
+``benchmarks/bench_intro.py`` runs it at 1x, 2x and 4x the steps over seeds 0-4
+(``seglib/results/intro.json``); the lesson retrains seed 0 at 1x live.
+Built in notebooks/00_introduction.ipynb, section 6.
 """
 from __future__ import annotations
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
-import torch
-
 from seglib.core import IGNORE_INDEX
-from seglib.exercises.core import CheckResult, Case, cases, compare, run_checks, tensor_answer
+from seglib.exercises.core import Case, CheckResult, cases, compare, run_checks, tensor_answer
 from seglib.models.local import LocalNet
 from seglib.models.parsenet import empirical_receptive_field
 from seglib.models.pooled import PooledNet
