@@ -29,7 +29,7 @@ NUM_CLASSES = len(CLASSES["shapes"])
 
 NETWORKS: dict[str, tuple[Callable[[int], nn.Module], float]] = {
     "local 5x5": (LocalNet, 3e-3),
-    "pooled 39 px": (PooledNet, 1e-2),
+    "pooled net": (PooledNet, 1e-2),
 }
 """Network -> (constructor from the number of classes, Adam's fixed rate). The local net keeps the
 lesson's 3e-3 (at 1e-2 it can collapse to all background); batch norm lets the pooled net take 1e-2."""
