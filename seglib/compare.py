@@ -74,10 +74,13 @@ STORED = Path(__file__).resolve().parent / "results"
 """The benchmark's stored scores and pictures (package data, so lesson 08 also finds them on Colab)."""
 
 
-def data(task: str, seed: int, n: int, start: int = 0) -> tuple[torch.Tensor, ...]:
-    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data.
+def data(task: str, seed: int, n: int, start: int = 0, config: ShapesConfig | None = None
+         ) -> tuple[torch.Tensor, ...]:
+    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data (drawn with
+    ``config`` instead of the task's own, if given: lesson 01 scores the local net at its defaults).
     First used in notebooks/08_comparison.ipynb, section 4."""
-    samples = [make_sample(start + i, seed, TASKS[task].config, return_instances=True) for i in range(n)]
+    config = config or TASKS[task].config
+    samples = [make_sample(start + i, seed, config, return_instances=True) for i in range(n)]
     return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
 
 
@@ -111,13 +114,15 @@ def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
     return loss
 
 
-def train(network: str, task: str, seed: int) -> nn.Module:
-    """``network`` trained on ``task``'s data for ``STEPS`` steps of ``BATCH`` images (Adam).
+def train(network: str, task: str, seed: int, steps: int = STEPS, config: ShapesConfig | None = None
+          ) -> nn.Module:
+    """``network`` trained on ``task``'s data (or ``config``'s) for ``steps`` steps of ``BATCH`` images
+    (Adam), each image seen once.
     First used in notebooks/08_comparison.ipynb, section 3."""
-    images, masks, instances = data(task, 10 * seed, STEPS * BATCH)
+    images, masks, instances = data(task, 10 * seed, steps * BATCH, config=config)
     make, lr = NETWORKS[network]
     torch.manual_seed(seed)
-    model = make(len(CLASSES[TASKS[task].config.variant]))
+    model = make(len(CLASSES[(config or TASKS[task].config).variant]))
     if task == "touching":  # every network gets U-Net's border weights: the column compares architectures
         weights = torch.from_numpy(np.stack([weight_map(c.numpy()) for c in instances])).float()
         train_data, loss_fn = TensorDataset(images, masks, weights), weighted_cross_entropy
@@ -130,10 +135,12 @@ def train(network: str, task: str, seed: int) -> nn.Module:
     return model.eval()
 
 
-def evaluate(model: nn.Module, task: str, seed: int) -> tuple[dict[str, float], torch.Tensor]:
-    """``task``'s scores of ``model`` on ``N_VAL`` held-out images, and its label maps.
+def evaluate(model: nn.Module, task: str, seed: int, config: ShapesConfig | None = None
+             ) -> tuple[dict[str, float], torch.Tensor]:
+    """``task``'s scores of ``model`` on ``N_VAL`` held-out images (of ``config``'s, if given), and its
+    label maps.
     First used in notebooks/08_comparison.ipynb, section 3."""
-    images, masks, instances = data(task, 10 * seed + 1, N_VAL)
+    images, masks, instances = data(task, 10 * seed + 1, N_VAL, config=config)
     with torch.no_grad():
         logits = torch.cat([model(images[i:i + 50]) for i in range(0, N_VAL, 50)])
     return TASKS[task].scores(logits, masks, instances), logits.argmax(1)

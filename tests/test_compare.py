@@ -76,3 +76,28 @@ def test_adam_takes_only_the_parameters_fit_passes_and_the_models_own_pretrained
         id(p) for m in (deconvnet.encoder, deconvnet.fc6, deconvnet.fc7) for p in m.parameters()}
     unet = UNet(3, 2, width=4, depth=2)  # trained from scratch: one group
     assert [g["lr"] for g in adam(unet, 5e-3)(unet.parameters()).param_groups] == [5e-3]
+
+
+def test_data_draws_with_a_given_config_instead_of_the_tasks_own():
+    from seglib.compare import data
+    from seglib.synthetic import ShapesConfig, make_sample
+
+    own = data("touching", seed=3, n=2)
+    assert own[0].shape == (2, 3, 96, 96)
+    defaults = ShapesConfig(size=32, variant="touching")
+    images, masks, instances = data("touching", seed=3, n=2, start=1, config=defaults)
+    assert images.shape == (2, 3, 32, 32) and masks.shape == instances.shape == (2, 32, 32)
+    image, mask, cells = make_sample(2, 3, defaults, return_instances=True)  # sample start + 1
+    assert torch.equal(images[1], image) and torch.equal(masks[1], mask) and torch.equal(instances[1], cells)
+
+
+def test_train_takes_its_steps_and_config():
+    """Two steps on 16 px images: the model comes back in eval mode and scores on that config's data."""
+    from seglib.compare import evaluate, train
+    from seglib.synthetic import ShapesConfig
+
+    small = ShapesConfig(size=16, min_object_size=4.0, variant="thin")
+    model = train("local-only", "thin", seed=0, steps=2, config=small)
+    assert not model.training
+    scores, labels = evaluate(model, "thin", seed=0, config=small)
+    assert labels.shape == (200, 16, 16) and 0.0 <= scores["mIoU"] <= 1.0

@@ -8,7 +8,7 @@ from seglib.exercises import lesson00, lesson01, lesson02, lesson03, lesson04
 # (check, solution, known mistakes {hint: wrong implementation})
 CHECKS = [
     (lesson00.check_classes_present, lesson00.solution_classes_present, lesson00.PRESENT_MISTAKES),
-    (lesson00.check_bounding_box, lesson00.solution_bounding_box, lesson00.BOX_MISTAKES),
+    (lesson00.check_wide_net, lesson00.solution_wide_net, lesson00.WIDE_MISTAKES),
     (lesson01.check_label_ids_to_train_ids, lesson01.solution_label_ids_to_train_ids,
      lesson01.LOOKUP_MISTAKES),
     (lesson01.check_class_pixel_counts, lesson01.solution_class_pixel_counts, lesson01.COUNT_MISTAKES),
