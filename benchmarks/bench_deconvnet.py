@@ -32,11 +32,11 @@ from seglib import sweep
 from seglib.compare import TASKS, adam, class_weighted_loss
 from seglib.core import set_threads
 from seglib.metrics import pixel_scores
-from seglib.models.deconvnet import DeconvNet, FCN2s
+from seglib.models.deconvnet import DeconvNet, FCN2s, instance_wise
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
 from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import ShapesDataset
+from seglib.synthetic import ShapesConfig, ShapesDataset, make_sample
 from seglib.train import fit
 
 
@@ -69,8 +69,9 @@ def named(scores: dict[str, float]) -> dict[str, float]:
             "wire": scores["IoU 1"], "disc": scores["IoU 2"], "square": scores["IoU 3"]}
 
 
-def train(name: str, train_set: TensorDataset, seed: int, multiple: int, make: Callable[[], nn.Module] | None = None,
-          lr: float | None = None, weights: tuple[float, ...] = WEIGHTS, pretrained_lr: float = 1e-3,
+def train(name: str, train_set: TensorDataset, seed: int, multiple: int,
+          make: Callable[[], nn.Module] | None = None, lr: float | None = None,
+          weights: tuple[float, ...] = WEIGHTS, pretrained_lr: float = 1e-3,
           batch_size: int = BATCH) -> nn.Module:
     """``name`` (or ``make()``) trained for ``multiple`` x 150 steps, its initialisation seeded by ``seed``
     alone (so any subset of models reproduces the stored numbers)."""
@@ -79,8 +80,8 @@ def train(name: str, train_set: TensorDataset, seed: int, multiple: int, make: C
     torch.manual_seed(seed)
     model = make()
     epochs = multiple * STEPS * BATCH // len(train_set)
-    fit(model, train_set, epochs=epochs, lr=lr, optimizer=adam(model, lr, pretrained_lr), batch_size=batch_size,
-        loss_fn=class_weighted_loss(weights), seed=seed, progress=False)
+    fit(model, train_set, epochs=epochs, lr=lr, optimizer=adam(model, lr, pretrained_lr),
+        batch_size=batch_size, loss_fn=class_weighted_loss(weights), seed=seed, progress=False)
     return model.eval()
 
 
@@ -94,7 +95,7 @@ PLAN: dict[int, tuple[str, ...]] = {
     2: ("FCN-8s", "DeconvNet", "local-only"),
     4: ("FCN-8s", "DeconvNet", "local-only"),
 }
-"""The models trained at each multiple: the CPU budget allows every rival at 1x only (``--models`` adds more)."""
+"""The models trained at each multiple: the CPU budget allowed every rival at 1x only (``--models``: more)."""
 SAVED = Path(os.environ.get("SEGLIB_BENCH_MODELS", Path(tempfile.gettempdir()) / "bench_deconvnet"))
 """Where each trained model's weights are kept, so derived rows (ensemble, proposals) need no retraining."""
 
@@ -114,8 +115,8 @@ def scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
         torch.save(model.state_dict(), SAVED / f"{name}_{seed}_{multiple}.pt")
         table[name] = {**named(pixel_scores(probabilities(model, images), masks)),
                        "cpu s": time.process_time() - start}
-        print(f"  seed {seed} {multiple}x {name}: " + "  ".join(f"{k} {v:.3f}" for k, v in table[name].items()),
-              flush=True)
+        print(f"  seed {seed} {multiple}x {name}: "
+              + "  ".join(f"{k} {v:.3f}" for k, v in table[name].items()), flush=True)
     return table
 
 
@@ -127,29 +128,29 @@ def frozen_encoder() -> nn.Module:
 
 
 WHAT: dict[str, dict] = {
-    "DeconvNet (as in the table)": {},
+    "encoder frozen": {"make": frozen_encoder},
     "new layers at 1e-3": {"lr": 1e-3},
-    "new layers at 2e-3": {"lr": 2e-3},
-    "no class weights": {"weights": (1.0, 1.0, 1.0, 1.0)},
-    "encoder frozen": {"make": frozen_encoder, "pretrained_lr": 1e-3},
-    "encoder at 1e-4": {"pretrained_lr": 1e-4},
-    "batches of 16 (half the steps)": {"batch_size": 16},
 }
 """Why DeconvNet is erratic on *what*: one setting changed at a time (``train``'s keyword arguments)."""
 
 
 def what_scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
                 stored: dict | None = None) -> dict[str, dict[str, float]]:
-    """DeconvNet with each change of ``WHAT``, scored in eval mode (running BatchNorm statistics) and, for the
-    unchanged net, also with each validation batch's own statistics (train-mode BatchNorm, no update)."""
+    """DeconvNet as in the rivals' table (its saved weights), scored with running and with batch
+    statistics, and retrained with each change of ``WHAT`` not yet in ``stored``."""
     train_set, images, masks = data(seed)
-    table = {}
+    table = dict(stored or {})
+    base = DeconvNet(CLASSES, vgg=shapes_vgg16())
+    base.load_state_dict(torch.load(SAVED / f"DeconvNet_{seed}_{multiple}.pt"))
+    table["DeconvNet (as in the table)"] = named(pixel_scores(probabilities(base, images), masks))
+    table["... scored with batch statistics"] = named(pixel_scores(batch_stats(base, images), masks))
     for label, change in WHAT.items():
+        if label in table or (names and label not in names):
+            continue
         model = train("DeconvNet", train_set, seed, multiple, **change)
         table[label] = named(pixel_scores(probabilities(model, images), masks))
-        if not change:
-            table["... scored with batch statistics"] = named(pixel_scores(batch_stats(model, images), masks))
-        print(f"  seed {seed} {label}: " + "  ".join(f"{k} {v:.3f}" for k, v in table[label].items()), flush=True)
+        print(f"  seed {seed} {label}: " + "  ".join(f"{k} {v:.3f}" for k, v in table[label].items()),
+              flush=True)
     return table
 
 
@@ -163,24 +164,52 @@ def batch_stats(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return probs
 
 
+def val_instances(seed: int) -> torch.Tensor:
+    """The instance maps of ``seed``'s validation images (the same samples ``data`` draws)."""
+    config = ShapesConfig(size=SIZE, variant="thin")
+    return torch.stack([make_sample(i, 10 * seed + 1, config, return_instances=True)[2]
+                        for i in range(N_VAL)])
+
+
+def derived(seed: int, multiple: int, stored: dict) -> dict[str, dict[str, float]]:
+    """Rows computed from the saved FCN-8s and DeconvNet, no training: the ensemble as the paper's text
+    says (mean of probabilities) and as its released code does (product), and each net instance-wise."""
+    _, images, masks = data(seed)
+    instances = val_instances(seed)
+    table, probs = dict(stored), {}
+    for name in ("FCN-8s", "DeconvNet"):
+        model = MODELS[name][0]()
+        model.load_state_dict(torch.load(SAVED / f"{name}_{seed}_{multiple}.pt"))
+        probs[name] = probabilities(model, images)
+        table[f"{name}, instance-wise (oracle boxes)"] = named(pixel_scores(
+            instance_wise(model, images, instances, seed), masks))
+    mean = (probs["FCN-8s"] + probs["DeconvNet"]) / 2
+    table["ensemble FCN-8s + DeconvNet (mean)"] = named(pixel_scores(mean, masks))
+    product = probs["FCN-8s"] * probs["DeconvNet"]
+    table["ensemble FCN-8s + DeconvNet (product)"] = named(pixel_scores(product, masks))
+    return table
+
+
 def main() -> None:
-    """Train what ``PLAN`` (or ``--models``) asks at each (seed, multiple) and is not stored yet; store each."""
+    """Train what ``PLAN`` (or ``--models``) asks at each (seed, multiple) and is not stored; store each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", nargs="?", choices=("rivals", "what"), default="rivals")
+    parser.add_argument("study", nargs="?", choices=("rivals", "what", "derive"), default="rivals")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(sweep.SEEDS))
     parser.add_argument("--multiples", type=int, nargs="+", default=list(sweep.MULTIPLES))
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), help="default: PLAN[multiple]")
+    parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: PLAN[multiple]")
     args = parser.parse_args()
     set_threads()
-    name, run = ("deconvnet", scores) if args.study == "rivals" else ("deconvnet_what", what_scores)
+    name = "deconvnet_what" if args.study == "what" else "deconvnet"
+    run = {"rivals": scores, "what": what_scores, "derive": lambda s, x, _, stored: derived(s, x, stored)}[
+        args.study]
     path = sweep.path_of(name)
     for multiple in args.multiples:
         for seed in args.seeds:
             stored = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
-            if args.study == "what" and stored:
-                continue
             result = run(seed, multiple, tuple(args.models) if args.models else None, stored)
-            sweep.store(path, name, STEPS, PROTOCOL, multiple, seed, result)
+            latest = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
+            # keep the rows a parallel run stored meanwhile
+            sweep.store(path, name, STEPS, PROTOCOL, multiple, seed, {**latest, **result})
     print(sweep.load(name).table(METRICS))
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seglib.models.deconvnet import FCN2s, DeconvNet, unpool
+from seglib.models.deconvnet import DeconvNet, FCN2s, merge_proposals, oracle_proposals, unpool
 from seglib.models.fcn import FCN
 from seglib.models.vgg import shapes_vgg16, vgg16
 
@@ -103,7 +103,8 @@ def test_segnet_like_has_no_code_and_any_size_from_32_px():
     assert "fc6" not in maps and maps["score"].shape == (2, 4, 33, 47)
     assert maps["unpool5"].shape == maps["conv5"].shape
     with_code = DeconvNet(4, vgg=shapes_vgg16())
-    gone = sum(p.numel() for part in (with_code.fc6, with_code.fc7, with_code.fc6_deconv) for p in part.parameters())
+    code = (with_code.fc6, with_code.fc7, with_code.fc6_deconv)
+    gone = sum(p.numel() for part in code for p in part.parameters())
     assert sum(p.numel() for p in with_code.parameters()) - sum(p.numel() for p in model.parameters()) == gone
 
 
@@ -127,3 +128,33 @@ def test_fcn2s_starts_as_fcn8s_and_adds_pool2_and_pool1_skips():
         assert not torch.allclose(fine(x), a)                         # pool1 reaches the output
     with torch.no_grad():
         assert fine(torch.rand(1, 3, 97, 131)).shape == (1, 4, 97, 131)
+
+
+def test_oracle_proposals_cover_each_instance_enlarged_and_inside_the_image():
+    instances = torch.zeros(96, 96, dtype=torch.int64)
+    instances[10:30, 20:60] = 1                            # 20 x 40
+    instances[90:96, 0:4] = 2                              # tiny, at the corner
+    g = torch.Generator().manual_seed(0)
+    (t, le, b, r), small = oracle_proposals(instances, g, jitter=0.0)
+    assert (t, le, b, r) == (8, 16, 32, 64)                 # 1.2 x: 24 x 48 around the same centre
+    assert small[0] >= 0 and small[1] >= 0 and small[2] == 96 and small[2] - small[0] >= 16
+    jittered = oracle_proposals(instances, torch.Generator().manual_seed(1), jitter=0.1)
+    box = (t, le, b, r)
+    assert jittered[0] != box and all(abs(a - e) <= 5 for a, e in zip(jittered[0], box, strict=True))
+
+
+def test_merge_proposals_takes_the_pixelwise_maximum_and_leaves_uncovered_pixels_at_zero():
+    class Constant(torch.nn.Module):                       # class 1 where the crop is bright, else class 2
+        def forward(self, x):
+            return torch.cat([torch.zeros_like(x[:, :1]), 10 * x[:, :1], 10 * (1 - x[:, :1])], 1)
+
+    image = torch.zeros(3, 64, 64)
+    image[:, :, :32] = 1.0
+    merged = merge_proposals(Constant(), image, [(0, 0, 32, 32), (0, 16, 32, 48)], size=32)
+    assert merged.shape == (3, 64, 64)
+    assert merged[:, 32:].abs().sum() == 0 and merged[:, :, 48:].abs().sum() == 0   # not covered
+    assert merged[:, :32, :30].argmax(0).eq(1).all() and merged[:, :32, 34:48].argmax(0).eq(2).all()
+    overlap = merged[1, 5, 20]                             # both boxes cover it: the larger probability
+    assert overlap > 0.99
+    with pytest.raises(ValueError, match="no boxes"):
+        merge_proposals(Constant(), image, [])

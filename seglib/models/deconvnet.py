@@ -78,7 +78,8 @@ class DeconvNet(nn.Module):
 
     def maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate map by name: ``conv1``..``conv5`` (before pooling), ``pool1``..``pool5``,
-        ``fc6``, ``fc7``, ``fc6_deconv`` (with the code), ``unpool5``..``unpool1``, ``deconv5``..``deconv1``, ``score``."""
+        ``fc6``, ``fc7``, ``fc6_deconv`` (with the code), ``unpool5``..``unpool1``, ``deconv5``..``deconv1``,
+        ``score``."""
         check_images(x, "DeconvNet input", channels=3)
         k, (height, width) = self.fc_size, x.shape[-2:]
         if self.code and min(height, width) < 32 * k:
@@ -169,3 +170,59 @@ class FCN2s(FCN):
         score = self.upscore_pool3(score) + self.score_pool2(early["pool2"])                 # 1/4
         score = self.upscore_pool2(score) + self.score_pool1(early["pool1"])                 # 1/2
         return self.upscore(score)[..., :height, :width]
+
+
+Box = tuple[int, int, int, int]
+"""A proposal ``(top, left, bottom, right)`` in pixels, bottom and right exclusive."""
+
+
+def oracle_proposals(instances: torch.Tensor, generator: torch.Generator, enlarge: float = 1.2,
+                     jitter: float = 0.1, min_size: int = 16) -> list[Box]:
+    """One box per labelled instance of ``instances`` ``[H, W]``: its bounding box enlarged ``enlarge`` x
+    (the paper's object crops are 1.2 x), each side moved by up to ``jitter`` of the box's size, at least
+    ``min_size`` px a side, kept inside the image. Drawn from the ground truth: *oracle* proposals, an
+    upper bound on what EdgeBoxes would give (lesson 06, section 5)."""
+    height, width = instances.shape[-2:]
+    boxes = []
+    for k in instances.unique().tolist():
+        if k == 0:
+            continue
+        rows, cols = torch.nonzero(instances == k, as_tuple=True)
+        centre = torch.tensor([(rows.min() + rows.max() + 1) / 2, (cols.min() + cols.max() + 1) / 2])
+        half = torch.tensor([(rows.max() - rows.min() + 1).item(), (cols.max() - cols.min() + 1).item()])
+        half = (half * enlarge).clamp(min=min_size) / 2
+        shift = (torch.rand(4, generator=generator) * 2 - 1) * jitter * 2 * half.repeat(2)
+        top, left = (centre - half + shift[:2]).round().int().tolist()
+        bottom, right = (centre + half + shift[2:]).round().int().tolist()
+        top, left = max(0, min(top, height - min_size)), max(0, min(left, width - min_size))
+        bottom, right = min(height, max(bottom, top + min_size)), min(width, max(right, left + min_size))
+        boxes.append((top, left, bottom, right))
+    return boxes
+
+
+def merge_proposals(model: nn.Module, image: torch.Tensor, boxes: list[Box], size: int = 96) -> torch.Tensor:
+    """The paper's instance-wise inference: class probabilities ``[C, H, W]`` of ``image`` ``[3, H, W]`` from
+    ``model`` run on each box resized to ``size`` x ``size``, resized back into place and merged by a
+    pixel-wise maximum; pixels no box covers keep 0 everywhere, so argmax reads them as class 0
+    (Noh et al., 2015, "Inference"). Built in notebooks/06_deconvnet.ipynb, section 5."""
+    if not boxes:
+        raise ValueError("merge_proposals: no boxes given (each image needs at least one proposal)")
+    crops = torch.cat([F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
+                                     align_corners=False) for t, le, b, r in boxes])
+    model.eval()
+    with torch.no_grad():
+        probs = model(crops).softmax(1)
+    merged = image.new_zeros(probs.shape[1], *image.shape[-2:])
+    for p, (t, le, b, r) in zip(probs, boxes, strict=True):
+        back = F.interpolate(p[None], size=(b - t, r - le), mode="bilinear", align_corners=False)[0]
+        merged[:, t:b, le:r] = torch.maximum(merged[:, t:b, le:r], back)
+    return merged
+
+
+def instance_wise(model: nn.Module, images: torch.Tensor, instances: torch.Tensor, seed: int = 0,
+                  size: int = 96) -> torch.Tensor:
+    """Probabilities ``[N, C, H, W]`` of ``images`` by :func:`merge_proposals` on each image's
+    :func:`oracle_proposals` (jittered ground-truth boxes, drawn from a generator seeded by ``seed``)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.stack([merge_proposals(model, image, oracle_proposals(inst, generator), size)
+                        for image, inst in zip(images, instances, strict=True)])
