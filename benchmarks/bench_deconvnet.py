@@ -1,112 +1,220 @@
-"""Lesson 06's experiment (section 4) over seeds 0-4: do its asserted orderings ever flip?
+"""Lesson 06's rivals (section 3) at 1x, 2x and 4x its 150 steps over seeds 0-4: what do the switches buy?
 
-For each seed (training and validation data, initialisation, batch order) it trains, on the
-"thin" data at 96 px and for the same number of steps, FCN-8s and DeconvNet, both from the
-shipped shape classifier, and DeconvNet with bilinear upsampling instead of unpooling (the
-same layers, no switches); then scores mIoU, boundary-band mIoU, wire IoU and the IoU of the
-two shapes, for each model, for the paper's ensemble of FCN and DeconvNet (the mean of their
-class probabilities) and, as its control, for FCN-8s with the bilinear DeconvNet. It checks
-the lesson's claims: without switches the same decoder loses the wires and does worse near
-boundaries; the ensemble beats FCN-8s on wires, and beats the control ensemble. DeconvNet
-alone against FCN-8s, and the ensemble's band mIoU, are printed, not claimed (at this budget
-they do not hold in every seed: see the lesson). About 30 s a seed on an idle core.
+For each seed (training and validation data, each model's initialisation, batch order) and budget it
+trains, on the "thin" data at 96 px (1,200 training images, 1, 2 or 4 epochs of batches of 8; wires
+weigh 5x in the loss), every way of bringing "where" back that the lesson compares: FCN-8s (bilinear
+upsampling of scores at 1/8), DeconvNet (switches), the same decoder with bilinear upsampling instead
+of switches, SegNet-like (switches, no 1x1 fc code), FCN-2s (FCN-8s plus pool2 and pool1 skips) and the
+5x5 local-only net; and scores the paper's ensemble (mean of FCN-8s's and DeconvNet's probabilities).
+Stored in seglib/results/deconvnet.json; the lesson plots it and checks its claims on it.
 
-``--steps 1600 --objects one`` asks whether a larger budget is what DeconvNet lacks: ten times
-the steps (3,200 images, 4 epochs), on one object per image, as the paper's first training stage
-feeds it object-centred crops. The lesson quotes that run too; about 4 minutes a seed.
+``what`` instead runs the lesson's study of why the switch decoders are erratic on *what* (square
+IoU): DeconvNet at 1x with one setting changed at a time (stored in deconvnet_what.json).
 
-    python benchmarks/bench_deconvnet.py [--seeds 0 1 2 3 4] [--steps 150] [--objects many|one]
+    python benchmarks/bench_deconvnet.py [--seeds 0 1 2 3 4] [--multiples 1 2 4]
+    python benchmarks/bench_deconvnet.py what [--seeds 0 1 2] [--multiples 1]
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import os
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from seglib import sweep
 from seglib.compare import TASKS, adam, class_weighted_loss
 from seglib.core import set_threads
-from seglib.metrics import BandConfusionMatrix, ConfusionMatrix
-from seglib.models.deconvnet import DeconvNet
+from seglib.metrics import pixel_scores
+from seglib.models.deconvnet import DeconvNet, FCN2s, instance_wise
 from seglib.models.fcn import FCN
+from seglib.models.local import LocalNet
 from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import ShapesDataset
+from seglib.synthetic import ShapesConfig, ShapesDataset, make_sample
 from seglib.train import fit
 
 
-SIZE, BATCH, MAX_TRAIN, N_VAL, CLASSES = 96, 8, 3200, 200, 4
-loss_fn = class_weighted_loss(TASKS["thin"].class_weights)  # wires weigh 5x, for every model alike
+STEPS, SIZE, BATCH, N_TRAIN, N_VAL, CLASSES = 150, 96, 8, 1200, 200, 4
+WEIGHTS = TASKS["thin"].class_weights  # wires weigh 5x, for every model alike
+METRICS = ["mIoU", "band mIoU", "wire", "square"]
+
+MODELS: dict[str, tuple[Callable[[], nn.Module], float]] = {
+    "FCN-8s": (lambda: FCN(CLASSES, "8s", vgg=shapes_vgg16()), 1e-3),
+    "DeconvNet": (lambda: DeconvNet(CLASSES, vgg=shapes_vgg16()), 5e-3),
+    "DeconvNet, bilinear": (lambda: DeconvNet(CLASSES, vgg=shapes_vgg16(), decoder="bilinear"), 5e-3),
+    "SegNet-like": (lambda: DeconvNet(CLASSES, vgg=shapes_vgg16(), code=False), 5e-3),
+    "FCN-2s": (lambda: FCN2s(CLASSES, vgg=shapes_vgg16()), 1e-3),
+    "local-only": (lambda: LocalNet(CLASSES), 1e-2),
+}
+"""Model -> (constructor, Adam rate of its new layers; 1e-3 for what came from the classifier)."""
 
 
-def models() -> dict[str, tuple[nn.Module, float]]:
-    """The three nets, fresh from the classifier, with the rate of their new layers."""
-    return {"FCN-8s": (FCN(CLASSES, "8s", vgg=shapes_vgg16()), 1e-3),
-            "DeconvNet": (DeconvNet(CLASSES, vgg=shapes_vgg16()), 5e-3),
-            "DeconvNet, bilinear": (DeconvNet(CLASSES, vgg=shapes_vgg16(), decoder="bilinear"), 5e-3)}
+@functools.lru_cache(maxsize=1)
+def data(seed: int) -> tuple[TensorDataset, torch.Tensor, torch.Tensor]:
+    """The training set and the validation images and masks of ``seed`` (the lesson's for seed 0)."""
+    train = TensorDataset(*ShapesDataset(N_TRAIN, SIZE, "thin", seed=10 * seed).materialize())
+    images, masks = ShapesDataset(N_VAL, SIZE, "thin", seed=10 * seed + 1).materialize()
+    return train, images, masks
 
 
-def scores(probabilities: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
-    whole, band = ConfusionMatrix(CLASSES), BandConfusionMatrix(CLASSES, width=2)
-    whole.update(probabilities, masks)
-    band.update(probabilities, masks)
-    iou = whole.compute()["iou"]
-    return {"mIoU": whole.compute()["mean_iou"], "band": band.compute()["mean_iou"],
-            "wire": iou[1].item(), "disc": iou[2].item(), "square": iou[3].item()}
+def named(scores: dict[str, float]) -> dict[str, float]:
+    """pixel_scores with the thin data's class names."""
+    return {"mIoU": scores["mIoU"], "band mIoU": scores["band mIoU"], "what": scores["what"],
+            "wire": scores["IoU 1"], "disc": scores["IoU 2"], "square": scores["IoU 3"]}
 
 
-def run(seed: int, steps: int = 150, objects: str = "many") -> dict[str, dict[str, float]]:
-    n_train = min(steps * BATCH, MAX_TRAIN)  # 150 steps: 1,200 images, one epoch (the lesson)
-    config = {"num_objects": (1, 1)} if objects == "one" else {}
-    train = TensorDataset(*ShapesDataset(n_train, SIZE, "thin", seed=10 * seed, **config).materialize())
-    images, masks = ShapesDataset(N_VAL, SIZE, "thin", seed=10 * seed + 1, **config).materialize()
-    table, probabilities = {}, {}
-    torch.manual_seed(seed)  # the new layers' initialisation (fit seeds its own batch order)
-    for name, (model, lr) in models().items():
-        start = time.perf_counter()
-        fit(model, train, epochs=steps * BATCH // n_train, lr=lr, optimizer=adam(model, lr), loss_fn=loss_fn,
-            schedule="constant", seed=seed, progress=False)
-        seconds = time.perf_counter() - start
-        with torch.no_grad():
-            probabilities[name] = torch.cat([model.eval()(images[i:i + 50]).softmax(1)
-                                             for i in range(0, N_VAL, 50)])
-        table[name] = {**scores(probabilities[name], masks), "s": seconds}
-    for other in ("DeconvNet", "DeconvNet, bilinear"):  # the paper's ensemble, and its control
-        both = (probabilities["FCN-8s"] + probabilities[other]) / 2
-        table[f"ensemble FCN-8s + {other}"] = {**scores(both, masks), "s": 0.0}
+def train(name: str, train_set: TensorDataset, seed: int, multiple: int,
+          make: Callable[[], nn.Module] | None = None, lr: float | None = None,
+          weights: tuple[float, ...] = WEIGHTS, pretrained_lr: float = 1e-3,
+          batch_size: int = BATCH) -> nn.Module:
+    """``name`` (or ``make()``) trained for ``multiple`` x 150 steps, its initialisation seeded by ``seed``
+    alone (so any subset of models reproduces the stored numbers)."""
+    default_make, default_lr = MODELS.get(name, (None, None))
+    make, lr = make or default_make, lr or default_lr
+    torch.manual_seed(seed)
+    model = make()
+    epochs = multiple * STEPS * BATCH // len(train_set)
+    fit(model, train_set, epochs=epochs, lr=lr, optimizer=adam(model, lr, pretrained_lr), schedule="constant",
+        batch_size=batch_size, loss_fn=class_weighted_loss(weights), seed=seed, progress=False)
+    return model.eval()
+
+
+def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model.eval()(images[i:i + 50]).softmax(1) for i in range(0, len(images), 50)])
+
+
+PLAN: dict[int, tuple[str, ...]] = {
+    1: tuple(MODELS),
+    2: ("FCN-8s", "DeconvNet", "local-only"),
+    4: ("FCN-8s", "DeconvNet", "local-only"),
+}
+"""The models trained at each multiple: the CPU budget allowed every rival at 1x only (``--models``: more)."""
+SAVED = Path(os.environ.get("SEGLIB_BENCH_MODELS", Path(tempfile.gettempdir()) / "bench_deconvnet"))
+"""Where each trained model's weights are kept, so derived rows (ensemble, proposals) need no retraining."""
+
+
+def scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
+           stored: dict | None = None) -> dict[str, dict[str, float]]:
+    """The models ``names`` (default ``PLAN[multiple]``) not yet in ``stored``, trained for ``multiple`` x 150
+    steps on ``seed``'s data and scored; with the stored ones, and the ensemble when both of it are there."""
+    train_set, images, masks = data(seed)
+    table = dict(stored or {})
+    for name in names or PLAN[multiple]:
+        if name in table:
+            continue
+        start = time.process_time()
+        model = train(name, train_set, seed, multiple)
+        SAVED.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), SAVED / f"{name}_{seed}_{multiple}.pt")
+        table[name] = {**named(pixel_scores(probabilities(model, images), masks)),
+                       "cpu s": time.process_time() - start}
+        print(f"  seed {seed} {multiple}x {name}: "
+              + "  ".join(f"{k} {v:.3f}" for k, v in table[name].items()), flush=True)
+    return table
+
+
+def frozen_encoder() -> nn.Module:
+    model = DeconvNet(CLASSES, vgg=shapes_vgg16())
+    for part in (model.encoder, model.fc6, model.fc7):
+        part.requires_grad_(False)
+    return model
+
+
+WHAT: dict[str, dict] = {
+    "encoder frozen": {"make": frozen_encoder},
+    "new layers at 1e-3": {"lr": 1e-3},
+}
+"""Why DeconvNet is erratic on *what*: one setting changed at a time (``train``'s keyword arguments)."""
+
+
+def what_scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
+                stored: dict | None = None) -> dict[str, dict[str, float]]:
+    """DeconvNet as in the rivals' table (its saved weights), scored with running and with batch
+    statistics, and retrained with each change of ``WHAT`` not yet in ``stored``."""
+    train_set, images, masks = data(seed)
+    table = dict(stored or {})
+    base = DeconvNet(CLASSES, vgg=shapes_vgg16())
+    base.load_state_dict(torch.load(SAVED / f"DeconvNet_{seed}_{multiple}.pt"))
+    table["DeconvNet (as in the table)"] = named(pixel_scores(probabilities(base, images), masks))
+    table["... scored with batch statistics"] = named(pixel_scores(batch_stats(base, images), masks))
+    for label, change in WHAT.items():
+        if label in table or (names and label not in names):
+            continue
+        model = train("DeconvNet", train_set, seed, multiple, **change)
+        table[label] = named(pixel_scores(probabilities(model, images), masks))
+        print(f"  seed {seed} {label}: " + "  ".join(f"{k} {v:.3f}" for k, v in table[label].items()),
+              flush=True)
+    return table
+
+
+def batch_stats(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Probabilities with every BatchNorm normalising by its batch of 50 (running statistics untouched)."""
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    with torch.no_grad():
+        probs = torch.cat([model(images[i:i + 50]).softmax(1) for i in range(0, len(images), 50)])
+    model.load_state_dict(saved)
+    return probs
+
+
+def val_instances(seed: int) -> torch.Tensor:
+    """The instance maps of ``seed``'s validation images (the same samples ``data`` draws)."""
+    config = ShapesConfig(size=SIZE, variant="thin")
+    return torch.stack([make_sample(i, 10 * seed + 1, config, return_instances=True)[2]
+                        for i in range(N_VAL)])
+
+
+def derived(seed: int, multiple: int, stored: dict) -> dict[str, dict[str, float]]:
+    """Rows computed from the saved FCN-8s and DeconvNet, no training: the ensemble as the paper's text
+    says (mean of probabilities) and as its released code does (product), and each net instance-wise."""
+    _, images, masks = data(seed)
+    instances = val_instances(seed)
+    table, probs = dict(stored), {}
+    for name in ("FCN-8s", "DeconvNet"):
+        model = MODELS[name][0]()
+        model.load_state_dict(torch.load(SAVED / f"{name}_{seed}_{multiple}.pt"))
+        probs[name] = probabilities(model, images)
+        table[f"{name}, instance-wise (oracle boxes)"] = named(pixel_scores(
+            instance_wise(model, images, instances, seed), masks))
+    mean = (probs["FCN-8s"] + probs["DeconvNet"]) / 2
+    table["ensemble FCN-8s + DeconvNet (mean)"] = named(pixel_scores(mean, masks))
+    product = probs["FCN-8s"] * probs["DeconvNet"]
+    table["ensemble FCN-8s + DeconvNet (product)"] = named(pixel_scores(product, masks))
     return table
 
 
 def main() -> None:
+    """Train what ``PLAN`` (or ``--models``) asks at each (seed, multiple) and is not stored; store each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--steps", type=int, default=150, help="training steps of 8 images (150: the lesson)")
-    parser.add_argument("--objects", choices=("many", "one"), default="many", help="objects per image")
+    parser.add_argument("study", nargs="?", choices=("rivals", "what", "derive"), default="rivals")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(sweep.SEEDS))
+    parser.add_argument("--multiples", type=int, nargs="+", default=list(sweep.MULTIPLES))
+    parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: PLAN[multiple]")
     args = parser.parse_args()
-    if args.steps * BATCH % min(args.steps * BATCH, MAX_TRAIN):
-        parser.error(f"--steps beyond {MAX_TRAIN // BATCH} must be a multiple of it (whole epochs of "
-                     f"{MAX_TRAIN} images)")
     set_threads()
-    failures = []
-    for seed in args.seeds:
-        t = run(seed, args.steps, args.objects)
-        print(f"seed {seed}")
-        for name, s in t.items():
-            print(f"  {name:<28} mIoU {s['mIoU']:.3f}  band {s['band']:.3f}  wire {s['wire']:.3f}  "
-                  f"disc {s['disc']:.3f}  square {s['square']:.3f}  ({s['s']:.0f} s)", flush=True)
-        fcn, dn, bil, ens, ens_bil = t.values()
-        checks = {"the bilinear decoder loses the wires": bil["wire"] < 0.02,
-                  "switches beat bilinear in the band": dn["band"] > bil["band"] + 0.03,
-                  "ensemble beats FCN-8s on wires": ens["wire"] > fcn["wire"] + 0.02,
-                  "...and the bilinear one on wires": ens["wire"] > ens_bil["wire"] + 0.02}
-        print(f"  (reported, not claimed) DeconvNet wire IoU {dn['wire']:.3f}; DeconvNet minus FCN-8s: wire "
-              f"{dn['wire'] - fcn['wire']:+.3f}, band {dn['band'] - fcn['band']:+.3f}; ensemble minus FCN-8s:"
-              f" band {ens['band'] - fcn['band']:+.3f}")
-        failures += [f"seed {seed}: {name}" for name, ok in checks.items() if not ok]
-    lesson = args.steps == 150 and args.objects == "many"
-    print(("all orderings held" if not failures else "FLIPPED: " + "; ".join(failures))
-          + ("" if lesson else " (the lesson asserts them for 150 steps on many objects, not for this run)"))
+    name = "deconvnet_what" if args.study == "what" else "deconvnet"
+    run = {"rivals": scores, "what": what_scores, "derive": lambda s, x, _, stored: derived(s, x, stored)}[
+        args.study]
+    path = sweep.path_of(name)
+    for multiple in args.multiples:
+        for seed in args.seeds:
+            stored = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
+            result = run(seed, multiple, tuple(args.models) if args.models else None, stored)
+            latest = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
+            # keep the rows a parallel run stored meanwhile
+            sweep.store(path, name, STEPS, PROTOCOL, multiple, seed, {**latest, **result})
+    print(sweep.load(name).table(METRICS))
+
+
+PROTOCOL = {"data": "thin", "size": SIZE, "train": N_TRAIN, "val": N_VAL, "batch": BATCH,
+            "rates": {name: lr for name, (_, lr) in MODELS.items()}, "wire weight": WEIGHTS[1]}
 
 
 if __name__ == "__main__":

@@ -61,3 +61,13 @@ def test_decoder_parameters_check_names_known_mistakes():
         assert not result.passed and hint in result.message, result.message
     result = ex.check_decoder_parameters(lambda c: 117_520_277)  # right for 21 classes only
     assert not result.passed and "case 2" in result.message and "Hint" not in result.message
+
+
+def test_merge_proposals_solution_passes_and_known_mistakes_are_named():
+    assert ex.check_merge_proposals(ex.solution_merge_proposals).passed
+    for hint, wrong in ex.MERGE_MISTAKES.items():
+        result = ex.check_merge_proposals(wrong)
+        assert not result.passed and hint in result.message
+    def stub(*args):
+        raise NotImplementedError
+    assert not ex.check_merge_proposals(stub).attempted

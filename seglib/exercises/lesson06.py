@@ -2,7 +2,8 @@
 
 1. ``unpool(pooled, indices, size)``: max-unpooling by hand from the switches;
 2. ``unpool_sizes(height, width)``: the map sizes after unpool5 ... unpool1 for any input;
-3. ``decoder_parameters(num_classes)``: the learnt parameters of the paper's decoder.
+3. ``decoder_parameters(num_classes)``: the learnt parameters of the paper's decoder;
+4. ``merge_proposals(model, image, boxes, size)``: the paper's instance-wise inference, then scored.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from seglib.exercises.core import CheckResult, cases, run_checks
-from seglib.models.deconvnet import DeconvNet
+from seglib.models.deconvnet import DeconvNet, merge_proposals
 from seglib.models.vgg import vgg16
 
 
@@ -130,3 +131,58 @@ def check_decoder_parameters(fn: Callable[[int], int]) -> CheckResult:
         ("60 classes (PASCAL-Context)", 60)]),
         comparer=lambda got, expected: None if got == expected else f"expected {expected:,}, got {got!r}",
         mistakes=PARAMETER_MISTAKES)
+
+
+def solution_merge_proposals(model: torch.nn.Module, image: torch.Tensor,
+                             boxes: list[tuple[int, int, int, int]], size: int) -> torch.Tensor:
+    """Each box resized to ``size``, scored, resized back into place; pixel-wise maximum; 0 where no box."""
+    return merge_proposals(model, image, boxes, size)
+
+
+def _merge_by_mean(model, image, boxes, size):
+    total, count = image.new_zeros(0), image.new_zeros(1, *image.shape[-2:])
+    for t, le, b, r in boxes:
+        crop = F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
+                             align_corners=False)
+        with torch.no_grad():
+            p = F.interpolate(model.eval()(crop).softmax(1), size=(b - t, r - le), mode="bilinear",
+                              align_corners=False)[0]
+        total = total if total.numel() else image.new_zeros(p.shape[0], *image.shape[-2:])
+        total[:, t:b, le:r] += p
+        count[:, t:b, le:r] += 1
+    return total / count.clamp(min=1)
+
+
+def _merge_last_wins(model, image, boxes, size):
+    out = None
+    for t, le, b, r in boxes:
+        crop = F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
+                             align_corners=False)
+        with torch.no_grad():
+            p = F.interpolate(model.eval()(crop).softmax(1), size=(b - t, r - le), mode="bilinear",
+                              align_corners=False)[0]
+        out = image.new_zeros(p.shape[0], *image.shape[-2:]) if out is None else out
+        out[:, t:b, le:r] = p
+    return out
+
+
+MERGE_MISTAKES: dict[str, Callable] = {
+    "overlapping boxes were averaged; the paper merges them by a pixel-wise maximum": _merge_by_mean,
+    "each box overwrote the ones before it; keep the pixel-wise maximum of all boxes": _merge_last_wins,
+}
+
+
+def check_merge_proposals(fn: Callable) -> CheckResult:
+    """``fn(model, image, boxes, size)`` must give ``merge_proposals``'s probabilities ``[C, H, W]``."""
+    torch.manual_seed(6)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(4, 4, 1))
+    g = torch.Generator().manual_seed(6)
+    image = torch.rand(3, 40, 50, generator=g)
+    return run_checks("merge_proposals", fn, cases(solution_merge_proposals, [
+        ("one box covering the whole image", model, image, [(0, 0, 40, 50)], 24),
+        ("two overlapping boxes, part of the image uncovered", model, image,
+         [(0, 0, 30, 30), (10, 15, 40, 45)], 24),
+        ("a small box enlarged to 32 x 32 and a tall thin one", model, image,
+         [(5, 5, 13, 17), (0, 40, 40, 48)], 32),
+    ]), rtol=1e-4, mistakes=MERGE_MISTAKES)
