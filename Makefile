@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# Lesson 07's real nuclei tile is package data of the stardist wheel; --no-deps: the course reads
+	# only its two image files (seglib.datasets.nuclei_tile), not numba or csbdeep.
+	$(BIN)/python -m pip install --quiet --no-deps "stardist>=0.9"
 	touch $(STAMP)
 
 lab: setup

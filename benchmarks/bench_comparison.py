@@ -11,16 +11,14 @@ so seeds can run in separate processes (one per core). About 3 minutes a seed on
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from seglib.compare import BATCH, N_VAL, NETWORKS, STEPS, STORED, TASKS, evaluate, train
-from seglib.core import set_threads
+from seglib.core import atomic_write, set_threads
+from seglib.sweep import machine, update_json
 
 
 SHOWN = 3  # validation images whose predictions lesson 08 draws
@@ -42,18 +40,16 @@ def run(seed: int) -> tuple[dict, dict]:
 
 
 def update(path: Path, seed: int, scores: dict) -> dict:
-    """Add one seed's scores to the stored file (atomically: other processes may write too)."""
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    stored.setdefault("seeds", {})[str(seed)] = scores
-    stored["protocol"] = {"steps": STEPS, "batch": BATCH, "validation images": N_VAL,
-                          "tasks": {t: {"lesson": v.lesson, "column": v.column, "size": v.config.size}
-                                    for t, v in TASKS.items()},
-                          "rates": {n: lr for n, (_, lr) in NETWORKS.items()}}
-    stored["machine"] = f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}"
-    tmp = path.with_suffix(f".tmp{seed}")
-    tmp.write_text(json.dumps(stored, indent=1) + "\n")
-    tmp.replace(path)
-    return stored
+    """Add one seed's scores to the stored file, under its lock and atomically (``seglib.sweep.update_json``:
+    other processes may add their seeds at the same time)."""
+    def add(stored: dict) -> None:
+        stored.setdefault("seeds", {})[str(seed)] = scores
+        stored["protocol"] = {"steps": STEPS, "batch": BATCH, "validation images": N_VAL,
+                              "tasks": {t: {"lesson": v.lesson, "column": v.column, "size": v.config.size}
+                                        for t, v in TASKS.items()},
+                              "rates": {n: lr for n, (_, lr) in NETWORKS.items()}}
+        stored["machine"] = machine()
+    return update_json(path, add)
 
 
 def main() -> None:
@@ -66,7 +62,8 @@ def main() -> None:
         scores, pictures = run(seed)
         stored = update(STORED / "comparison.json", seed, scores)
         if seed == 0:
-            np.savez_compressed(STORED / "comparison_predictions.npz", **pictures)
+            atomic_write(STORED / "comparison_predictions.npz",
+                         lambda f, p=pictures: np.savez_compressed(f, **p))
     for task, spec in TASKS.items():
         print(f"{task} ({spec.column}), seeds {sorted(stored['seeds'])}:")
         for network in NETWORKS:

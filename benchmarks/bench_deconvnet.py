@@ -66,7 +66,7 @@ def run(seed: int, steps: int = 150, objects: str = "many") -> dict[str, dict[st
     for name, (model, lr) in models().items():
         start = time.perf_counter()
         fit(model, train, epochs=steps * BATCH // n_train, lr=lr, optimizer=adam(model, lr), loss_fn=loss_fn,
-            seed=seed, progress=False)
+            schedule="constant", seed=seed, progress=False)
         seconds = time.perf_counter() - start
         with torch.no_grad():
             probabilities[name] = torch.cat([model.eval()(images[i:i + 50]).softmax(1)

@@ -35,7 +35,8 @@ def scores(seed: int, multiple: int) -> sweep.Scores:
     images, masks = ShapesDataset(N_VAL, size=SIZE, seed=10 * seed + 1).materialize()
 
     def trained(model, stages, lr=RATE):
-        fit(model, train, epochs=stages * multiple, lr=lr, optimizer="adam", seed=seed, progress=False)
+        fit(model, train, epochs=stages * multiple, lr=lr, optimizer="adam", schedule="constant", seed=seed,
+            progress=False)
         return model.eval()
 
     def copy_of(model):

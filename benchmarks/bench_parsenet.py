@@ -70,8 +70,8 @@ def run(seed: int) -> dict[str, dict]:
         torch.manual_seed(seed)
         model = models()[name]
         start = time.perf_counter()
-        history = fit(model, train, epochs=EPOCHS, lr=LR, optimizer="adam", batch_size=BATCH, seed=seed,
-                      progress=False)
+        history = fit(model, train, epochs=EPOCHS, lr=LR, optimizer="adam", schedule="constant",
+                      batch_size=BATCH, seed=seed, progress=False)
         model.eval()
         with torch.no_grad():
             logits = model(images)

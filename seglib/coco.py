@@ -3,7 +3,7 @@ images, AP at 101 recall points, averaged over classes and IoU thresholds 0.50..
 area ranges). Inputs as torchvision's detection models give them, one dict per image. It follows
 pycocotools' ``COCOeval`` (``evaluateImg`` and ``accumulate``) to its floating-point recall points and its
 tie-breaking, and agrees with it to 1e-12 (tests/test_coco.py re-implements its accumulate step).
-Built in notebooks/02_metrics.ipynb, section 7.
+Built in notebooks/02_metrics.ipynb, section 8.
 """
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in rang
 # Where precision is read: pycocotools' recThrs, np.linspace(0, 1, 101), i.e. i * 0.01 in floating point.
 # Not i / 100: the two differ in the last bit at 10 points (0.35, 0.41, 0.47, 0.57, 0.69, 0.70, 0.82, 0.83,
 # 0.94, 0.95; 35 * 0.01 = 0.35000000000000003), so a recall of exactly 7/20 = 0.35 reaches the point 0.35
-# as i / 100 but not as pycocotools has it, and AP differs (notebooks/02_metrics.ipynb, section 7).
+# as i / 100 but not as pycocotools has it, and AP differs (notebooks/02_metrics.ipynb, section 8).
 RECALL_POINTS: tuple[float, ...] = tuple(np.linspace(0.0, 1.0, 101).tolist())
 
 
 def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
-    """IoU of every predicted mask ``[P, H, W]`` with every ground-truth mask ``[G, H, W]``: ``[P, G]``."""
+    """IoU of every predicted mask ``[P, H, W]`` with every ground-truth mask ``[G, H, W]``: ``[P, G]``.
+    First used in notebooks/02_metrics.ipynb, section 8."""
     if pred_masks.dim() != 3 or gt_masks.dim() != 3 or pred_masks.shape[1:] != gt_masks.shape[1:]:
         raise ValueError(f"masks must be [P, H, W] and [G, H, W] with the same H, W; got "
                          f"{tuple(pred_masks.shape)} and {tuple(gt_masks.shape)}")
@@ -41,7 +42,7 @@ def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.T
     """For each prediction, the index of its ground truth, or -1: by descending score, each takes the
     unmatched ground truth with the highest IoU if it is at least ``threshold`` (a second prediction of
     an object is a false positive). Of equal IoUs the last ground truth wins, as in pycocotools (its loop
-    keeps any IoU not below the best so far)."""
+    keeps any IoU not below the best so far). First used in notebooks/02_metrics.ipynb, section 8."""
     matched = torch.full((ious.shape[0],), -1, dtype=torch.long)
     taken = torch.zeros(ious.shape[1], dtype=torch.bool)
     if ious.shape[1] == 0:
@@ -59,7 +60,7 @@ def match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.T
 def precision_recall(is_tp: torch.Tensor, num_gt: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision and recall after each prediction, ``is_tp`` being sorted by descending score.
     (pycocotools adds ``np.spacing(1)`` to the denominator tp + fp, which is never 0 here; it changes only
-    a first prediction's precision, by 2e-16.)"""
+    a first prediction's precision, by 2e-16.) First used in notebooks/02_metrics.ipynb, section 8."""
     tp = torch.cumsum(is_tp.double(), 0)
     fp = torch.cumsum((~is_tp.bool()).double(), 0)
     return tp / (tp + fp), tp / num_gt
@@ -67,7 +68,8 @@ def precision_recall(is_tp: torch.Tensor, num_gt: int) -> tuple[torch.Tensor, to
 
 def interpolated_ap(precision: torch.Tensor, recall: torch.Tensor) -> float:
     """COCO's 101-point AP: mean over r in RECALL_POINTS of max(precision at recall >= r), 0 if unreached
-    (pycocotools: ``np.searchsorted(recall, recThrs, side="left")`` on the monotone envelope)."""
+    (pycocotools: ``np.searchsorted(recall, recThrs, side="left")`` on the monotone envelope).
+    First used in notebooks/02_metrics.ipynb, section 8."""
     if precision.numel() == 0:
         return 0.0
     envelope = precision.flip(0).cummax(0).values.flip(0)  # best precision from here on
@@ -106,7 +108,8 @@ def _mean(values: torch.Tensor) -> float:
 def coco_mask_metrics(predictions: list[dict], targets: list[dict], max_dets: int = 100) -> dict[str, float]:
     """COCO's mask ``{"AP", "AP50", "AP75", "AR"}`` of ``{"masks", "scores", "labels"}`` predictions against
     ``{"masks", "labels"}`` targets (float masks thresholded at 0.5), averaged over the classes that have a
-    ground truth and over ``IOU_THRESHOLDS`` (AR: at most ``max_dets`` predictions per image and class)."""
+    ground truth and over ``IOU_THRESHOLDS`` (AR: at most ``max_dets`` predictions per image and class).
+    First used in notebooks/02_metrics.ipynb, section 8."""
     _check_inputs(predictions, targets)
     images = [(p, t, mask_iou(_as_masks(p["masks"]), _as_masks(t["masks"])))
               for p, t in zip(predictions, targets, strict=True)]

@@ -5,7 +5,7 @@ Built in notebooks/08_comparison.ipynb, section 3.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim import Optimizer
 from torch.utils.data import TensorDataset
 
 from seglib.core import IGNORE_INDEX
@@ -30,7 +31,7 @@ from seglib.train import fit
 @dataclass(frozen=True)
 class Task:
     """One lesson's data and what it measures: ``scores(logits, masks, instances)`` by name,
-    ``column`` the one the data was designed for."""
+    ``column`` the one the data was designed for. First used in notebooks/08_comparison.ipynb, section 3."""
 
     lesson: str
     column: str
@@ -73,38 +74,55 @@ STORED = Path(__file__).resolve().parent / "results"
 """The benchmark's stored scores and pictures (package data, so lesson 08 also finds them on Colab)."""
 
 
-def data(task: str, seed: int, n: int, start: int = 0) -> tuple[torch.Tensor, ...]:
-    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data."""
-    samples = [make_sample(start + i, seed, TASKS[task].config, return_instances=True) for i in range(n)]
+def data(task: str, seed: int, n: int, start: int = 0, config: ShapesConfig | None = None
+         ) -> tuple[torch.Tensor, ...]:
+    """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data (drawn with
+    ``config`` instead of the task's own, if given: lesson 01 scores the local net at its defaults).
+    First used in notebooks/08_comparison.ipynb, section 4."""
+    config = config or TASKS[task].config
+    samples = [make_sample(start + i, seed, config, return_instances=True) for i in range(n)]
     return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
 
 
-def adam(model: nn.Module, new_lr: float, pretrained_lr: float = 1e-3) -> Callable:
-    """An ``optimizer`` for ``fit``: Adam at ``pretrained_lr`` for what came from the pretrained
-    classifier (backbone or encoder, fc6, fc7), ``new_lr`` for the new layers (lesson 06, section 3)."""
-    pretrained = {id(p) for name in ("backbone", "encoder", "fc6", "fc7")
-                  for p in getattr(model, name, nn.Module()).parameters()}
-    old = [p for p in model.parameters() if id(p) in pretrained]
-    new = [p for p in model.parameters() if id(p) not in pretrained]
-    groups = [{"params": old, "lr": pretrained_lr}] * bool(old) + [{"params": new, "lr": new_lr}]
-    return lambda params: torch.optim.Adam(groups)
+def adam(model: nn.Module, new_lr: float, pretrained_lr: float = 1e-3,
+         pretrained: Iterable[nn.Parameter] | None = None) -> Callable[[Iterable[nn.Parameter]], Optimizer]:
+    """An ``optimizer`` for ``fit``: Adam at ``pretrained_lr`` for the weights from the pretrained classifier
+    (``pretrained``, by default ``model.pretrained_parameters()``; none if the model has no such method),
+    ``new_lr`` for the others, over exactly the parameters ``fit`` passes (frozen ones stay out).
+    Built in notebooks/06_deconvnet.ipynb, section 3."""
+    if pretrained is None:
+        pretrained = model.pretrained_parameters() if hasattr(model, "pretrained_parameters") else []
+    old_ids = {id(p) for p in pretrained}
+
+    def make(params: Iterable[nn.Parameter]) -> Optimizer:
+        params = list(params)
+        old = [p for p in params if id(p) in old_ids]
+        new = [p for p in params if id(p) not in old_ids]
+        groups = [{"params": old, "lr": pretrained_lr}] * bool(old)
+        groups += [{"params": new, "lr": new_lr}] * bool(new)
+        return torch.optim.Adam(groups)
+    return make
 
 
 def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
     """A ``loss_fn`` for ``fit``: cross-entropy with one weight per class, put on the logits' device
-    (thin: wires are 2 % of the pixels, weighed 5x; lesson 06, section 3)."""
+    (thin: wires are 2 % of the pixels, weighed 5x; lesson 06, section 3).
+    First used in notebooks/06_deconvnet.ipynb, section 3."""
     def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         weight = torch.tensor(weights, device=logits.device)
         return F.cross_entropy(logits, masks, weight=weight, ignore_index=IGNORE_INDEX)
     return loss
 
 
-def train(network: str, task: str, seed: int) -> nn.Module:
-    """``network`` trained on ``task``'s data for ``STEPS`` steps of ``BATCH`` images (Adam)."""
-    images, masks, instances = data(task, 10 * seed, STEPS * BATCH)
+def train(network: str, task: str, seed: int, steps: int = STEPS, config: ShapesConfig | None = None
+          ) -> nn.Module:
+    """``network`` trained on ``task``'s data (or ``config``'s) for ``steps`` steps of ``BATCH`` images
+    (Adam), each image seen once.
+    First used in notebooks/08_comparison.ipynb, section 3."""
+    images, masks, instances = data(task, 10 * seed, steps * BATCH, config=config)
     make, lr = NETWORKS[network]
     torch.manual_seed(seed)
-    model = make(len(CLASSES[TASKS[task].config.variant]))
+    model = make(len(CLASSES[(config or TASKS[task].config).variant]))
     if task == "touching":  # every network gets U-Net's border weights: the column compares architectures
         weights = torch.from_numpy(np.stack([weight_map(c.numpy()) for c in instances])).float()
         train_data, loss_fn = TensorDataset(images, masks, weights), weighted_cross_entropy
@@ -112,14 +130,17 @@ def train(network: str, task: str, seed: int) -> nn.Module:
         weights = TASKS[task].class_weights
         train_data = TensorDataset(images, masks)
         loss_fn = None if weights is None else class_weighted_loss(weights)
-    fit(model, train_data, epochs=1, lr=lr, optimizer=adam(model, lr), batch_size=BATCH, loss_fn=loss_fn,
-        seed=seed, progress=False)
+    fit(model, train_data, epochs=1, lr=lr, optimizer=adam(model, lr), schedule="constant", batch_size=BATCH,
+        loss_fn=loss_fn, seed=seed, progress=False)
     return model.eval()
 
 
-def evaluate(model: nn.Module, task: str, seed: int) -> tuple[dict[str, float], torch.Tensor]:
-    """``task``'s scores of ``model`` on ``N_VAL`` held-out images, and its label maps."""
-    images, masks, instances = data(task, 10 * seed + 1, N_VAL)
+def evaluate(model: nn.Module, task: str, seed: int, config: ShapesConfig | None = None
+             ) -> tuple[dict[str, float], torch.Tensor]:
+    """``task``'s scores of ``model`` on ``N_VAL`` held-out images (of ``config``'s, if given), and its
+    label maps.
+    First used in notebooks/08_comparison.ipynb, section 3."""
+    images, masks, instances = data(task, 10 * seed + 1, N_VAL, config=config)
     with torch.no_grad():
         logits = torch.cat([model(images[i:i + 50]) for i in range(0, N_VAL, 50)])
     return TASKS[task].scores(logits, masks, instances), logits.argmax(1)

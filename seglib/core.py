@@ -1,10 +1,11 @@
 """What every module shares: the ignore label, the errors, THE label check, devices, the profile, folders."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,7 +17,8 @@ IGNORE_INDEX: int = 255
 
 
 class DatasetError(ValueError):
-    """Bad or missing data: names the file (or sample) and the problem."""
+    """Bad or missing data: names the file (or sample) and the problem.
+    First used in notebooks/01_datasets.ipynb, section 6."""
 
 
 class CheckpointError(RuntimeError):
@@ -32,7 +34,8 @@ def listed(items: Sequence, limit: int = 10) -> str:
 def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
                  ignore_index: int | None = IGNORE_INDEX) -> None:
     """Raise ``DatasetError`` naming ``source`` unless ``labels`` holds integer classes ``0..num_classes-1``
-    or the ignore one: the library's one label check. Float labels are refused, never truncated."""
+    or the ignore one: the library's one label check. Float labels are refused, never truncated.
+    First used in notebooks/01_datasets.ipynb, section 6."""
     labels = torch.as_tensor(labels)
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         nan = " and contains NaN" if labels.is_floating_point() and labels.isnan().any() else ""
@@ -50,6 +53,22 @@ def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
             "label ids).")
 
 
+def check_instances(instances, source: str = "instances", dims: int = 2) -> torch.Tensor:
+    """``instances`` (an array or tensor) as a tensor, after raising ``DatasetError`` naming ``source``
+    unless it is an instance map of ``dims`` dimensions (``[H, W]`` or ``[N, H, W]``) holding integer ids:
+    0 for the background, one positive id per object. Float maps are refused, never truncated."""
+    tensor = torch.as_tensor(instances)
+    integer = not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
+    if not integer or tensor.dim() != dims:
+        raise DatasetError(f"{source}: expected an instance map [{', '.join('NHW'[-dims:])}] of integer "
+                           f"ids (0: background, 1, 2, ...: one per object), got dtype {tensor.dtype} and "
+                           f"shape {tuple(tensor.shape)}; label it (e.g. scipy.ndimage.label) or convert it "
+                           "on purpose")
+    if tensor.numel() and tensor.min() < 0:
+        raise DatasetError(f"{source}: instance ids must be >= 0, got {tensor.min().item()}")
+    return tensor
+
+
 def check_images(images: torch.Tensor, source: str = "images", channels: int | None = None) -> None:
     """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``)."""
     shape = tuple(images.shape)
@@ -64,7 +83,8 @@ def check_images(images: torch.Tensor, source: str = "images", channels: int | N
 
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
-    """Return ``prefer`` if given, else the best available device (cuda > mps > cpu)."""
+    """Return ``prefer`` if given, else the best available device (cuda > mps > cpu).
+    First used in notebooks/00_introduction.ipynb, section 4."""
     if prefer is not None:
         return torch.device(prefer)
     if torch.cuda.is_available():
@@ -80,6 +100,21 @@ def model_device(model: torch.nn.Module, default: torch.device | None = None) ->
     return param.device if param is not None else (default or pick_device())
 
 
+@contextlib.contextmanager
+def model_mode(model: torch.nn.Module, training: bool = False) -> Iterator[torch.nn.Module]:
+    """``with model_mode(model):`` runs the block in eval mode (``training=True``: in training mode) and
+    puts back the mode the model had, even after an error: helpers that run a model leave it as they
+    found it, every submodule's own mode included (e.g. batch norm frozen in eval mode). The one place the
+    library saves and restores ``model.training``."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def set_threads(n: int | None = None) -> int:
     """Use ``n`` CPU threads for torch (default: ``$SEGLIB_THREADS``, else 1: on a busy machine more threads
     than free cores spin-wait for each other and make each step many times slower); return the number."""
@@ -90,7 +125,8 @@ def set_threads(n: int | None = None) -> int:
 
 def get_profile(run_full: bool = False) -> str:
     """``"full"`` (real data, paper sizes) when asked for, by ``run_full=True`` or ``SEGLIB_PROFILE=full``;
-    ``"quick"`` (synthetic data, seconds on a CPU) otherwise. A GPU alone never switches it."""
+    ``"quick"`` (synthetic data, seconds on a CPU) otherwise. A GPU alone never switches it.
+    First used in notebooks/00_introduction.ipynb, section 4."""
     name = "full" if run_full else os.environ.get("SEGLIB_PROFILE", "quick")
     if name not in ("quick", "full"):
         raise ValueError(f"SEGLIB_PROFILE must be 'quick' or 'full', got {name!r}")
@@ -104,7 +140,8 @@ def on_colab() -> bool:
 
 def data_root() -> Path:
     """Folder for datasets: ``$SEGLIB_DATA``, else the checkout's ``data/``, else ``/content/data``
-    on Colab, else ``~/seglib-data``. Created if missing."""
+    on Colab, else ``~/seglib-data``. Created if missing.
+    First used in notebooks/01_datasets.ipynb, section 2."""
     checkout = Path(__file__).resolve().parent.parent
     if "SEGLIB_DATA" in os.environ:
         root = Path(os.environ["SEGLIB_DATA"]).expanduser()
@@ -120,10 +157,17 @@ def data_root() -> Path:
 
 def checkpoint_root() -> Path:
     """Folder for checkpoints: ``$SEGLIB_CHECKPOINTS`` (on Colab: a Google Drive folder),
-    else ``<data_root>/checkpoints``."""
+    else ``<data_root>/checkpoints``. First used in notebooks/04_fcn.ipynb, section 7."""
     root = Path(os.environ.get("SEGLIB_CHECKPOINTS", data_root() / "checkpoints")).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def results_root() -> Path:
+    """Folder for the full profiles' results files: the checkout's ``results/``, else
+    ``<checkpoint_root>/results`` (on Colab: beside the checkpoints, on Drive). Not created here."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout / "results" if (checkout / "pyproject.toml").exists() else checkpoint_root() / "results"
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image as PILImage
 from torch.utils.data import Dataset
 from torchvision import datasets, tv_tensors
-from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2 import functional as TF  # F is torch.nn.functional everywhere else
 
 from seglib.core import IGNORE_INDEX, DatasetError, check_labels, listed
 from seglib.download import (
@@ -117,7 +117,7 @@ class _CheckedDataset(Dataset):
                 raise DatasetError(f"{mask_path}: the label file is a {mask.mode} image, but a mask must "
                                    "store one class index per pixel (a palette 'P' or greyscale 'L' PNG). "
                                    "A colour (RGB) rendering of the labels cannot be used as a mask.")
-            image = F.to_dtype(F.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+            image = TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
             mask = self.to_labels(torch.from_numpy(np.array(mask, dtype=np.int64)))
         except (OSError, SyntaxError) as exc:  # PIL's errors for truncated or broken files
             bad = next((p for p in (image_path, mask_path) if not _readable(p)), image_path)
@@ -135,7 +135,8 @@ class _CheckedDataset(Dataset):
 
 class VOCSegmentation(_CheckedDataset):
     """PASCAL VOC segmentation samples (``root`` contains ``VOCdevkit/``), masks in ``0..20`` or 255;
-    ``check`` verifies that every listed file exists and every mask's labels."""
+    ``check`` verifies that every listed file exists and every mask's labels.
+    First used in notebooks/01_datasets.ipynb, section 2."""
 
     classes = VOC_CLASSES
     num_classes = len(VOC_CLASSES)
@@ -157,7 +158,7 @@ class VOCSegmentation(_CheckedDataset):
 
 class CityscapesSegmentation(_CheckedDataset):
     """Cityscapes fine-annotation samples (``root``: ``leftImg8bit/`` and ``gtFine/``, or their zips), masks
-    in train ids ``0..18`` or 255."""
+    in train ids ``0..18`` or 255. First used in notebooks/01_datasets.ipynb, section 3."""
 
     classes = CITYSCAPES_CLASSES
     num_classes = len(CITYSCAPES_CLASSES)
@@ -179,3 +180,46 @@ class CityscapesSegmentation(_CheckedDataset):
 
     def to_labels(self, mask: torch.Tensor) -> torch.Tensor:
         return label_ids_to_train_ids(mask)
+
+
+NUCLEI_PACKAGE = "stardist"
+NUCLEI_INSTALL = 'pip install --no-deps "stardist>=0.9"'
+
+
+def nuclei_tile() -> tuple[torch.Tensor, torch.Tensor]:
+    """A real 512 x 512 fluorescence image of cell nuclei and its instance map, offline: image float32
+    ``[1, 512, 512]`` in ``[0, 1]`` (its 1st to 99.5th percentile stretched to 0-1), instances int64
+    ``[512, 512]`` (0 = background, 1..125 nuclei).
+
+    The tile is from the 2018 Data Science Bowl (Caicedo et al., Nature Methods 16, 2019), shipped as
+    package data by the ``stardist`` wheel (BSD-3-Clause; ``stardist/data/images/img2d.tif`` and
+    ``mask2d.tif``). The files are found with ``importlib.util.find_spec`` without importing stardist,
+    whose own dependencies (numba, csbdeep) the course does not need. Built in notebooks/07_unet.ipynb,
+    section 7.
+    """
+    import importlib.util
+
+    import tifffile  # installed with scikit-image
+
+    spec = importlib.util.find_spec(NUCLEI_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError(f"the nuclei tile ships with the {NUCLEI_PACKAGE!r} package, which is not "
+                           f"installed: run  {NUCLEI_INSTALL}  (make setup does; --no-deps: the course "
+                           "needs only its data files, not numba or csbdeep)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+    paths = [folder / "img2d.tif", folder / "mask2d.tif"]
+    for path in paths:
+        if not path.is_file():
+            raise DatasetError(f"{path} is missing from the installed {NUCLEI_PACKAGE!r} package: "
+                               f"reinstall it with  {NUCLEI_INSTALL} --force-reinstall")
+    image, mask = (tifffile.imread(p) for p in paths)
+    if image.shape != mask.shape or image.ndim != 2:
+        raise DatasetError(f"{paths[0]} and {paths[1]}: expected two 2-D maps of one size, got "
+                           f"{image.shape} and {mask.shape}")
+    image = image.astype(np.float32)
+    low, high = np.percentile(image, [1, 99.5])  # a few bright (dividing) nuclei would leave the rest dim
+    image = torch.from_numpy(np.clip((image - low) / (high - low), 0, 1).astype(np.float32))
+    ids, instances = np.unique(mask, return_inverse=True)  # ids 0..K in order: 0 stays background
+    if ids[0] != 0:
+        instances += 1
+    return image[None], torch.from_numpy(instances.reshape(mask.shape).astype(np.int64))

@@ -48,7 +48,8 @@ def environment_report() -> dict:
 
 
 def check_environment(min_torch: str = "2.2") -> list[str]:
-    """Problems that would stop the lessons, each followed by what to do; empty when all is well."""
+    """Problems that would stop the lessons, each followed by what to do; empty when all is well.
+    First used in notebooks/00_introduction.ipynb, section 5."""
     problems = []
     for package, minimum in {"torch": min_torch, **REQUIRED}.items():
         version = installed_version(package)
@@ -77,7 +78,8 @@ def tips(report: dict) -> list[str]:
 
 
 def print_environment_report(min_torch: str = "2.2") -> None:
-    """Print the report, the problems with their fixes, and tips, for a human."""
+    """Print the report, the problems with their fixes, and tips, for a human.
+    First used in notebooks/00_introduction.ipynb, section 5."""
     report = environment_report()
     print("Environment")
     for key, value in report.items():

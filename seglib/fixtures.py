@@ -1,5 +1,6 @@
-"""Tiny VOC- and Cityscapes-style trees in the real on-disk formats (simple shapes, real files),
-so the readers, the checks and the lessons' full-profile code run in tests and CI."""
+"""VOC-, Cityscapes- and cell-tracking-style trees in the real on-disk formats (simple shapes, real files),
+so the readers, the checks and the lessons' full-profile code run in tests and CI: tiny by default, or at
+VOC's real sizes (``VOC2012_SIZES``) for ``python -m seglib.reproduce NN --rehearse``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +23,7 @@ _CITYSCAPES_COLORS[[c.id for c in _LABELED]] = [c.color for c in _LABELED]
 def _voc_objects(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Background (0) with 1-3 rectangles or ellipses of random VOC classes (1..20)."""
     label = np.zeros((height, width), dtype=np.uint8)
-    yy, xx = np.mgrid[:height, :width]
+    yy, xx = np.ogrid[:height, :width]  # broadcast: the same masks as a full grid, at a fraction of the cost
     for _ in range(rng.integers(1, 4)):
         cls = rng.integers(1, 21)
         h, w = rng.integers(height // 4, height // 2 + 1), rng.integers(width // 4, width // 2 + 1)
@@ -37,14 +38,22 @@ def _voc_objects(rng: np.random.Generator, height: int, width: int) -> np.ndarra
 
 def _render(label: np.ndarray, colors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A photo-like RGB image: each region in its class colour, plus noise."""
-    noisy = colors[label].astype(np.float32) + rng.normal(0, 6, size=(*label.shape, 3))
-    return noisy.clip(0, 255).astype(np.uint8)
+    noisy = rng.normal(0, 6, size=(*label.shape, 3))
+    noisy += colors[label]  # in place: the same sums as colour + noise, without two more full-size arrays
+    return noisy.clip(0, 255, out=noisy).astype(np.uint8)
+
+
+VOC2012_SIZES: dict = {"n_train": 1464, "n_val": 1449, "size": (375, 500), "portrait": 0.25}
+"""VOC 2012's segmentation split: 1,464 train and 1,449 val images, most 500 x 375 (landscape) or
+375 x 500 (portrait); ``make_voc_tree(root, **VOC2012_SIZES)`` writes a tree of that size (about 0.05 s
+an image on one core: 2-3 minutes)."""
 
 
 def make_voc_tree(root: str | Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (48, 64),
-                  seed: int = 0) -> Path:
+                  seed: int = 0, portrait: float = 0.0) -> Path:
     """Write a VOC 2012-style tree (JPEGs, palette PNG masks with 255 borders, split lists) under ``root``;
-    return ``root``, for ``VOCSegmentation``. ``size`` is ``(height, width)``."""
+    return ``root``, for ``VOCSegmentation``. ``size`` is ``(height, width)``; a share ``portrait`` of the
+    images is ``(width, height)`` instead, so that sizes differ as in VOC."""
     root = Path(root)
     voc = root / "VOCdevkit" / "VOC2012"
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
@@ -52,8 +61,9 @@ def make_voc_tree(root: str | Path, n_train: int = 4, n_val: int = 2, size: tupl
     rng = np.random.default_rng(seed)
     palette = voc_palette().numpy()
     names = [f"2012_{i:06d}" for i in range(n_train + n_val)]
-    for name in names:
-        objects = _voc_objects(rng, *size)
+    for i, name in enumerate(names):
+        turned = int((i + 1) * portrait) > int(i * portrait)  # every 1/portrait-th image, no RNG drawn
+        objects = _voc_objects(rng, *(size[::-1] if turned else size))
         Image.fromarray(_render(objects, palette, rng)).save(voc / "JPEGImages" / f"{name}.jpg", quality=90)
         border = boundary_pixels(torch.from_numpy(objects)).numpy()  # both sides of every edge
         label = np.where(border, IGNORE_INDEX, objects).astype(np.uint8)  # VOC's unsure band
@@ -117,4 +127,25 @@ def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, siz
             image_dir.mkdir(parents=True, exist_ok=True)
             label_dir.mkdir(parents=True, exist_ok=True)
             _write_cityscapes_sample(image_dir, label_dir, f"{city}_{i:06d}_000019", size, rng)
+    return root
+
+
+def make_cell_tracking_tree(root: str | Path, frames: int = 2, size: tuple[int, int] = (96, 112)) -> Path:
+    """A tree in the cell tracking challenge's format (``01/t000.tif``, ``01_ST/SEG/man_seg000.tif``, and
+    the same for ``02``) with synthetic touching cells: the U-Net full profile's code path, offline.
+    PhC-C2DH-U373's real frames are ``size=(520, 696)``, 115 per sequence."""
+    import tifffile
+
+    from seglib.synthetic import ShapesConfig, make_sample
+    root = Path(root)
+    config = ShapesConfig(size=max(size), variant="touching")
+    for s, sequence in enumerate(("01", "02")):
+        (root / sequence).mkdir(parents=True, exist_ok=True)
+        (root / f"{sequence}_ST" / "SEG").mkdir(parents=True, exist_ok=True)
+        for t in range(frames):
+            image, _, cells = make_sample(t, seed=s, config=config, return_instances=True)
+            tifffile.imwrite(root / sequence / f"t{t:03d}.tif",
+                             (image.mean(0)[:size[0], :size[1]] * 65535).numpy().astype("uint16"))
+            tifffile.imwrite(root / f"{sequence}_ST" / "SEG" / f"man_seg{t:03d}.tif",
+                             cells[:size[0], :size[1]].numpy().astype("uint16"))
     return root

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seglib.core import IGNORE_INDEX, check_labels
+from seglib.core import IGNORE_INDEX, check_instances, check_labels
 
 
 def _counts(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -20,13 +20,15 @@ def _counts(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def iou_per_class(cm: torch.Tensor) -> torch.Tensor:
-    """``n_ii / (t_i + sum_j n_ji - n_ii)`` per class: NaN if absent from both, 0 if only predicted."""
+    """``n_ii / (t_i + sum_j n_ji - n_ii)`` per class: NaN if absent from both, 0 if only predicted.
+    First used in notebooks/02_metrics.ipynb, section 5."""
     correct, truth, predicted = _counts(cm)
     return correct / (truth + predicted - correct)
 
 
 def mean_iou(cm: torch.Tensor) -> float:
-    """The mean of :func:`iou_per_class`, leaving out classes absent from both (NaN)."""
+    """The mean of :func:`iou_per_class`, leaving out classes absent from both (NaN).
+    First used in notebooks/02_metrics.ipynb, section 5."""
     return iou_per_class(cm).nanmean().item()
 
 
@@ -143,6 +145,7 @@ class BandConfusionMatrix(ConfusionMatrix):
     >>> cm.update(torch.tensor([[[0, 0, 1, 1]]]), torch.tensor([[[0, 0, 0, 1]]]))
     >>> cm.matrix.tolist()   # only the two pixels beside the 0|1 edge are counted
     [[0, 1], [0, 1]]
+    First used in notebooks/04_fcn.ipynb, section 4.
     """
 
     def __init__(self, num_classes: int, width: int = 2, ignore_index: int = IGNORE_INDEX,
@@ -183,9 +186,20 @@ def rand_scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
             "recall": together / in_truth if in_truth else 1.0}
 
 
+def _check_logits(logits: torch.Tensor, target: torch.Tensor, source: str) -> None:
+    """Float logits ``[N, C, H, W]`` for labels ``[N, H, W]`` of the same N, H, W, within the C classes."""
+    shape = (logits.shape[0], *logits.shape[2:]) if logits.dim() == 4 else None
+    if shape is None or not logits.is_floating_point() or target.shape != shape:
+        raise ValueError(f"{source}: expected float logits [N, C, H, W] and labels [N, H, W] of the same "
+                         f"N, H, W; got logits {logits.dtype} {tuple(logits.shape)} and labels "
+                         f"{tuple(target.shape)}")
+    check_labels(target, logits.shape[1], f"{source}: target")
+
+
 def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     """The "what" score: on ground-truth object pixels, how often the best *object* class (background's
     logit left out; chance about ``1 / (C - 1)``) is right. Built in notebooks/04_fcn.ipynb, section 4."""
+    _check_logits(logits, target, "object_class_accuracy")
     objects = (target > 0) & (target != IGNORE_INDEX)
     guess = logits[:, 1:].argmax(dim=1) + 1
     return (guess[objects] == target[objects]).float().mean().item()
@@ -196,6 +210,9 @@ def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
     """Pixel accuracy in rings around the ground-truth boundaries: ring ``k`` holds the pixels more than
     ``edges[k-1]`` and at most ``edges[k]`` px away, the last everything farther (NaN if empty).
     Built in notebooks/04_fcn.ipynb, section 5."""
+    if pred.shape != target.shape or pred.is_floating_point():
+        raise ValueError(f"accuracy_by_distance: expected predicted labels of the target's shape "
+                         f"{tuple(target.shape)}, got {pred.dtype} {tuple(pred.shape)} (logits: argmax(1))")
     valid, right = target != IGNORE_INDEX, pred == target
     band = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
     accuracy, seen, reach = [], torch.zeros_like(valid), 0
@@ -212,7 +229,9 @@ def accuracy_by_distance(pred: torch.Tensor, target: torch.Tensor,
 
 def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
     """Pairs ``[P, 2]`` (a < b) of instance ids whose pixels come within ``reach`` pixels (chessboard
-    distance) of each other: the cells that only a thin gap keeps apart."""
+    distance) of each other: the cells that only a thin gap keeps apart.
+    First used in notebooks/07_unet.ipynb, section 1."""
+    instances = check_instances(instances, "touching_pairs")
     h, w = instances.shape
     padded = F.pad(instances, (reach, reach, reach, reach))
     pairs = []
@@ -226,17 +245,35 @@ def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
 
 
 def predicted_components(foreground: torch.Tensor) -> torch.Tensor:
-    """Connected components (4-neighbourhood) of a boolean map ``[H, W]``: ids 1..K, 0 elsewhere."""
+    """Connected components (4-neighbourhood) of a boolean map ``[H, W]``: ids 1..K, 0 elsewhere.
+    First used in notebooks/07_unet.ipynb, section 1."""
     from scipy import ndimage
     return torch.from_numpy(ndimage.label(foreground.cpu().numpy())[0]).long()
 
 
-def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3) -> tuple[int, int]:
+def grow_components(components: torch.Tensor, pixels: int = 1) -> torch.Tensor:
+    """Components ``[H, W]`` (ids 1..K) each grown by ``pixels`` into the background around it, never into
+    another component (``skimage.segmentation.expand_labels``): gives back the outline a border-aware loss
+    (the weight map, the 3-class target) shaves off every cell. Built in notebooks/07_unet.ipynb,
+    section 5."""
+    from skimage.segmentation import expand_labels
+    if pixels < 0:
+        raise ValueError(f"grow_components: pixels must be >= 0, got {pixels}")
+    return torch.from_numpy(expand_labels(components.cpu().numpy(), distance=pixels)).long()
+
+
+def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3,
+               grow: int = 0) -> tuple[int, int]:
     """``(separated, touching)``: of the touching ground-truth pairs, how many lie in different
-    predicted components. Each cell belongs to the component covering most of its pixels; a cell
-    no component covers is not separated from anything. Built in notebooks/07_unet.ipynb, section 5."""
+    predicted components (grown by ``grow`` pixels, :func:`grow_components`). Each cell belongs to the
+    component covering most of its pixels; a cell no component covers is not separated from anything.
+    Built in notebooks/07_unet.ipynb, section 5."""
+    instances = check_instances(instances, "separation: instances")
+    if foreground.shape != instances.shape or foreground.dtype != torch.bool:
+        raise ValueError(f"separation: expected a boolean foreground map of the instances' shape "
+                         f"{tuple(instances.shape)}, got {foreground.dtype} {tuple(foreground.shape)}")
     pairs = touching_pairs(instances, reach)
-    components = predicted_components(foreground)
+    components = grow_components(predicted_components(foreground), grow)
     joint = torch.zeros(int(instances.max()) + 1, int(components.max()) + 1, dtype=torch.long)
     ones = torch.ones(instances.numel(), dtype=torch.long)
     joint.index_put_((instances.flatten(), components.flatten()), ones, accumulate=True)
@@ -246,18 +283,27 @@ def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3
     return int(((a != b) & (a > 0) & (b > 0)).sum()), len(pairs)
 
 
-def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3) -> dict[str, float]:
+def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3,
+                    grow: int = 0) -> dict[str, float]:
     """Cell probabilities ``[N, H, W]`` against instance maps ``[N, H, W]``: ``"separation"`` (touching
-    pairs kept apart / touching pairs) and COCO mask ``"AP"``, each predicted component (p > 0.5) one
-    instance scored by its mean probability. Built in notebooks/07_unet.ipynb, section 5."""
+    pairs kept apart / touching pairs) and COCO mask ``"AP"``, each predicted component (p > 0.5, grown
+    by ``grow`` pixels: :func:`grow_components`) one instance scored by its mean probability before
+    growing. Built in notebooks/07_unet.ipynb, section 5."""
     from seglib.coco import coco_mask_metrics
+    instances = check_instances(instances, "instance_scores: instances", dims=3)
+    if probs.shape != instances.shape or not probs.is_floating_point():
+        raise ValueError(f"instance_scores: expected cell probabilities [N, H, W] of the instances' shape "
+                         f"{tuple(instances.shape)}, got {probs.dtype} {tuple(probs.shape)} (for two-class "
+                         "logits: logits.softmax(1)[:, 1])")
     predictions, targets, kept, pairs = [], [], 0, 0
     for p, cells in zip(probs, instances, strict=True):
-        s, t = separation(p > 0.5, cells, reach)
+        s, t = separation(p > 0.5, cells, reach, grow)
         kept, pairs = kept + s, pairs + t
-        comps = predicted_components(p > 0.5)
+        found = predicted_components(p > 0.5)
+        comps = grow_components(found, grow)
         masks = comps[None] == torch.arange(1, int(comps.max()) + 1)[:, None, None]
-        scores = torch.stack([p[m].mean() for m in masks]) if len(masks) else torch.zeros(0)
+        scores = (torch.stack([p[found == k].mean() for k in range(1, len(masks) + 1)]) if len(masks)
+                  else torch.zeros(0))
         labels = torch.ones(len(masks), dtype=torch.long)
         predictions.append({"masks": masks, "scores": scores, "labels": labels})
         truth = cells[None] == torch.arange(1, int(cells.max()) + 1)[:, None, None]
@@ -268,6 +314,7 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
 def pixel_scores(logits: torch.Tensor, target: torch.Tensor, band_width: int = 2) -> dict[str, float]:
     """The scores every lesson's table reports: mIoU, boundary-band mIoU, "what" (object-class accuracy)
     and each class's IoU (``"IoU 0"``, ...). Built in notebooks/04_fcn.ipynb, section 4."""
+    _check_logits(logits, target, "pixel_scores")
     whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], width=band_width)
     whole.update(logits, target)
     band.update(logits, target)

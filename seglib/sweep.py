@@ -34,7 +34,8 @@ Scores = dict[str, dict[str, float]]  # model -> metric -> value
 
 @dataclass
 class Sweep:
-    """One lesson's stored sweep: ``runs[multiple][seed][model][metric]``; ``steps`` is the lesson's 1x."""
+    """One lesson's stored sweep: ``runs[multiple][seed][model][metric]``; ``steps`` is the lesson's 1x.
+    First used in notebooks/04_fcn.ipynb, section 5."""
 
     name: str
     steps: int
@@ -92,7 +93,8 @@ def path_of(name: str) -> Path:
 
 
 def load(name: str, path: str | Path | None = None) -> Sweep:
-    """The stored sweep ``name`` (from ``seglib/results/``, or ``path``)."""
+    """The stored sweep ``name`` (from ``seglib/results/``, or ``path``).
+    First used in notebooks/04_fcn.ipynb, section 5."""
     path = Path(path) if path is not None else path_of(name)
     if not path.is_file():
         raise FileNotFoundError(f"no stored sweep at {path}: run the lesson's benchmark "
@@ -120,27 +122,43 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
+    """Read the JSON object at ``path`` (``{}`` if there is none), let ``change`` edit it in place, write it
+    back with :func:`seglib.core.atomic_write` (indent 1), all under ``path``'s lock: parallel benchmark
+    processes never lose each other's results. Returns what was written."""
+    path = Path(path)
+    with _locked(path):
+        raw = json.loads(path.read_text()) if path.exists() else {}
+        change(raw)
+        text = json.dumps(raw, indent=1) + "\n"
+        atomic_write(path, lambda f: f.write(text.encode()))
+    return raw
+
+
+def machine() -> str:
+    """How the stored numbers were measured: ``"x86_64 CPU, 1 torch thread, torch 2.x"``."""
+    return f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}"
+
+
 def store(path: Path, name: str, steps: int, protocol: dict, multiple: int, seed: int,
           scores: Scores) -> None:
     """Add one (multiple, seed) to the stored sweep, atomically and under the lock."""
-    with _locked(path):
-        raw = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    def add(raw: dict) -> None:
         if raw.get("steps", steps) != steps or raw.get("protocol", protocol) != protocol:
             raise ValueError(f"{path} was stored with other settings (steps {raw.get('steps')}, protocol "
                              f"{raw.get('protocol')}): delete it, or pass --redo, to measure afresh")
         clean = {m: {k: round(float(v), 6) for k, v in s.items() if not math.isnan(float(v))}
                  for m, s in scores.items()}
-        raw["runs"].setdefault(str(multiple), {})[str(seed)] = clean
-        raw.update(name=name, steps=steps, protocol=protocol,
-                   machine=f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}")
-        text = json.dumps(raw, indent=1, sort_keys=False) + "\n"
-        atomic_write(path, lambda f: f.write(text.encode()))
+        raw.setdefault("runs", {}).setdefault(str(multiple), {})[str(seed)] = clean
+        raw.update(name=name, steps=steps, protocol=protocol, machine=machine())
+    update_json(path, add)
 
 
 def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protocol: dict,
          description: str, metrics: Sequence[str]) -> Sweep:
     """A benchmark's command line: ``[--seeds ...] [--multiples ...] [--redo] [--out PATH]``. Runs every
-    (seed, multiple) not yet stored, stores each as it finishes, prints the table; returns the sweep."""
+    (seed, multiple) not yet stored, stores each as it finishes, prints the table; returns the sweep.
+    First used in notebooks/04_fcn.ipynb, section 5."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--multiples", type=int, nargs="+", default=list(MULTIPLES))
@@ -167,7 +185,8 @@ def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protoco
 def plot(sweep: Sweep, metric: str, ax=None, models: Sequence[str] | None = None, title: str | None = None,
          xlabel: str = "training steps"):
     """Score against steps, one line per model: the mean over seeds, its min-max band shaded, each seed
-    a dot. A line that catches up with more steps is a speed effect, not an inability."""
+    a dot. A line that catches up with more steps is a speed effect, not an inability.
+    First used in notebooks/04_fcn.ipynb, section 5."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]

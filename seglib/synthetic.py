@@ -14,9 +14,10 @@ from __future__ import annotations
 import colorsys
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

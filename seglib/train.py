@@ -1,4 +1,5 @@
-"""Training and using a segmentation model: ``fit``, ``evaluate``, ``predict``, and checkpoints that resume.
+"""Training and using a segmentation model: ``fit`` (each epoch one ``train_one_epoch``), ``evaluate``,
+``predict``, and checkpoints that resume.
 
 Built in notebooks/00_introduction.ipynb, section 6 (the loop) and section 4 (checkpoints on Colab).
 """
@@ -8,12 +9,14 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -25,6 +28,7 @@ from seglib.core import (
     check_images,
     check_labels,
     model_device,
+    model_mode,
     pick_device,
 )
 from seglib.metrics import ConfusionMatrix, segmentation_metrics
@@ -86,11 +90,15 @@ def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _workers(device: torch.device) -> int:
-    """Loader processes: none on the CPU (resumes stay exact), up to 4 beside a GPU."""
+    """Loader processes: ``$SEGLIB_WORKERS`` if set (a rehearsal of the GPU path on a CPU sets it), else none
+    on the CPU (resumes stay exact), up to 4 beside a GPU."""
+    if os.environ.get("SEGLIB_WORKERS"):
+        return int(os.environ["SEGLIB_WORKERS"])
     return min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
 def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.optim.Optimizer:
+    """The optimizer of the parameters training may change (``requires_grad``), by name or from a function."""
     params = [p for p in model.parameters() if p.requires_grad]
     if callable(optimizer):
         return optimizer(params)
@@ -101,19 +109,81 @@ def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float) -> torch.
     raise ValueError(f"optimizer must be 'sgd', 'adam' or a function params -> Optimizer, got {optimizer!r}")
 
 
+SCHEDULES: tuple[str, ...] = ("poly", "constant")
+"""``fit``'s learning-rate schedules: before global step ``t`` of ``T``, each parameter group's starting rate
+times ``(1 - t / T) ** 0.9`` ("poly"), or times 1 ("constant")."""
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int) -> LambdaLR:
+    """``schedule`` on each parameter group's own starting rate, stepped once per batch (a ``LambdaLR``,
+    as torchvision's reference trains segmentation models)."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "poly":
+        return LambdaLR(optimizer, lambda t: (1 - t / total_steps) ** 0.9)
+    return LambdaLR(optimizer, lambda t: 1.0)
+
+
+_HYPERPARAMETERS = ("lr", "momentum", "dampening", "nesterov", "betas", "eps", "weight_decay", "alpha",
+                    "amsgrad")
+
+
+def _describe(optimizer: str | Callable, opt: torch.optim.Optimizer) -> dict[str, str]:
+    """What a resume must find unchanged about the optimizer: its name (a function's module and qualified
+    name) and what it built (class, and each group's size and hyperparameters: two lambdas differ here)."""
+    qualname = getattr(optimizer, "__qualname__", type(optimizer).__name__)
+    name = optimizer if isinstance(optimizer, str) else f"{getattr(optimizer, '__module__', '?')}.{qualname}"
+    groups = "; ".join(f"{len(g['params'])} tensors, " + ", ".join(f"{k} {g[k]}" for k in _HYPERPARAMETERS
+                                                                       if k in g) for g in opt.param_groups)
+    return {"optimizer": name, "optimizer_built": f"{type(opt).__name__} ({groups})"}
+
+
+def train_one_epoch(model: nn.Module, batches: Iterable[tuple[Sequence[torch.Tensor], list[int]]],
+                    optimizer: torch.optim.Optimizer, scheduler: LambdaLR, loss_fn: Callable, *,
+                    device: torch.device, scaler: torch.amp.GradScaler,
+                    after_step: Callable[[float | None], None]) -> float:
+    """One pass over ``batches`` (each ``(images, masks, *extras)`` and its samples' indices): the loop of
+    notebooks/00_introduction.ipynb, section 6 (forward, loss, ``zero_grad``, backward, ``step``), plus a
+    check of each batch, mixed precision and the schedule's step. ``after_step(loss)`` gets each step's loss
+    (None for a batch with no labelled pixel). Returns the rate of the last step."""
+    model.train()
+    rate = optimizer.param_groups[0]["lr"]
+    for (images, masks, *extras), indices in batches:       # extras: e.g. U-Net's per-pixel weights
+        check_images(images, f"train_data[{indices[0]}]'s image (batched)")
+        with _autocast(device):
+            logits = model(_to_device(images, device))
+        _check_batch(masks, logits, indices)
+        loss = None
+        if (masks != IGNORE_INDEX).any():  # an all-ignore crop has no loss (0/0): no step
+            loss = loss_fn(logits.float(), masks.to(device).long(), *(e.to(device) for e in extras))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()  # loss.backward(), scaled against float16 underflow on a GPU
+            scaler.step(optimizer)         # optimizer.step(), unless the scaled gradients overflowed
+            scaler.update()
+        rate = optimizer.param_groups[0]["lr"]
+        with warnings.catch_warnings():    # torch warns if the first batch took no optimizer step
+            warnings.simplefilter("ignore", UserWarning)
+            scheduler.step()               # the rate of the next step
+        after_step(None if loss is None else loss.item())
+    return rate
+
+
 @_puts_model_back
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | None = None, *,
-        epochs: int, lr: float, optimizer: str | Callable = "sgd", batch_size: int = 8,
-        loss_fn: Callable | None = None, checkpoint: str | Path | None = None, seed: int = 0,
-        progress: bool = True) -> dict:
+        epochs: int, lr: float, optimizer: str | Callable = "sgd", schedule: str = "poly",
+        batch_size: int = 8, loss_fn: Callable | None = None, checkpoint: str | Path | None = None,
+        seed: int = 0, progress: bool = True) -> dict:
     """Train ``model`` on ``(image, mask)`` pairs; return the history as a dict of per-epoch lists.
 
-    ``optimizer``: ``"sgd"`` (momentum 0.9, weight decay 5e-4, rate ``lr * (1 - step / steps) ** 0.9``),
-    ``"adam"`` or a ``params -> Optimizer`` function. ``loss_fn(logits, masks, *extras)`` (default:
-    cross-entropy without the 255 pixels) gets a sample's items after ``(image, mask)``, e.g. U-Net's
-    weights. ``val_data``: a dataset or a DataLoader. ``checkpoint``: saved after every epoch (and every
-    ``CHECKPOINT_EVERY_S`` s); if it exists, training resumes from it, exactly on a CPU. Trains on the GPU
-    if there is one and leaves the model on the device it came on.
+    ``optimizer``: ``"sgd"`` (momentum 0.9, weight decay 5e-4), ``"adam"`` (both at rate ``lr``) or a
+    ``params -> Optimizer`` function (its own rates). ``schedule`` (one of ``SCHEDULES``, whatever the
+    optimizer): ``"poly"`` multiplies each group's starting rate by ``(1 - step / steps) ** 0.9``,
+    ``"constant"`` keeps it. ``loss_fn(logits, masks, *extras)`` (default: cross-entropy without the 255
+    pixels) gets a sample's items after ``(image, mask)``, e.g. U-Net's weights. ``val_data``: a dataset
+    or a DataLoader. ``checkpoint``: saved after every epoch (and every ``CHECKPOINT_EVERY_S`` s); if it
+    exists, training resumes from it, exactly on a CPU. Trains on the GPU if there is one and leaves the
+    model on the device it came on. Each epoch is one :func:`train_one_epoch`.
+    First used in notebooks/00_introduction.ipynb, section 6.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if value < 1:
@@ -125,60 +195,53 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
         raise DatasetError(f"train_data is empty ({type(train_data).__name__} with 0 samples)")
     device = pick_device()  # cuda > mps > cpu; hide a GPU with CUDA_VISIBLE_DEVICES="" to train on the CPU
     model.to(device, memory_format=_memory_format(device))
+    steps = -(-len(train_data) // batch_size)  # batches per epoch
     opt = _optimizer(model, optimizer, lr)
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                "samples": len(train_data), **_describe(optimizer, opt), "schedule": schedule}
+    scheduler = _scheduler(opt, schedule, epochs * steps)
     float16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()  # bfloat16 needs no scaling
     scaler = torch.amp.GradScaler("cuda", enabled=float16)
     loss_fn = loss_fn or (lambda logits, masks: F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX))
-    steps = -(-len(train_data) // batch_size)  # batches per epoch
     workers = _workers(device)
-    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                "samples": len(train_data), "optimizer": getattr(optimizer, "__name__", optimizer)}
     state = {"epoch": 0, "step": 0, "running_loss": 0.0, "elapsed": 0.0, "history": {}}
     if checkpoint is not None:
         checkpoint = Path(checkpoint).expanduser()
         for leftover in checkpoint.parent.glob(f"{checkpoint.name}.tmp-*"):  # from a killed save
             leftover.unlink(missing_ok=True)
     if checkpoint is not None and checkpoint.exists():
-        state = _resume(checkpoint, model, opt, scaler, settings)
+        state = _resume(checkpoint, model, opt, scheduler, scaler, settings)
         print(f"Resumed from {checkpoint}: epoch {state['epoch'] + 1}/{epochs}, step {state['step']}/{steps}."
               if state["epoch"] < epochs else f"Resumed from {checkpoint}: all {epochs} epochs are "
               "already done (delete the checkpoint or pass another path to train again).")
     else:
         torch.manual_seed(seed)
+    save = functools.partial(_save, checkpoint, model, opt, scheduler, scaler, settings, state)
     sampler: list[int] = []  # refilled every epoch: one loader and its workers serve the whole run
-    batches = DataLoader(train_data, batch_size, sampler=sampler, num_workers=workers,
-                         persistent_workers=workers > 0, pin_memory=device.type == "cuda",
-                         generator=torch.Generator().manual_seed(seed))  # leaves the global RNG alone
+    loader = DataLoader(train_data, batch_size, sampler=sampler, num_workers=workers,
+                        persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+                        generator=torch.Generator().manual_seed(seed))  # leaves the global RNG alone
     for epoch in range(state["epoch"], epochs):
-        model.train()
         start, saved_at = time.perf_counter() - state["elapsed"], time.perf_counter()
         order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         sampler[:] = order[state["step"] * batch_size:].tolist()  # this epoch's order, from where it stopped
-        bar = tqdm(batches, f"epoch {epoch + 1}/{epochs}", steps, initial=state["step"], disable=not progress)
-        for step, batch in enumerate(bar, start=state["step"]):
-            indices = order[step * batch_size:(step + 1) * batch_size].tolist()
-            images, masks, extras = batch[0], batch[1], batch[2:]  # extras: e.g. per-pixel weights
-            check_images(images, f"train_data[{indices[0]}]'s image (batched)")
-            if optimizer == "sgd":
-                for group in opt.param_groups:
-                    group["lr"] = lr * (1 - (epoch * steps + step) / (epochs * steps)) ** 0.9
-            with _autocast(device):
-                logits = model(_to_device(images, device))
-            _check_batch(masks, logits, indices)
-            if (masks != IGNORE_INDEX).any():  # an all-ignore crop has no loss (0/0): skip it
-                loss = loss_fn(logits.float(), masks.to(device).long(), *(e.to(device) for e in extras))
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                state["running_loss"] += loss.item()
-            bar.set_postfix(loss=f"{state['running_loss'] / (step + 1):.3f}", refresh=False)
-            due = time.perf_counter() - saved_at > CHECKPOINT_EVERY_S
-            if checkpoint is not None and due and step + 1 < steps:
-                state.update(epoch=epoch, step=step + 1, elapsed=time.perf_counter() - start)
-                _save(checkpoint, model, opt, scaler, settings, state)
+        bar = tqdm(loader, f"epoch {epoch + 1}/{epochs}", steps, initial=state["step"], disable=not progress)
+
+        def after_step(loss: float | None, bar=bar, start=start) -> None:
+            """Count the step, show the mean loss, save mid-epoch when ``CHECKPOINT_EVERY_S`` has passed."""
+            nonlocal saved_at
+            state["step"] += 1
+            state["running_loss"] += 0.0 if loss is None else loss
+            bar.set_postfix(loss=f"{state['running_loss'] / state['step']:.3f}", refresh=False)
+            if checkpoint is not None and time.perf_counter() - saved_at > CHECKPOINT_EVERY_S \
+                    and state["step"] < steps:
+                save(elapsed=time.perf_counter() - start)
                 saved_at = time.perf_counter()
-        row = {"train_loss": state["running_loss"] / steps, "lr": opt.param_groups[0]["lr"]}
+
+        indices = (chunk.tolist() for chunk in order.split(batch_size)[state["step"]:])
+        rate = train_one_epoch(model, zip(bar, indices, strict=True), opt, scheduler, loss_fn, device=device,
+                               scaler=scaler, after_step=after_step)
+        row = {"train_loss": state["running_loss"] / steps, "lr": rate}
         if val_data is not None:
             scores = evaluate(model, val_data, batch_size=batch_size, device=device)
             row.update({f"val_{k}": v for k, v in scores.items() if isinstance(v, float)})
@@ -187,7 +250,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | DataLoader | 
             state["history"].setdefault(key, []).append(value)
         state.update(epoch=epoch + 1, step=0, running_loss=0.0, elapsed=0.0)
         if checkpoint is not None:
-            _save(checkpoint, model, opt, scaler, settings, state)
+            save()
     return state["history"]
 
 
@@ -200,14 +263,17 @@ def _check_batch(masks: torch.Tensor, logits: torch.Tensor, indices: list[int]) 
         check_labels(mask, logits.shape[1], f"train_data[{index}]'s mask")
 
 
-def _save(path: Path, model, opt, scaler, settings: dict, state: dict) -> None:
+def _save(path: Path, model, opt, scheduler, scaler, settings: dict, state: dict, **changes) -> None:
+    """Save the run, with ``state`` updated by ``changes`` (e.g. the time spent so far mid-epoch)."""
+    state.update(changes)
     save_checkpoint(path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "scaler": scaler.state_dict(), "settings": settings, "rng": torch.get_rng_state(),
+                           "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                           "settings": settings, "rng": torch.get_rng_state(),
                            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []})
 
 
-def _resume(path: Path, model, opt, scaler, settings: dict) -> dict:
-    """Load ``path`` into model, optimizer and RNG; refuse it if any setting changed."""
+def _resume(path: Path, model, opt, scheduler, scaler, settings: dict) -> dict:
+    """Load ``path`` into model, optimizer, schedule and RNG; refuse it if any setting changed."""
     saved = load_checkpoint(path, map_location="cpu")
     before = saved.get("settings", {})
     changed = [f"{k}: {before.get(k)} then, {v} now" for k, v in settings.items() if before.get(k) != v]
@@ -217,6 +283,7 @@ def _resume(path: Path, model, opt, scaler, settings: dict) -> dict:
     try:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit this model/optimizer ({exc}); "
                               "use another checkpoint path to start afresh") from exc
@@ -232,15 +299,14 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
              batch_size: int = 8, device: str | torch.device | None = None, progress: bool = False) -> dict:
     """The FCN paper's metrics (``ConfusionMatrix.compute()`` and ``confusion``, on the CPU) of ``model`` on
     ``data``: ``(image, mask)`` pairs or a DataLoader of batches. ``num_classes`` defaults to the logits',
-    ``device`` to the best one."""
+    ``device`` to the best one. First used in notebooks/00_introduction.ipynb, section 6."""
     device = pick_device(device)
     model.to(device)
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
     if len(loader) == 0:
         raise DatasetError(f"evaluate: the data is empty ({type(data).__name__} with 0 samples)")
-    matrix, was_training = None, model.training
-    model.eval()
-    with torch.inference_mode():
+    matrix = None
+    with model_mode(model), torch.inference_mode():
         for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
             images, masks = batch[0], batch[1]
             check_images(images, "evaluate: images")
@@ -248,7 +314,6 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
                 logits = model(_to_device(images, device)).float()
             matrix = matrix or ConfusionMatrix(num_classes or logits.shape[1], device=device)
             matrix.update(logits, masks.to(device))
-    model.train(was_training)
     confusion = matrix.matrix.cpu()
     return {**segmentation_metrics(confusion), "confusion": confusion}
 
@@ -262,10 +327,8 @@ def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
     batch = images.unsqueeze(0) if single else images
     batch = batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))
     check_images(batch, "predict: images")
-    device, was_training = pick_device(), model.training
-    model.to(device).eval()
-    with torch.inference_mode(), _autocast(device):
+    device = pick_device()
+    with model_mode(model.to(device)), torch.inference_mode(), _autocast(device):
         labels = torch.cat([model(_to_device(chunk, device)).argmax(dim=1).cpu()
                             for chunk in batch.split(batch_size)])
-    model.train(was_training)
     return labels[0] if single else labels

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.core import IGNORE_INDEX
+from seglib.core import IGNORE_INDEX, check_images, check_instances
 from seglib.models.unet import mirror_pad
 
 
@@ -24,7 +24,7 @@ def train_transforms(crop_size: int | tuple[int, int], scale: tuple[float, float
                      color_jitter: float = 0.0) -> v2.Compose:
     """Random scale (the shorter side to ``scale`` times ``base_size``, by default the crop's shorter side),
     flip and ``crop_size`` crop (padded where needed), the same for image and mask; ``color_jitter``
-    jitters the image only."""
+    jitters the image only. First used in notebooks/01_datasets.ipynb, section 4."""
     crop = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
     base = base_size if base_size is not None else min(crop)
     steps: list[v2.Transform] = [v2.RandomResize(max(1, int(scale[0] * base)), int(scale[1] * base) + 1)]
@@ -38,7 +38,8 @@ def train_transforms(crop_size: int | tuple[int, int], scale: tuple[float, float
 
 def eval_transforms(size: int | tuple[int, int] | None = None) -> v2.Compose:
     """Evaluation transform, nothing random: ``size=None`` keeps the size (the usual way to score VOC), an
-    int resizes the shorter side, ``(h, w)`` resizes to exactly that."""
+    int resizes the shorter side, ``(h, w)`` resizes to exactly that.
+    First used in notebooks/06_deconvnet.ipynb, section 6."""
     return v2.Compose([v2.Identity() if size is None else v2.Resize(size)])
 
 
@@ -56,7 +57,11 @@ def elastic_displacement(height: int, width: int, std: float = 10.0, grid: int =
 def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0,
                      grid: int = 3) -> tuple[torch.Tensor, ...]:
     """The same random elastic deformation (``std=0``: none), quarter turn and flip for an image
-    ``[C, H, W]`` (bilinear) and label maps ``[H, W]`` (nearest); the outside is filled with 0."""
+    ``[C, H, W]`` (bilinear) and label maps ``[H, W]`` (nearest); the outside is filled with 0.
+    First used in notebooks/07_unet.ipynb, section 6."""
+    if any(m.shape != image.shape[-2:] for m in maps):
+        raise ValueError(f"elastic_rot_flip: label maps {[tuple(m.shape) for m in maps]} must be [H, W] of "
+                         f"the image's size {tuple(image.shape[-2:])}")
     out = [image, *maps]
     if std > 0:
         d = elastic_displacement(*image.shape[-2:], std=std, grid=grid)
@@ -69,16 +74,23 @@ def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0
 
 
 class CellTiles(torch.utils.data.Dataset):
-    """U-Net's training samples ``(image mirror-padded by margin / 2, cell mask, weights(instances) or 1)``
+    """U-Net's training samples ``(image mirror-padded by margin / 2, target, weights(instances) or 1)``
     from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``, augmented by :func:`elastic_rot_flip`.
-    Built in notebooks/07_unet.ipynb, section 6.
+    The target is the cell mask (0 / 1), or ``target(instances)`` (e.g.
+    :func:`seglib.models.unet.three_class_target`). Built in notebooks/07_unet.ipynb, section 6.
     """
 
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
-                 weights: Callable | None = None, std: float = 10.0, augment: bool = True) -> None:
+                 weights: Callable | None = None, std: float = 10.0, augment: bool = True,
+                 target: Callable | None = None) -> None:
+        check_images(images, "CellTiles: images")
+        instances = check_instances(instances, "CellTiles: instances", dims=3)
+        if instances.shape != (images.shape[0], *images.shape[2:]):
+            raise ValueError(f"CellTiles: {tuple(instances.shape)} instance maps for images of shape "
+                             f"{tuple(images.shape)}; expected one [H, W] map per image")
         self.pad = margin // 2
         self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
-        self.weights, self.std, self.augment = weights, std, augment
+        self.weights, self.std, self.augment, self.target = weights, std, augment, target
 
     def __len__(self) -> int:
         return len(self.images)
@@ -90,4 +102,5 @@ class CellTiles(torch.utils.data.Dataset):
         p = self.pad
         cells = cells[p:cells.shape[-2] - p, p:cells.shape[-1] - p]
         w = torch.ones(cells.shape) if self.weights is None else torch.as_tensor(self.weights(cells.numpy()))
-        return image, (cells > 0).long(), w
+        mask = (cells > 0) if self.target is None else torch.as_tensor(self.target(cells.numpy()))
+        return image, mask.long(), w

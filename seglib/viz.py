@@ -36,6 +36,7 @@ def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndar
 
     >>> colorize(torch.tensor([[0, 1], [15, 255]])).tolist()
     [[[0, 0, 0], [128, 0, 0]], [[192, 128, 128], [224, 224, 192]]]
+    First used in notebooks/00_introduction.ipynb, section 1.
     """
     palette = _PALETTE if palette is None else torch.as_tensor(palette, dtype=torch.uint8)
     mask = torch.as_tensor(mask)
@@ -46,7 +47,8 @@ def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndar
 
 
 def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
-    """A float ``[3, H, W]`` image in [0, 1] (clipped) as uint8; uint8 images pass through."""
+    """A float ``[3, H, W]`` image in [0, 1] (clipped) as uint8; uint8 images pass through.
+    First used in notebooks/00_introduction.ipynb, section 1."""
     image = torch.as_tensor(image).detach().cpu()
     if image.dtype == torch.uint8:
         return image
@@ -54,7 +56,8 @@ def to_uint8_image(image: torch.Tensor) -> torch.Tensor:
 
 
 def legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = None) -> list[Patch]:
-    """One coloured patch per class, named from ``class_names`` when given (255 is "ignore")."""
+    """One coloured patch per class, named from ``class_names`` when given (255 is "ignore").
+    First used in notebooks/02_metrics.ipynb, section 1."""
     def name(c: int) -> str:
         if c == IGNORE_INDEX:
             return "ignore (255)"
@@ -68,7 +71,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
                  preds: Sequence[torch.Tensor] | None = None, class_names: Sequence[str] | None = None,
                  max_items: int = 4) -> Figure:
     """A grid with one column per sample (``images`` ``[N, 3, H, W]``; ``masks``, ``preds`` ``[N, H, W]``) and
-    rows image / ground truth / prediction; a legend names the classes that appear."""
+    rows image / ground truth / prediction; a legend names the classes that appear.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     rows = [("image", images)] + [(title, maps) for title, maps in
                                   (("ground truth", masks), ("prediction", preds)) if maps is not None]
     count = min(len(images), max_items)
@@ -94,7 +98,8 @@ def show_samples(images: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] |
 
 def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool = True) -> Figure:
     """Show a confusion matrix (rows: ground truth, columns: prediction); ``normalize`` divides each row by
-    its total, so a row shows where that class's pixels went (rows without pixels stay blank)."""
+    its total, so a row shows where that class's pixels went (rows without pixels stay blank).
+    First used in notebooks/02_metrics.ipynb, section 6."""
     cm = torch.as_tensor(cm).double().cpu()
     if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
         raise ValueError(f"expected a [{len(class_names)}, {len(class_names)}] matrix for "
@@ -120,7 +125,8 @@ def plot_confusion(cm: torch.Tensor, class_names: Sequence[str], normalize: bool
 
 
 def plot_history(history: dict, figsize: tuple[float, float] = (8, 3)) -> Figure:
-    """``fit``'s history: training loss on the left; validation mIoU and pixel accuracy on the right."""
+    """``fit``'s history: training loss on the left; validation mIoU and pixel accuracy on the right.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     val = [(k, label) for k, label in (("val_mean_iou", "val mIoU"), ("val_pixel_accuracy", "val pixel acc."))
            if k in history]
     fig, axes = plt.subplots(1, 2 if val else 1, figsize=figsize, squeeze=False)

@@ -6,7 +6,15 @@ import sys
 import pytest
 import torch
 
-from seglib.core import checkpoint_root, data_root, get_profile, model_device, pick_device, set_threads
+from seglib.core import (
+    checkpoint_root,
+    data_root,
+    get_profile,
+    model_device,
+    model_mode,
+    pick_device,
+    set_threads,
+)
 from seglib.exercises.core import Case, run_checks
 from seglib.viz import voc_palette
 
@@ -113,3 +121,16 @@ def test_model_device_reads_the_weights_or_falls_back():
     assert model_device(nn.Linear(2, 2)) == torch.device("cpu")
     assert model_device(nn.ReLU(), torch.device("cpu")) == torch.device("cpu")
     assert model_device(nn.ReLU()) == pick_device()
+
+
+def test_model_mode_switches_and_restores_every_submodule_even_after_an_error():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout())
+    net.train()
+    net[1].eval()  # frozen batch norm: model.train(was_training) would have unfrozen it
+    with model_mode(net) as same:
+        assert same is net and not any(m.training for m in net.modules())
+    assert [m.training for m in net.modules()] == [True, True, False, True]
+    with pytest.raises(RuntimeError, match="inside"), model_mode(net, training=True):
+        assert all(m.training for m in net.modules())
+        raise RuntimeError("inside")
+    assert [m.training for m in net.modules()] == [True, True, False, True]

@@ -38,3 +38,18 @@ def test_activation_bytes_grows_with_the_image_and_leaves_the_mode_alone():
 def test_seconds_per_image_is_positive_and_per_image():
     net = nn.Conv2d(3, 3, 3)
     assert 0 < seconds_per_image(net, torch.zeros(4, 3, 32, 32), repeats=2) < 1
+
+
+def test_every_cost_leaves_the_models_mode_as_it_was():
+    """seconds_per_image used to leave the model in eval mode; a frozen (eval) submodule stays eval too."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5))
+    net.train()
+    net[1].eval()  # batch norm frozen on purpose
+    seen = []
+    net[2].register_forward_hook(lambda module, args, out: seen.append(module.training))
+    images = torch.zeros(2, 3, 16, 16)
+    seconds_per_image(net, images, repeats=1)
+    multiply_adds(net, images)
+    activation_bytes(net, images)
+    assert seen == [False, False, False, True]  # warm-up, timing, count: eval; activations: training
+    assert [m.training for m in net] == [True, False, True] and net.training

@@ -1,9 +1,11 @@
-"""download_voc2012 with the network monkeypatched: nothing is downloaded, every failure is explained."""
+"""download_voc2012 and download_u373 with the network monkeypatched: nothing is downloaded, every failure
+is explained."""
 import hashlib
 import socket
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 
 import pytest
 from torchvision.datasets import utils as tv_utils
@@ -11,13 +13,17 @@ from torchvision.datasets import utils as tv_utils
 from seglib.core import DatasetError
 from seglib.datasets import VOCSegmentation
 from seglib.download import (
+    U373_URL,
     VOC2012_ARCHIVE,
+    VOC2012_KAGGLE,
     VOC2012_MD5,
     VOC2012_MIRRORS,
     cityscapes_instructions,
+    download_u373,
     download_voc2012,
+    file_digests,
 )
-from seglib.fixtures import make_voc_tree
+from seglib.fixtures import make_cell_tracking_tree, make_voc_tree
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +130,63 @@ def test_cityscapes_instructions_say_what_and_where(tmp_path):
     assert "leftImg8bit_trainvaltest.zip" in text and "gtFine_trainvaltest.zip" in text
     assert "cityscapes-dataset.com/downloads" in text and "account" in text
     assert str(tmp_path / "cityscapes" / "leftImg8bit" / "train") in text
+
+
+def test_d2l_copy_is_tried_first_and_the_dead_mirror_is_gone():
+    assert VOC2012_MIRRORS[0] == "http://d2l-data.s3-accelerate.amazonaws.com/VOCtrainval_11-May-2012.tar"
+    assert not any("pjreddie" in url for url in VOC2012_MIRRORS)
+    assert VOC2012_MD5 == "6cd6e144f989b92b3379bac3b3de84fd"  # torchvision's, for this archive
+
+
+def test_first_mirror_serving_is_the_only_one_asked(tmp_path, monkeypatch):
+    payload = _voc_tar(tmp_path)
+    served = _serve(monkeypatch, {VOC2012_MIRRORS[0]: payload})
+    download_voc2012(tmp_path / "data", md5=hashlib.md5(payload).hexdigest())
+    assert served == [VOC2012_MIRRORS[0]]
+
+
+def test_failure_names_the_manual_routes(tmp_path):
+    with pytest.raises(DatasetError) as info:
+        download_voc2012(tmp_path / "data")
+    message = str(info.value)
+    assert "browser" in message and str(tmp_path / "data" / VOC2012_ARCHIVE) in message
+    assert VOC2012_KAGGLE in message and "kaggle.com/datasets/" in message
+
+
+def _u373_zip(tmp_path) -> bytes:
+    """A real zip laid out like PhC-C2DH-U373.zip (PhC-C2DH-U373/01, 01_ST/SEG, 02, ...)."""
+    tree = make_cell_tracking_tree(tmp_path / "src" / "PhC-C2DH-U373", frames=1, size=(24, 32))
+    archive = tmp_path / "fake.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in tree.rglob("*"):
+            zf.write(file, file.relative_to(tree.parent))
+    return archive.read_bytes()
+
+
+def test_u373_download_extracts_and_prints_the_checksums(tmp_path, monkeypatch, capsys):
+    payload = _u373_zip(tmp_path)
+    _serve(monkeypatch, {U373_URL: payload})
+    folder = download_u373(tmp_path / "data")
+    assert folder == tmp_path / "data" / "PhC-C2DH-U373" and (folder / "01" / "t000.tif").exists()
+    out = capsys.readouterr().out
+    assert hashlib.sha256(payload).hexdigest() in out and hashlib.md5(payload).hexdigest() in out
+    digests = file_digests(tmp_path / "data" / "PhC-C2DH-U373.zip")
+    assert digests == {"sha256": hashlib.sha256(payload).hexdigest(), "md5": hashlib.md5(payload).hexdigest()}
+    assert download_u373(tmp_path / "data") == folder  # extracted: no network, no second download
+
+
+def test_u373_pinned_checksum_refuses_another_file(tmp_path, monkeypatch):
+    (tmp_path / "PhC-C2DH-U373.zip").write_bytes(_u373_zip(tmp_path))  # put by hand; the network is off
+    with pytest.raises(DatasetError, match="has sha256 .*, not 0000"):
+        download_u373(tmp_path, sha256="0000")
+    assert (download_u373(tmp_path) / "02").is_dir()  # unpinned: checked by hand, extracted offline
+
+
+def test_u373_failures_say_what_to_do(tmp_path, monkeypatch):
+    with pytest.raises(DatasetError) as info:
+        download_u373(tmp_path)  # network off
+    assert U373_URL in str(info.value) and str(tmp_path / "PhC-C2DH-U373.zip") in str(info.value)
+    assert not (tmp_path / "PhC-C2DH-U373.zip").exists()
+    _serve(monkeypatch, {U373_URL: b"<html>an error page</html>"})
+    with pytest.raises(DatasetError, match="not a zip archive"):
+        download_u373(tmp_path)

@@ -1,6 +1,7 @@
 """pyproject.toml and environment.yml must describe the same environment."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -53,3 +54,13 @@ def test_torch_is_a_range_not_a_pin():
     """Colab keeps its preinstalled torch: the metadata must never pin an exact version."""
     for name, spec in pyproject_requirements().items():
         assert "==" not in spec, f"{name} is pinned exactly ({spec}); use a range"
+
+
+def test_stardist_is_installed_without_its_dependencies_everywhere_the_course_is_set_up():
+    """Lesson 07's nuclei tile is stardist's package data; its numba/csbdeep must never be pulled in."""
+    line = 'pip install --quiet --no-deps "stardist>=0.9"'
+    assert line in (ROOT / "Makefile").read_text()
+    assert 'pip install --no-deps "stardist>=0.9"' in (ROOT / "environment.yml").read_text()
+    cells = json.loads((ROOT / "notebooks" / "07_unet.ipynb").read_text())["cells"]
+    colab = next("".join(c["source"]) for c in cells if "google.colab" in "".join(c["source"]))
+    assert '%pip install -q --no-deps "stardist>=0.9"' in colab

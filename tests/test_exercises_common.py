@@ -8,7 +8,7 @@ from seglib.exercises import lesson00, lesson01, lesson02, lesson03, lesson04
 # (check, solution, known mistakes {hint: wrong implementation})
 CHECKS = [
     (lesson00.check_classes_present, lesson00.solution_classes_present, lesson00.PRESENT_MISTAKES),
-    (lesson00.check_bounding_box, lesson00.solution_bounding_box, lesson00.BOX_MISTAKES),
+    (lesson00.check_wide_net, lesson00.solution_wide_net, lesson00.WIDE_MISTAKES),
     (lesson01.check_label_ids_to_train_ids, lesson01.solution_label_ids_to_train_ids,
      lesson01.LOOKUP_MISTAKES),
     (lesson01.check_class_pixel_counts, lesson01.solution_class_pixel_counts, lesson01.COUNT_MISTAKES),
@@ -20,6 +20,8 @@ CHECKS = [
     (lesson03.check_bilinear_kernel, lesson03.solution_bilinear_kernel, lesson03.BILINEAR_MISTAKES),
     (lesson03.check_conv_transpose2d, lesson03.solution_conv_transpose2d, lesson03.CONV_TRANSPOSE_MISTAKES),
     (lesson03.check_phase_means, lesson03.solution_phase_means, lesson03.PHASE_MISTAKES),
+    (lesson03.check_least_squares_kernel, lesson03.solution_least_squares_kernel,
+     lesson03.LEAST_SQUARES_MISTAKES),
     (lesson04.check_score_map_size, lesson04.solution_score_map_size, lesson04.SCORE_SIZE_MISTAKES),
     (lesson04.check_crop_add, lesson04.solution_crop_add, lesson04.CROP_ADD_MISTAKES),
 ]

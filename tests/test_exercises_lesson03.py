@@ -1,5 +1,6 @@
 """seglib.exercises.lesson03: the checks accept the solutions and reject (and name) the usual mistakes."""
 import torch
+import torch.nn.functional as F
 
 from seglib.exercises import lesson03 as ex
 from seglib.models.upsampling import bilinear_kernel
@@ -40,3 +41,36 @@ def test_phase_means_accepts_other_right_answers():
     assert ex.check_phase_means(with_masks).passed
     wrong = ex.check_phase_means(lambda y, stride=2: torch.zeros(stride, stride))
     assert not wrong.passed and "Hint" not in wrong.message
+
+
+def test_least_squares_check_accepts_every_right_answer():
+    def float32_result(x, t, k, border=2):  # the same kernel as float32
+        return ex.solution_least_squares_kernel(x, t, k, border).float() + 0.0
+
+    def as_list(x, t, k, border=2):
+        return ex.solution_least_squares_kernel(x, t, k, border).tolist()
+
+    def batched_float64(x, t, k, border=2):
+        return ex.solution_least_squares_kernel(x, t, k, border).double()[None, None]
+
+    def pinv(x, t, k, border=2):  # normal equations through a pseudo-inverse, in float32
+        from seglib.models.upsampling import interior, same_size_padding
+        p, op = same_size_padding(k, 2)
+        cols = [interior(F.conv_transpose2d(x, w.view(1, 1, k, k), stride=2, padding=p, output_padding=op),
+                         border).flatten() for w in torch.eye(k * k)]
+        a = torch.stack(cols, 1)
+        return (torch.linalg.pinv(a.T @ a) @ a.T @ interior(t, border).flatten()).view(k, k)
+
+    for answer in (float32_result, as_list, batched_float64, pinv):
+        result = ex.check_least_squares_kernel(answer)
+        assert result.passed and "Hint" not in result.message, (answer.__name__, result.message)
+
+
+def test_least_squares_check_rejects_near_misses_with_a_reason():
+    almost = ex.check_least_squares_kernel(lambda x, t, k, border=2:
+                                           ex.solution_least_squares_kernel(x, t, k, border) * 1.01)
+    assert not almost.passed and "relative error" in almost.message
+    words = ex.check_least_squares_kernel(lambda x, t, k, border=2: "a kernel")
+    assert not words.passed and "nested list" in words.message
+    bilinear = ex.check_least_squares_kernel(lambda x, t, k, border=2: bilinear_kernel(k))
+    assert not bilinear.passed and "Hint" not in bilinear.message

@@ -76,3 +76,57 @@ def test_values_skip_models_without_the_metric(tmp_path):
     s = sweep.load("demo", path)
     assert s.values("chance", "mIoU") == [] and s.values("chance", "what") == [0.3]
     assert "chance" in s.table(["mIoU", "what"])
+
+
+def _bench_comparison():
+    """benchmarks/bench_comparison.py as a module (benchmarks are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_comparison.py"
+    spec = importlib.util.spec_from_file_location("bench_comparison", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _update_five(update, path, worker):
+    for seed in range(5 * worker, 5 * worker + 5):
+        update(path, seed, {"shapes": {"FCN-8s": {"band mIoU": seed / 100}}})
+
+
+def test_bench_comparison_keeps_every_parallel_seed_and_its_file_format(tmp_path):
+    """Its read-modify-write had no lock: a seed stored by another process in between was lost."""
+    update, path = _bench_comparison().update, tmp_path / "comparison.json"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_update_five, args=(update, path, worker)) for worker in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    stored = json.loads(path.read_text())
+    assert sorted(stored["seeds"], key=int) == [str(s) for s in range(10)]
+    assert list(stored) == ["seeds", "protocol", "machine"] and stored["protocol"]["steps"] == 150
+    assert path.read_text() == json.dumps(stored, indent=1) + "\n"  # the format lesson 08 reads
+    assert not list(tmp_path.glob("*.tmp*")), "no temporary file is left behind"
+
+
+def _update_when_told(update, path, ready):
+    ready.set()
+    update(path, 1, {"shapes": {"FCN-8s": {"band mIoU": 0.1}}})
+
+
+def test_bench_comparison_waits_for_the_lock_so_no_seed_is_lost(tmp_path):
+    """Deterministic version of the race: another process holds the file's lock mid read-modify-write."""
+    update, path = _bench_comparison().update, tmp_path / "comparison.json"
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    child = ctx.Process(target=_update_when_told, args=(update, path, ready))
+    with sweep._locked(path):  # we are the other process, storing seed 0
+        child.start()
+        assert ready.wait(60)
+        child.join(timeout=1.0)
+        assert child.is_alive() and not path.exists(), "the update did not wait for the lock"
+        path.write_text(json.dumps({"seeds": {"0": {}}}, indent=1) + "\n")
+    child.join()
+    assert child.exitcode == 0 and sorted(json.loads(path.read_text())["seeds"]) == ["0", "1"]

@@ -1,10 +1,13 @@
 """fit, evaluate, predict and the poly schedule, on a 2-layer conv net and 16x16 tensors."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from seglib.core import DatasetError
@@ -54,19 +57,70 @@ class RandomFlip(Dataset):
 def test_fit_learns_a_simple_rule_and_records_history():
     model = tiny_net()
     history = fit(model, red_data(64), red_data(16, seed=2), epochs=4, lr=0.05, optimizer="adam",
-                  batch_size=8, progress=False)
+                  schedule="constant", batch_size=8, progress=False)
     assert set(history) == {"train_loss", "lr", "seconds", "val_pixel_accuracy", "val_mean_accuracy",
                             "val_mean_iou", "val_fw_iou"}
     assert all(len(values) == 4 for values in history.values())
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history["val_mean_iou"][-1] > 0.7  # untrained: about 0.25-0.5
-    assert history["lr"] == [0.05] * 4  # adam: constant
+    assert history["lr"] == [0.05] * 4  # constant
 
 
 def test_sgd_follows_the_poly_schedule_per_step():
     history = fit(tiny_net(), red_data(64), epochs=4, lr=0.05, batch_size=8, progress=False)
     # the last step's rate of each epoch: 8 steps per epoch, 32 in all
     assert history["lr"] == pytest.approx([0.05 * (1 - s / 32) ** 0.9 for s in (7, 15, 23, 31)])
+
+
+class StepRates:
+    """Every optimizer step's rates, one list per step (a global pre-step hook: fit builds its own)."""
+
+    def __enter__(self) -> list[list[float]]:
+        self.rates: list[list[float]] = []
+        self.handle = register_optimizer_step_pre_hook(
+            lambda opt, args, kwargs: self.rates.append([g["lr"] for g in opt.param_groups]))
+        return self.rates
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+
+def test_sgd_rates_are_bit_identical_to_the_formula_fit_had_before_schedules():
+    """fit used to set ``lr * (1 - (epoch * steps + step) / (epochs * steps)) ** 0.9`` before each step
+    of ``optimizer="sgd"`` only; its LambdaLR must give exactly those floats (so old runs reproduce)."""
+    epochs, steps, lr = 3, 4, 0.05
+    with StepRates() as rates:
+        fit(tiny_net(), red_data(32), epochs=epochs, lr=lr, batch_size=8, progress=False)
+    old = [[lr * (1 - (epoch * steps + step) / (epochs * steps)) ** 0.9]
+           for epoch in range(epochs) for step in range(steps)]
+    assert rates == old  # == on floats: bit for bit
+
+
+def two_group_adam(params):
+    """Adam with the first layer at 0.01 and the rest at 0.002 (fit's own rate ``lr`` is not used)."""
+    params = list(params)
+    return torch.optim.Adam([{"params": params[:2], "lr": 0.01}, {"params": params[2:], "lr": 0.002}])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", two_group_adam])
+def test_every_optimizer_gets_the_poly_schedule_on_each_groups_own_rate(optimizer):
+    with StepRates() as rates:
+        history = fit(tiny_net(), red_data(32), epochs=2, lr=0.05, optimizer=optimizer, batch_size=8,
+                      progress=False)
+    starts = [0.05] if optimizer == "adam" else [0.01, 0.002]
+    assert rates == [[base * (1 - t / 8) ** 0.9 for base in starts] for t in range(8)]
+    assert history["lr"] == [rates[3][0], rates[7][0]]  # each epoch's last step
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", two_group_adam])
+def test_the_constant_schedule_keeps_every_groups_rate(optimizer):
+    with StepRates() as rates:
+        fit(tiny_net(), red_data(16), epochs=2, lr=0.05, optimizer=optimizer, schedule="constant",
+            batch_size=8, progress=False)
+    assert rates == [[0.05] if optimizer != two_group_adam else [0.01, 0.002]] * 4
+    message = "schedule must be one of ('poly', 'constant'), got 'step'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(tiny_net(), red_data(8), epochs=1, lr=0.1, schedule="step", progress=False)
 
 
 def test_fit_is_reproducible_with_a_seed():
@@ -88,7 +142,8 @@ def test_fit_takes_a_callable_optimizer_and_a_loss_function():
         return F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
 
     history = fit(tiny_net(), red_data(), epochs=1, lr=0.05, loss_fn=weighted,
-                  optimizer=lambda params: torch.optim.RMSprop(params, lr=0.01), progress=False)
+                  optimizer=lambda params: torch.optim.RMSprop(params, lr=0.01), schedule="constant",
+                  progress=False)
     assert history["lr"] == [pytest.approx(0.01)] and len(calls) == 4  # 32 samples, batches of 8
     with pytest.raises(ValueError, match="'sgd', 'adam'"):
         fit(tiny_net(), red_data(), epochs=1, lr=0.1, optimizer="lbfgs")
@@ -118,9 +173,10 @@ def test_bad_labels_name_the_dataset_index_fit_chose():
     images, masks = red_data(8).tensors
     masks = masks.clone()
     masks[3, 5, 5] = 7  # class 7 in a 2-class problem
-    with pytest.raises(DatasetError, match=r"train_data\[3\]'s mask: label values \{7\} are outside 0..1"):
+    message = "train_data[3]'s mask: label values {7} are outside 0..1"
+    with pytest.raises(DatasetError, match=re.escape(message)):
         fit(tiny_net(), TensorDataset(images, masks), epochs=1, lr=0.1, batch_size=4, progress=False)
-    with pytest.raises(DatasetError, match="integer class indices, got dtype torch.float32"):
+    with pytest.raises(DatasetError, match=re.escape("integer class indices, got dtype torch.float32")):
         fit(tiny_net(), TensorDataset(images, masks.float()), epochs=1, lr=0.1, progress=False)
 
 

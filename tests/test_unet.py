@@ -2,6 +2,8 @@
 deformation, the separation metric, and ``fit`` passing per-pixel weights to the loss."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from seglib.core import DatasetError
 from seglib.exercises.lesson07 import brute_force_weight_map
 from seglib.metrics import instance_scores, separation, touching_pairs
 from seglib.models.unet import (
@@ -20,6 +23,7 @@ from seglib.models.unet import (
     predict_tiles,
     valid_sizes,
     weight_map,
+    weighted_cross_entropy,
 )
 from seglib.synthetic import ShapesConfig, make_sample
 from seglib.train import fit
@@ -214,3 +218,145 @@ def test_weighted_cross_entropy_is_cross_entropy_times_the_weights():
     only_first[0, 0, 0] = 40.0  # one pixel of 40 weighs like every pixel once
     per_pixel = torch.nn.functional.cross_entropy(logits, masks, reduction="none")
     assert torch.allclose(weighted_cross_entropy(logits, masks, only_first), per_pixel[0, 0, 0])
+
+
+def runs_exactly(depth: int, n: int) -> int | None:
+    """Run the unpadded U-Net itself (meta device, size check off) on an n x n input: its output side if
+    every map entering a max-pool had an even side and every convolution had room, else None."""
+    model = UNet(1, 2, width=1, depth=depth).to("meta")
+    sides, skips = [], []
+    x = torch.zeros(1, 1, n, n, device="meta")
+    try:  # UNet.forward, step by step
+        for i, block in enumerate(model.down):
+            if i:
+                sides.append(x.shape[-1])
+                x = F.max_pool2d(x, 2)
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for up, convs in zip(model.up, model.up_convs, strict=True):
+            x = up(x)
+            x = convs(torch.cat([center_crop(skips.pop(), x.shape[-2:]), x], dim=1))
+    except (RuntimeError, ValueError):  # a kernel larger than its input
+        return None
+    return model.head(x).shape[-1] if all(s % 2 == 0 for s in sides) else None
+
+
+@pytest.mark.parametrize("depth, smallest", [(2, 44), (3, 92), (4, 188), (5, 380)])
+def test_the_size_rule_and_its_message_match_the_network_at_every_depth(depth, smallest):
+    grid = 2 ** depth
+    for n in range(smallest - 3 * grid, smallest + 3 * grid + 1):
+        assert output_size(n, depth) == runs_exactly(depth, n), n
+    assert valid_sizes(1, depth)[0] == smallest and output_size(smallest, depth) == 4
+    below = smallest - grid  # fits the pattern 2**depth * b + ..., with b one too small
+    message = f"valid sides are {grid}*b + {4 * (2 * grid - 1)} for b >= 4. Nearest valid sizes: {smallest} "
+    with pytest.raises(ValueError, match=re.escape(message + "(the smallest)")):
+        check_size(below, depth)
+
+
+@pytest.mark.parametrize("depth, smallest, next_valid", [(3, 92, 100), (4, 188, 204)])
+def test_predict_tiles_explains_a_tile_too_small_to_step_on_the_pooling_grid(depth, smallest, next_valid):
+    model = UNet(1, 2, width=1, depth=depth)
+    image = torch.rand(1, 1, 20, 20)
+    with pytest.raises(ValueError, match=f"tile {smallest} gives 4 x 4 outputs.*at least {next_valid}"):
+        predict_tiles(model, image, smallest)
+    assert predict_tiles(model.eval(), image, next_valid).shape == (1, 2, 20, 20)
+
+
+def test_unet_names_the_channels_it_expects():
+    with pytest.raises(ValueError, match=re.escape("got shape (2, 3, 44, 44); expected [N, 1, H, W]")):
+        UNet(1, 2, width=2, depth=2)(torch.rand(2, 3, 44, 44))
+    message = "predict_tiles: images: got shape (1, 3, 30, 30); expected [N, 1, H, W]"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        predict_tiles(UNet(1, 2, width=2, depth=2), torch.rand(1, 3, 30, 30), 44)
+
+
+def test_weight_map_refuses_what_is_not_an_integer_instance_map():
+    with pytest.raises(DatasetError, match=r"weight_map: expected an instance map \[H, W\] of integer"):
+        weight_map(np.random.default_rng(0).random((8, 8)))
+    with pytest.raises(DatasetError, match=r"shape \(2, 8, 8\)"):
+        weight_map(np.zeros((2, 8, 8), int))
+    with pytest.raises(DatasetError, match="ids must be >= 0, got -1"):
+        weight_map(-np.ones((8, 8), int))
+    cells = np.zeros((8, 8), int)
+    cells[1:3, 1:3], cells[5:7, 5:7] = 1, 2
+    assert np.array_equal(weight_map(torch.from_numpy(cells)), weight_map(cells))  # a tensor is fine too
+
+
+def test_weighted_cross_entropy_leaves_out_ignore_pixels_and_checks_the_weights():
+    logits, masks = torch.randn(2, 2, 8, 8), torch.randint(0, 2, (2, 8, 8))
+    masks[0, 0, 0] = 255
+    loss = weighted_cross_entropy(logits, masks, torch.ones(2, 8, 8))
+    kept = masks != 255
+    per_pixel = F.cross_entropy(logits.permute(0, 2, 3, 1)[kept], masks[kept], reduction="sum")
+    torch.testing.assert_close(loss, per_pixel / masks.numel())
+    message = "weights of shape (2, 6, 6) for masks of shape (2, 8, 8)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        weighted_cross_entropy(logits, masks, torch.ones(2, 6, 6))
+
+
+def test_cell_tiles_and_crops_refuse_mismatched_input():
+    with pytest.raises(DatasetError, match="CellTiles: instances: .*float32"):
+        CellTiles(torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8), 4)
+    with pytest.raises(ValueError, match=r"CellTiles: \(3, 8, 8\) instance maps for images of shape"):
+        CellTiles(torch.rand(2, 3, 8, 8), torch.zeros(3, 8, 8, dtype=torch.long), 4)
+    with pytest.raises(ValueError, match="label maps .*" + re.escape("must be [H, W] of the image's size")):
+        elastic_rot_flip(torch.rand(3, 8, 8), torch.zeros(6, 6, dtype=torch.long))
+    with pytest.raises(ValueError, match="cannot take a 6x6 window"):
+        center_crop(torch.rand(1, 1, 4, 4), (6, 6))
+
+
+def test_three_class_target_marks_each_cells_own_outline():
+    from seglib.models.unet import three_class_target
+    cells = np.zeros((8, 12), np.int64)
+    cells[1:6, 1:6], cells[1:6, 6:11] = 1, 2          # two 5x5 cells touching along a column
+    t = three_class_target(cells)
+    assert t.dtype == np.int64 and set(np.unique(t)) == {0, 1, 2}
+    assert (t[cells == 0] == 0).all() and (t[2:5, 2:5] == 1).all() and (t[2:5, 7:10] == 1).all()
+    assert (t[1:6, 5] == 2).all() and (t[1:6, 6] == 2).all()      # both sides of the contact are outline
+    assert (t[1, 1:11] == 2).all() and (t > 0).sum() == (cells > 0).sum()
+
+
+def test_carve_contacts_opens_a_one_pixel_gap_only_where_cells_touch():
+    from seglib.metrics import predicted_components
+    from seglib.models.unet import carve_contacts
+    cells = np.zeros((8, 16), np.int64)
+    cells[1:6, 1:6], cells[1:6, 6:11], cells[1:6, 13:15] = 1, 2, 3   # 1 and 2 touch; 3 is apart
+    carved = carve_contacts(cells)
+    assert (carved[1:6, 6] == 0).all() and (carved[1:6, 5] == 1).all()   # one column, taken from cell 2
+    assert (carved != cells).sum() == 5 and (carved[cells == 3] == 3).all()
+    assert int(predicted_components(torch.from_numpy(carved > 0)).max()) == 3
+    assert int(predicted_components(torch.from_numpy(cells > 0)).max()) == 2
+
+
+def test_grow_components_gives_back_a_pixel_without_merging():
+    from seglib.metrics import grow_components
+    comps = torch.zeros(7, 12, dtype=torch.long)
+    comps[2:5, 2:5], comps[2:5, 7:10] = 1, 2                  # 2-pixel gap between them
+    grown = grow_components(comps, 1)
+    assert (grown == 1).sum() == 9 + 12 and (grown == 2).sum() == 9 + 12   # 4 sides x 3 pixels each
+    assert set(grown[3, 5:7].tolist()) == {1, 2}                 # the gap is shared, not merged
+    assert grow_components(comps, 0).equal(comps)
+    with pytest.raises(ValueError, match="pixels must be >= 0"):
+        grow_components(comps, -1)
+
+
+def test_instance_scores_grow_restores_shrunken_cells():
+    cells = torch.zeros(1, 12, 24, dtype=torch.long)
+    cells[0, 2:10, 2:11], cells[0, 2:10, 12:21] = 1, 2
+    shrunk = torch.zeros(1, 12, 24)
+    shrunk[0, 3:9, 3:10], shrunk[0, 3:9, 13:20] = 0.9, 0.9       # each cell minus its outline
+    raw, grown = instance_scores(shrunk, cells), instance_scores(shrunk, cells, grow=1)
+    assert raw["separation"] == grown["separation"] == 1.0
+    # IoU 42/72 = 0.58 raw (matched at thresholds 0.50 and 0.55 of ten); grown back (corners stay
+    # off): 68/72 = 0.94
+    assert raw["AP"] == pytest.approx(0.2) and grown["AP"] == pytest.approx(0.9)
+
+
+def test_cell_tiles_take_a_target_function():
+    from seglib.models.unet import three_class_target
+    config = ShapesConfig(size=20, variant="touching")
+    samples = [make_sample(i, 0, config, return_instances=True) for i in range(2)]
+    images, cells = torch.stack([s[0] for s in samples]), torch.stack([s[2] for s in samples])
+    _, mask, _ = CellTiles(images, cells, 40, augment=False, target=three_class_target)[0]
+    assert mask.dtype == torch.long and mask.equal(torch.from_numpy(three_class_target(cells[0].numpy())))

@@ -1,6 +1,8 @@
 """VGG16 at any width, and its convolutionalized (fully convolutional) form."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -52,7 +54,7 @@ def test_initialisation_follows_torchvision():
 
 
 def test_pretrained_weights_need_the_full_width():
-    with pytest.raises(ValueError, match="width=1.0"):
+    with pytest.raises(ValueError, match=re.escape("width=1.0")):
         vgg16(QUICK, weights=torchvision.models.VGG16_Weights.IMAGENET1K_V1)
 
 

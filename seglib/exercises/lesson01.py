@@ -2,7 +2,7 @@
 pixels per class without the ignore label; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

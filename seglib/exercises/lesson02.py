@@ -3,7 +3,8 @@ greedy matching and 101-point AP; a ``check_*`` and a ``solution_*`` for each.""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -1,13 +1,15 @@
-"""Lesson 03 exercises (upsampling): the bilinear kernel, transposed convolution by hand, and the
-``stride x stride`` phase means that detect checkerboards; a ``check_*`` and a ``solution_*`` for each."""
+"""Lesson 03 exercises (upsampling): the bilinear kernel, transposed convolution by hand, the
+``stride x stride`` phase means that detect checkerboards, and the least-squares kernel (the best any
+training of a linear upsampler can reach); a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from seglib.exercises.core import CheckResult, cases, run_checks
+from seglib.exercises.core import CheckResult, cases, compare, run_checks
+from seglib.models.upsampling import interior, same_size_padding
 
 
 def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
@@ -45,6 +47,32 @@ def solution_phase_means(output: torch.Tensor, stride: int = 2) -> torch.Tensor:
 def _phases(output: torch.Tensor, stride: int, phase: Callable) -> torch.Tensor:
     return torch.stack([torch.stack([phase(r, c).double().mean() for c in range(stride)])
                         for r in range(stride)])
+
+
+def solution_least_squares_kernel(inputs: torch.Tensor, targets: torch.Tensor, kernel_size: int,
+                                  border: int = 2) -> torch.Tensor:
+    """The ``[k, k]`` kernel (no bias) whose stride-2 transposed convolution of ``inputs`` (padded by
+    ``same_size_padding``) is closest to ``targets`` in MSE, ``border`` pixels left out."""
+    return _least_squares(inputs, targets, kernel_size, border)
+
+
+def _least_squares(inputs: torch.Tensor, targets: torch.Tensor, k: int, border: int,
+                   flip: bool = False, column_major: bool = False) -> torch.Tensor:
+    """The solution's solve; ``flip`` and ``column_major`` are the usual slips."""
+    padding, output_padding = same_size_padding(k, 2)
+    columns = []
+    for j in range(k * k):
+        unit = torch.zeros(k * k)
+        unit[j] = 1.0                                  # one weight at 1, the rest 0
+        out = F.conv_transpose2d(inputs, unit.view(1, 1, k, k), stride=2, padding=padding,
+                                 output_padding=output_padding)
+        columns.append(interior(out, border).flatten())  # the output is linear in each weight
+    design = torch.stack(columns, dim=1).double()
+    wanted = interior(targets, border).flatten().double()
+    gram, rhs = design.T @ design, design.T @ wanted      # the normal equations, in float64
+    kernel = torch.linalg.solve(gram, rhs).view(k, k).float()
+    kernel = kernel.T if column_major else kernel
+    return kernel.flip(-2, -1) if flip else kernel
 
 
 # --- the usual mistakes ---
@@ -95,6 +123,19 @@ PHASE_MISTAKES: dict[str, Callable] = {
 }
 
 
+LEAST_SQUARES_MISTAKES: dict[str, Callable] = {
+    "the kernel comes out transposed: weight j sits at row j // kernel_size, column j % kernel_size "
+    "(view(k, k) of the solution, not a column-major reshape)":
+        lambda x, t, k, border=2: _least_squares(x, t, k, border, column_major=True),
+    "the kernel is flipped: a transposed convolution stamps the kernel as it is, so the weights "
+    "solve for the stamp, not for a convolution's flipped kernel":
+        lambda x, t, k, border=2: _least_squares(x, t, k, border, flip=True),
+    "the border was fitted too: leave border pixels out of every column and of the targets "
+    "(interior(out, border))":
+        lambda x, t, k, border=2: _least_squares(x, t, k, 0),
+}
+
+
 # --- the checks ---
 
 def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
@@ -141,3 +182,32 @@ def check_phase_means(fn: Callable[..., torch.Tensor]) -> CheckResult:
          torch.rand(2, 3, 7, 5, generator=g), 2),
         ("stride 3 on a 9x8 map, stride=3", torch.rand(1, 1, 9, 8, generator=g), 3),
     ]), rtol=1e-6, mistakes=PHASE_MISTAKES)
+
+
+def _kernel_answer(got, expected: torch.Tensor) -> str | None:
+    """A tensor or a nested list, ``[k, k]`` or ``[1, 1, k, k]``, any float dtype; float32 rounding
+    (e.g. normal equations solved in float32) is within the tolerance."""
+    if not isinstance(got, torch.Tensor):
+        try:
+            got = torch.tensor(got, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            return f"expected a [k, k] tensor or a nested list of numbers, got {type(got).__name__}"
+    if got.dim() == 4 and tuple(got.shape[:2]) == (1, 1):
+        got = got[0, 0]
+    return compare(got, expected, rtol=1e-3)
+
+
+def check_least_squares_kernel(fn: Callable[..., torch.Tensor]) -> CheckResult:
+    """``fn(inputs, targets, kernel_size, border)`` must return the least-squares ``[k, k]`` kernel."""
+    g = torch.Generator().manual_seed(11)
+
+    def data(n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:  # targets no kernel fits exactly
+        return torch.rand(n, 1, h, w, generator=g), torch.rand(n, 1, 2 * h, 2 * w, generator=g)
+
+    settings = [("kernel 4 (FCN's), border 2, 4 images of 6x6", *data(4, 6, 6), 4, 2),
+                ("kernel 3 (odd: output_padding 1), border 2", *data(4, 6, 6), 3, 2),
+                ("kernel 2 (no overlap), border 0", *data(3, 5, 5), 2, 0),
+                ("kernel 5 on a non-square 5x7 input, border 3", *data(4, 5, 7), 5, 3),
+                ("kernel 6, border 2", *data(6, 6, 6), 6, 2)]
+    return run_checks("least_squares_kernel", fn, cases(solution_least_squares_kernel, settings),
+                      comparer=_kernel_answer, mistakes=LEAST_SQUARES_MISTAKES)

@@ -2,7 +2,7 @@
 crop-then-add fusion, fixed 2x upsamplers, and FCN-4s (one more skip, from pool2)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

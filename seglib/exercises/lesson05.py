@@ -2,7 +2,7 @@
 adds to FCN-32s, and replication unpooling."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,7 @@ the border weight map (against a brute-force computation on toy cells)."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -2,7 +2,7 @@
 one float32 training step; a ``check_*`` and a ``solution_*`` for each."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -72,6 +72,12 @@ class DeconvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.maps(x)["score"]
 
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The weights built from the classifier: the encoder, fc6 and fc7 (their batch norms included),
+        pretrained if it was; fine-tuning trains them at a lower rate than the decoder. Built in
+        notebooks/06_deconvnet.ipynb, section 3."""
+        return [*self.encoder.parameters(), *self.fc6.parameters(), *self.fc7.parameters()]
+
     def maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate map by name: ``conv1``..``conv5`` (before pooling), ``pool1``..``pool5``,
         ``fc6``, ``fc7``, ``fc6_deconv``, ``unpool5``..``unpool1``, ``deconv5``..``deconv1``, ``score``."""

@@ -69,6 +69,11 @@ class FCN(nn.Module):
             score = self.upscore_pool4(score) + self.score_pool3(features["pool3"])  # 1/8
         return self.upscore(score)[..., :height, :width]
 
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The weights taken from the classifier (backbone, fc6, fc7; pretrained if it was), which fine-tuning
+        trains at a lower rate than the new layers. Built in notebooks/06_deconvnet.ipynb, section 3."""
+        return [*self.backbone.parameters(), *self.fc6.parameters(), *self.fc7.parameters()]
+
     def coarse_scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Class scores at 1/32 of the padded input: fc6, fc7 and score_fr on pool5."""
         h = self.drop6(self.relu6(self.fc6(features["pool5"])))
@@ -89,7 +94,8 @@ class FCN(nn.Module):
 
 
 def zero_conv1x1(in_channels: int, out_channels: int) -> nn.Conv2d:
-    """A 1x1 scoring convolution that starts at zero, as in the reference implementation."""
+    """A 1x1 scoring convolution that starts at zero, as in the reference implementation.
+    First used in notebooks/04_fcn.ipynb, section 2."""
     conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
     nn.init.zeros_(conv.weight)
     nn.init.zeros_(conv.bias)
@@ -97,12 +103,14 @@ def zero_conv1x1(in_channels: int, out_channels: int) -> nn.Conv2d:
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad the bottom and right of ``x`` so height and width are multiples of ``multiple``."""
+    """Zero-pad the bottom and right of ``x`` so height and width are multiples of ``multiple``.
+    First used in notebooks/04_fcn.ipynb, section 2."""
     height, width = x.shape[-2:]
     return F.pad(x, (0, -width % multiple, 0, -height % multiple))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of parameters in ``model``; by default only those training can change (so FCN's fixed
-    final upsampler is left out, as in the paper's 134 M for FCN-32s)."""
+    final upsampler is left out, as in the paper's 134 M for FCN-32s).
+    First used in notebooks/04_fcn.ipynb, section 2."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

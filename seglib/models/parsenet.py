@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seglib.core import check_images
+from seglib.core import check_images, model_mode
 from seglib.models.fcn import FCN, pad_to_multiple, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 
@@ -18,7 +18,8 @@ LAYERS: dict[str, int] = {"pool3": 8, "pool4": 16, "pool5": 32, "fc7": 32}
 
 class L2Norm(nn.Module):
     """``y_c = gamma_c * x_c / sqrt(sum_k x_k^2 + eps)`` at every position, ``gamma`` one (learnable)
-    scale per channel starting at ``scale`` (the paper: 10 or 20 trains well, 1 hardly). Section 3."""
+    scale per channel starting at ``scale`` (the paper: 10 or 20 trains well, 1 hardly).
+    Built in notebooks/05_parsenet.ipynb, section 3."""
 
     def __init__(self, channels: int, scale: float = 20.0, learn_scale: bool = True,
                  eps: float = 1e-10) -> None:
@@ -35,12 +36,14 @@ class L2Norm(nn.Module):
 
 
 def global_average(x: torch.Tensor) -> torch.Tensor:
-    """Global context: the mean of every channel over all positions, ``[N, C, 1, 1]``. Section 2."""
+    """Global context: the mean of every channel over all positions, ``[N, C, 1, 1]``.
+    Built in notebooks/05_parsenet.ipynb, section 2."""
     return x.mean(dim=(2, 3), keepdim=True)
 
 
 def unpool(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Replication unpooling: the ``[N, C, 1, 1]`` vector at every position (a view, no copy). Section 2."""
+    """Replication unpooling: the ``[N, C, 1, 1]`` vector at every position (a view, no copy).
+    Built in notebooks/05_parsenet.ipynb, section 2."""
     if context.dim() != 4 or context.shape[-2:] != (1, 1):
         raise ValueError(f"unpool expects a global vector [N, C, 1, 1], got shape {tuple(context.shape)}")
     return context.expand(-1, -1, *size)
@@ -49,7 +52,8 @@ def unpool(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class ParseNet(FCN):
     """FCN-32s's layers plus global context from fc7, fused with the features of ``local`` (fc7 or a
     pool): ``"early"`` (concatenated, one classifier) or ``"late"`` (scores added); ``normalize``: L2Norm
-    on both. Other arguments as ``FCN``. Section 4.
+    on both. Other arguments as ``FCN``.
+    Built in notebooks/05_parsenet.ipynb, section 4.
     """
 
     def __init__(self, num_classes: int = 21, local: str = "fc7", fusion: str = "early",
@@ -90,24 +94,24 @@ class ParseNet(FCN):
 def empirical_receptive_field(model: nn.Module, images: torch.Tensor, point: tuple[int, int] | None = None,
                               ) -> torch.Tensor:
     """|d logit / d input| of one output pixel (the centre by default), summed over classes, colours
-    and images: ``[H, W]``, where the network actually looks from that pixel. Section 1."""
+    and images: ``[H, W]``, where the network actually looks from that pixel.
+    Built in notebooks/05_parsenet.ipynb, section 1."""
     check_images(images, "empirical_receptive_field images", channels=3)
     h, w = images.shape[-2:]
     y, x = point if point is not None else (h // 2, w // 2)
     if not (0 <= y < h and 0 <= x < w):
         raise ValueError(f"point {(y, x)} lies outside the {h}x{w} image")
     images = images.detach().clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    logits = model(images)
+    with model_mode(model):
+        logits = model(images)
     (grad,) = torch.autograd.grad(logits[:, :, y, x].sum(), images)  # leaves the weights' .grad alone
-    model.train(was_training)
     return grad.abs().sum(dim=(0, 1))
 
 
 def theoretical_receptive_field(model: nn.Module) -> int:
     """Receptive field (px) of one output of ``model``'s convolutions and pools, in order: each kernel
-    k adds (k - 1) times the product of the strides before it. Section 1."""
+    k adds (k - 1) times the product of the strides before it.
+    Built in notebooks/05_parsenet.ipynb, section 1."""
     size, jump = 1, 1
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from seglib.core import IGNORE_INDEX, check_images, check_instances
+
 
 def double_conv(c_in: int, c_out: int, pad: int) -> nn.Sequential:
     """Two 3x3 convolutions + ReLU: ``pad=0`` (the paper) removes 2 pixels per side in all."""
@@ -20,13 +22,18 @@ def double_conv(c_in: int, c_out: int, pad: int) -> nn.Sequential:
 
 def center_crop(skip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The centre ``size`` window of ``skip`` (crop-and-copy): ``(big - small) // 2`` off each start."""
+    if skip.shape[-2] < size[0] or skip.shape[-1] < size[1]:
+        raise ValueError(f"center_crop: cannot take a {size[0]}x{size[1]} window from a map of shape "
+                         f"{tuple(skip.shape)}")
     top, left = (skip.shape[-2] - size[0]) // 2, (skip.shape[-1] - size[1]) // 2
     return skip[..., top:top + size[0], left:left + size[1]]
 
 
 def output_size(n: int, depth: int = 4) -> int | None:
     """Output side for input side ``n`` of the unpadded U-Net, or None if ``n`` is not valid: each level
-    takes 4 pixels off (two 3x3 convolutions), every pool needs an even size, every up-convolution doubles."""
+    takes 4 pixels off (two 3x3 convolutions), every pool needs an even size, every up-convolution doubles.
+    Valid: ``n = 2**depth * b + 4 * (2**(depth+1) - 1)``, ``b`` the deepest map's side, at least
+    :func:`smallest_bottom`; the output side is then ``2**depth * (b - 4) + 4``."""
     for _ in range(depth):
         n -= 4
         if n < 2 or n % 2:
@@ -38,6 +45,16 @@ def output_size(n: int, depth: int = 4) -> int | None:
         if n < 1:
             return None
     return n
+
+
+def smallest_bottom(depth: int = 4) -> int:
+    """The smallest side ``b`` of the deepest map: 4 (3 at depth 1), since the way up takes 4 pixels off
+    after each doubling (``b -> 2 b - 4``) and must keep at least one. At depth 3 the smallest input is 92,
+    at depth 4 188."""
+    b = 1
+    while 2 ** depth * (b - 4) + 4 < 1:
+        b += 1
+    return b
 
 
 def valid_sizes(count: int = 8, depth: int = 4, start: int = 1) -> list[int]:
@@ -58,9 +75,9 @@ def check_size(n: int, depth: int = 4) -> None:
     larger = valid_sizes(1, depth, start=n)[0]
     near = f"{smaller[-1]} or {larger}" if smaller else f"{larger} (the smallest)"
     raise ValueError(f"U-Net (unpadded, depth {depth}): input side {n} is not valid; every map entering a "
-                     f"2x2 max-pool must have an even side, so valid sides are {step}*b + "
-                     f"{4 * (2 ** (depth + 1) - 1)} for b >= {step // 4}. Nearest valid sizes: {near} "
-                     "(or mirror-pad and use predict_tiles)")
+                     f"2x2 max-pool must have an even side and the output at least one pixel, so valid "
+                     f"sides are {step}*b + {4 * (2 ** (depth + 1) - 1)} for b >= {smallest_bottom(depth)}. "
+                     f"Nearest valid sizes: {near} (or mirror-pad and use predict_tiles)")
 
 
 class UNet(nn.Module):
@@ -95,6 +112,8 @@ class UNet(nn.Module):
         return 0 if self.padding == "same" else 12 * 2 ** self.depth - 8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = self.down[0][0].in_channels
+        check_images(x, f"U-Net ({self.padding}, depth {self.depth}) input", channels=channels)
         h, w = x.shape[-2:]
         for n in (h, w):
             if self.padding == "valid":
@@ -129,8 +148,15 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
     if model.padding != "valid" or pad not in ("mirror", "zeros"):
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
                          f"{model.padding!r} U-Net and pad={pad!r}")
+    check_images(image, "predict_tiles: images", channels=model.down[0][0].in_channels)
     check_size(tile, model.depth)
     out, m, grid = output_size(tile, model.depth), model.margin // 2, 2 ** model.depth
+    if out < grid:
+        smallest = valid_sizes(1, model.depth, start=tile + 1)[0]
+        bigger = output_size(smallest, model.depth)
+        raise ValueError(f"predict_tiles: tile {tile} gives {out} x {out} outputs, fewer than the {grid} "
+                         f"pixels tiles must step by to stay on the pooling grid (depth {model.depth}); use "
+                         f"a tile of at least {smallest} ({bigger} x {bigger} outputs)")
     device = next(model.parameters()).device
     step = out - out % grid
     h, w = image.shape[-2:]
@@ -151,6 +177,7 @@ def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> n
     """U-Net's weights ``w_c + w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` for an instance map ``[H, W]``:
     ``w_c = N / (2 N_class)`` balances the classes; ``d1``, ``d2`` are the distances to the nearest two
     cells; the border term goes on background pixels only (as the paper's figure shows it)."""
+    instances = check_instances(instances, "weight_map").numpy()
     cells = instances > 0
     counts = np.array([(~cells).sum(), cells.sum()], np.float64)
     w_c = (cells.size / (2 * np.maximum(counts, 1)))[cells.astype(int)]
@@ -163,8 +190,39 @@ def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> n
     return (w_c + np.where(cells, 0.0, border)).astype(np.float32)
 
 
+def carve_contacts(instances: np.ndarray) -> np.ndarray:
+    """The instance map with a 1-pixel gap wherever two cells touch: each pixel with an 8-neighbour of a
+    lower id (another cell) becomes background. Real annotations often draw touching cells with no pixel
+    between them; then a cell mask (and the weight map's border term, which lives on background pixels)
+    has no gap to learn. Built in notebooks/07_unet.ipynb, section 7."""
+    instances = np.asarray(instances)
+    padded = np.pad(instances, 1)
+    h, w = instances.shape
+    contact = np.zeros(instances.shape, bool)
+    for dy, dx in ((dy, dx) for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)):
+        other = padded[dy:dy + h, dx:dx + w]
+        contact |= (other > 0) & (other < instances)
+    return np.where(contact & (instances > 0), 0, instances)
+
+
+def three_class_target(instances: np.ndarray) -> np.ndarray:
+    """The rival to the weight map: a 3-class target ``[H, W]`` (0 background, 1 cell, 2 the cell's own
+    1-pixel outline: cell pixels with a 4-neighbour of another id, background included), trained with plain
+    cross-entropy. Cells read as class 1 stay apart by at least two outline pixels plus the gap; grow them
+    back with :func:`seglib.metrics.grow_components`. Built in notebooks/07_unet.ipynb, section 5."""
+    from skimage.segmentation import find_boundaries
+
+    instances = np.asarray(instances)
+    cells = instances > 0
+    outline = find_boundaries(instances, connectivity=1, mode="inner") & cells
+    return np.where(outline, 2, cells.astype(np.int64)).astype(np.int64)
+
+
 def weighted_cross_entropy(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """U-Net's energy: per-pixel cross-entropy times the weight map ``w(x)``, averaged over pixels
-    (a ``loss_fn`` for ``fit`` with weights as the sample's third item). Built in
-    notebooks/07_unet.ipynb, section 4."""
-    return (F.cross_entropy(logits, masks, reduction="none") * weights).mean()
+    (a ``loss_fn`` for ``fit`` with weights as the sample's third item); ignore pixels (255) add 0.
+    Built in notebooks/07_unet.ipynb, section 4."""
+    if weights.shape != masks.shape:
+        raise ValueError(f"weighted_cross_entropy: weights of shape {tuple(weights.shape)} for masks of "
+                         f"shape {tuple(masks.shape)}; expected one weight per pixel")
+    return (F.cross_entropy(logits, masks, reduction="none", ignore_index=IGNORE_INDEX) * weights).mean()

@@ -70,7 +70,8 @@ def _init_like_torchvision(model: nn.Module) -> None:
 def convolutionalize_linear(linear: nn.Linear, in_channels: int, kernel_size: int,
                             padding: int = 0) -> nn.Conv2d:
     """The convolution that computes ``linear`` at every position of a feature map: its weight
-    ``[out, in_channels * k * k]`` (channel, row, column order) is the kernel ``[out, in_channels, k, k]``."""
+    ``[out, in_channels * k * k]`` (channel, row, column order) is the kernel ``[out, in_channels, k, k]``.
+    First used in notebooks/04_fcn.ipynb, section 2."""
     if linear.in_features != in_channels * kernel_size**2:
         raise ValueError(f"a Linear with {linear.in_features} inputs cannot read "
                          f"{in_channels} x {kernel_size} x {kernel_size} blocks")
@@ -82,14 +83,16 @@ def convolutionalize_linear(linear: nn.Linear, in_channels: int, kernel_size: in
 
 
 def pool5_grid(vgg: VGG) -> int:
-    """Side of the pool5 grid that fc6 reads: 7 for ImageNet's 224 px inputs (224 / 32)."""
+    """Side of the pool5 grid that fc6 reads: 7 for ImageNet's 224 px inputs (224 / 32).
+    First used in notebooks/04_fcn.ipynb, section 1."""
     size = vgg.avgpool.output_size
     return size if isinstance(size, int) else size[0]
 
 
 def convolutionalize(vgg: VGG) -> nn.Sequential:
     """A fully convolutional copy of ``vgg`` (fc6 a 7x7 conv, fc7 and fc8 1x1 convs; avgpool dropped): on
-    224x224 the classifier's scores, on a larger image a map of them, one every 32 pixels."""
+    224x224 the classifier's scores, on a larger image a map of them, one every 32 pixels.
+    First used in notebooks/04_fcn.ipynb, section 1."""
     fc6, fc7, fc8 = (m for m in vgg.classifier if isinstance(m, nn.Linear))
     k = pool5_grid(vgg)
     return nn.Sequential(OrderedDict(
@@ -106,7 +109,7 @@ def convolutionalize(vgg: VGG) -> nn.Sequential:
 
 class VGGBackbone(nn.Module):
     """VGG's conv layers cut after pool3, pool4 and pool5 (1/8, 1/16, 1/32): ``forward`` returns the three
-    maps by name, ``channels`` their channel counts."""
+    maps by name, ``channels`` their channel counts. First used in notebooks/04_fcn.ipynb, section 2."""
 
     def __init__(self, features: nn.Sequential) -> None:
         super().__init__()
@@ -135,7 +138,8 @@ def shapes_vgg16() -> VGG:
     """The quick profile's stand-in for an ImageNet VGG16 (1/8 width, batch norm, 96 px inputs), trained
     to name the one shape in an image by ``scripts/pretrain_shapes_vgg.py``; shipped, not downloaded.
     It read raw ``[0, 1]`` images; FCN and DeconvNet feed it ImageNet-normalised ones, a near-uniform
-    per-channel scale and shift that the BatchNorm after conv1 removes in training mode."""
+    per-channel scale and shift that the BatchNorm after conv1 removes in training mode.
+    First used in notebooks/04_fcn.ipynb, section 1."""
     if not SHAPES_WEIGHTS.is_file():
         raise FileNotFoundError(f"{SHAPES_WEIGHTS} is missing (an incomplete install?): reinstall seglib, "
                                 "or train it again with scripts/pretrain_shapes_vgg.py")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 import io
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -17,7 +18,7 @@ from matplotlib.patches import Patch
 from torch import nn
 from torchvision.utils import make_grid
 
-from seglib.core import DatasetError, model_device
+from seglib.core import DatasetError, model_device, model_mode
 from seglib.viz import voc_palette
 from seglib.widgets.snapshot import StillThenPanel
 
@@ -60,14 +61,12 @@ def forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names:
         return hook
 
     handles = [module.register_forward_hook(recorder(name)) for name, module in modules.items()]
-    was_training = model.training
     try:
-        with torch.no_grad():
-            output = model.eval()(batch.to(device or model_device(model, torch.device("cpu"))))
+        with model_mode(model), torch.no_grad():
+            output = model(batch.to(device or model_device(model, torch.device("cpu"))))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     output = output["out"] if isinstance(output, dict) else output  # torchvision's {"out": logits}
     skipped = [name for name in layer_names if name not in captured]
     if skipped:
@@ -107,7 +106,8 @@ def _png(fig: Figure) -> bytes:
 class FeatureMapExplorer(StillThenPanel):
     """Interactive feature-map viewer for any ``nn.Module`` with convolution layers, on ``images`` (anything
     indexable of ``[3, H, W]`` images or ``(image, mask)`` pairs); the controls ``image_index``, ``layer``,
-    ``channel`` and ``grid`` are attributes code can drive."""
+    ``channel`` and ``grid`` are attributes code can drive.
+    First used in notebooks/04_fcn.ipynb, section 6."""
 
     def __init__(self, model: nn.Module, images: Sequence[Any], layer_names: Sequence[str] | None = None,
                  class_names: Sequence[str] | None = None, device: torch.device | str | None = None,

@@ -47,7 +47,8 @@ def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = N
 
 def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: int = 0,
                steps: tuple[int, ...] = (0, 1, 3), figsize: tuple[float, float] = (8, 2.6)) -> Figure:
-    """A static picture: the input, the kernel, and the output after each of ``steps``."""
+    """A static picture: the input, the kernel, and the output after each of ``steps``.
+    First used in notebooks/03_upsampling.ipynb, section 2."""
     all_steps = transposed_conv_steps(x, kernel, stride, padding)
     vmax = all_steps[-1].partial.abs().max().item()
     fig = Figure(figsize=figsize, layout="constrained")
@@ -63,7 +64,8 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
 
 class TransposedConvStepper(StillThenPanel, widgets.VBox):
     """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``): Play and a step
-    slider over the input cells, stride and kernel-size sliders (a new size takes ``default_kernel``)."""
+    slider over the input cells, stride and kernel-size sliders (a new size takes ``default_kernel``).
+    First used in notebooks/03_upsampling.ipynb, section 2."""
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:

@@ -5,13 +5,14 @@ at that stage. Built in notebooks/06_deconvnet.ipynb, section 4.
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from seglib.core import model_mode
 from seglib.models.deconvnet import DeconvNet
 from seglib.viz import colorize
 from seglib.widgets.feature_maps import _png
@@ -36,7 +37,8 @@ def unpooling_views(activation: torch.Tensor, mode: str = "bilinear") -> dict[st
 
 class UnpoolingExplorer(StillThenPanel):
     """Interactive view of DeconvNet's switches on ``images`` ``[N, 3, H, W]``; the controls ``image_index``,
-    ``stage``, ``channel`` and ``mode`` are attributes code can drive."""
+    ``stage``, ``channel`` and ``mode`` are attributes code can drive.
+    First used in notebooks/06_deconvnet.ipynb, section 4."""
 
     def __init__(self, model: DeconvNet, images: Sequence[torch.Tensor] | torch.Tensor,
                  class_names: Sequence[str] | None = None) -> None:
@@ -66,10 +68,8 @@ class UnpoolingExplorer(StillThenPanel):
     def maps(self, index: int) -> dict[str, torch.Tensor]:
         """``DeconvNet.maps`` of image ``index`` (eval mode, batch of one); kept for the image shown."""
         if index != self._cached:
-            was_training = self.model.training
-            with torch.no_grad():
-                out = self.model.eval().maps(torch.as_tensor(self.images[index]).float()[None])
-            self.model.train(was_training)
+            with model_mode(self.model), torch.no_grad():
+                out = self.model.maps(torch.as_tensor(self.images[index]).float()[None])
             self._maps, self._cached = {k: v[0].cpu() for k, v in out.items()}, index
         return self._maps
 
