@@ -182,7 +182,8 @@ def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protoco
     return sweep
 
 
-def plot(sweep: Sweep, metric: str, ax=None, models: Sequence[str] | None = None, title: str | None = None):
+def plot(sweep: Sweep, metric: str, ax=None, models: Sequence[str] | None = None, title: str | None = None,
+         xlabel: str = "training steps"):
     """Score against steps, one line per model: the mean over seeds, its min-max band shaded, each seed
     a dot. A line that catches up with more steps is a speed effect, not an inability.
     First used in notebooks/04_fcn.ipynb, section 5."""
@@ -200,7 +201,7 @@ def plot(sweep: Sweep, metric: str, ax=None, models: Sequence[str] | None = None
             ax.scatter([steps] * len(v), v, s=8, alpha=0.5, color=line.get_color())
     ax.set_xscale("log", base=2)
     ax.set_xticks([x * sweep.steps for x in sweep.multiples], [str(x * sweep.steps) for x in sweep.multiples])
-    ax.set_xlabel("training steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
     ax.set_title(title or f"{sweep.name}: {metric}, seeds {sweep.seeds(sweep.multiples[0])}")
     ax.legend(fontsize=7)
