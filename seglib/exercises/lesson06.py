@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from seglib.exercises.core import CheckResult, cases, run_checks
-from seglib.models.deconvnet import DeconvNet, merge_proposals
+from seglib.models.deconvnet import DeconvNet, merge_proposals, score_proposals
 from seglib.models.vgg import vgg16
 
 
@@ -141,12 +141,7 @@ def solution_merge_proposals(model: torch.nn.Module, image: torch.Tensor,
 
 def _merge_by_mean(model, image, boxes, size):
     total, count = image.new_zeros(0), image.new_zeros(1, *image.shape[-2:])
-    for t, le, b, r in boxes:
-        crop = F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
-                             align_corners=False)
-        with torch.no_grad():
-            p = F.interpolate(model.eval()(crop).softmax(1), size=(b - t, r - le), mode="bilinear",
-                              align_corners=False)[0]
+    for p, (t, le, b, r) in zip(score_proposals(model, image, boxes, size), boxes, strict=True):
         total = total if total.numel() else image.new_zeros(p.shape[0], *image.shape[-2:])
         total[:, t:b, le:r] += p
         count[:, t:b, le:r] += 1
@@ -155,12 +150,7 @@ def _merge_by_mean(model, image, boxes, size):
 
 def _merge_last_wins(model, image, boxes, size):
     out = None
-    for t, le, b, r in boxes:
-        crop = F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
-                             align_corners=False)
-        with torch.no_grad():
-            p = F.interpolate(model.eval()(crop).softmax(1), size=(b - t, r - le), mode="bilinear",
-                              align_corners=False)[0]
+    for p, (t, le, b, r) in zip(score_proposals(model, image, boxes, size), boxes, strict=True):
         out = image.new_zeros(p.shape[0], *image.shape[-2:]) if out is None else out
         out[:, t:b, le:r] = p
     return out

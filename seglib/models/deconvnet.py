@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.models import VGG
 from torchvision.transforms import v2
 
-from seglib.core import check_images
+from seglib.core import check_images, model_mode
 from seglib.models.fcn import FCN, IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 from seglib.models.vgg import convolutionalize_linear, pool5_grid, vgg16
@@ -206,21 +206,27 @@ def oracle_proposals(instances: torch.Tensor, generator: torch.Generator, enlarg
     return boxes
 
 
-def merge_proposals(model: nn.Module, image: torch.Tensor, boxes: list[Box], size: int = 96) -> torch.Tensor:
-    """The paper's instance-wise inference: class probabilities ``[C, H, W]`` of ``image`` ``[3, H, W]`` from
-    ``model`` run on each box resized to ``size`` x ``size``, resized back into place and merged by a
-    pixel-wise maximum; pixels no box covers keep 0 everywhere, so argmax reads them as class 0
-    (Noh et al., 2015, "Inference"). Built in notebooks/06_deconvnet.ipynb, section 5."""
+def score_proposals(model: nn.Module, image: torch.Tensor, boxes: list[Box], size: int = 96
+                    ) -> list[torch.Tensor]:
+    """Class probabilities ``[C, b - t, r - le]`` for each box ``(t, le, b, r)`` of ``image`` ``[3, H, W]``:
+    the box resized to ``size`` x ``size``, scored by ``model`` (in eval mode), resized back to the box."""
     if not boxes:
         raise ValueError("merge_proposals: no boxes given (each image needs at least one proposal)")
     crops = torch.cat([F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
                                      align_corners=False) for t, le, b, r in boxes])
-    model.eval()
-    with torch.no_grad():
+    with model_mode(model), torch.no_grad():
         probs = model(crops).softmax(1)
-    merged = image.new_zeros(probs.shape[1], *image.shape[-2:])
-    for p, (t, le, b, r) in zip(probs, boxes, strict=True):
-        back = F.interpolate(p[None], size=(b - t, r - le), mode="bilinear", align_corners=False)[0]
+    return [F.interpolate(p[None], size=(b - t, r - le), mode="bilinear", align_corners=False)[0]
+            for p, (t, le, b, r) in zip(probs, boxes, strict=True)]
+
+
+def merge_proposals(model: nn.Module, image: torch.Tensor, boxes: list[Box], size: int = 96) -> torch.Tensor:
+    """The paper's instance-wise inference: :func:`score_proposals` pasted back into place and merged by a
+    pixel-wise maximum, ``[C, H, W]``; pixels no box covers keep 0 everywhere, so argmax reads them as
+    class 0 (Noh et al., 2015, "Inference"). Built in notebooks/06_deconvnet.ipynb, section 5."""
+    scored = score_proposals(model, image, boxes, size)
+    merged = image.new_zeros(scored[0].shape[0], *image.shape[-2:])
+    for back, (t, le, b, r) in zip(scored, boxes, strict=True):
         merged[:, t:b, le:r] = torch.maximum(merged[:, t:b, le:r], back)
     return merged
 
