@@ -52,23 +52,25 @@ def unpool(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class ParseNet(FCN):
     """FCN-32s's layers plus global context from fc7, fused with the features of ``local`` (fc7 or a
     pool): ``"early"`` (concatenated, one classifier) or ``"late"`` (scores added); ``normalize``: L2Norm
-    on both. Other arguments as ``FCN``.
+    on both; ``context=False``: the same network without the global branch (the local map alone, the
+ablation that shows what the context adds). Other arguments as ``FCN``.
     Built in notebooks/05_parsenet.ipynb, section 4.
     """
 
     def __init__(self, num_classes: int = 21, local: str = "fc7", fusion: str = "early",
-                 normalize: bool = True, scale: float = 20.0, learn_scale: bool = True, **fcn_args) -> None:
+                 normalize: bool = True, scale: float = 20.0, learn_scale: bool = True, context: bool = True,
+                 **fcn_args) -> None:
         super().__init__(num_classes, "32s", **fcn_args)
         if local not in LAYERS or fusion not in ("early", "late"):
             raise ValueError(f"local must be one of {sorted(LAYERS)} and fusion 'early' or 'late', "
                              f"got local={local!r}, fusion={fusion!r}")
-        self.local, self.fusion = local, fusion
+        self.local, self.fusion, self.context = local, fusion, context
         c_local = self.fc7.out_channels if local == "fc7" else self.backbone.channels[local]
-        c_global = self.fc7.out_channels
+        c_global = self.fc7.out_channels if context else 0
         del self.score_fr
         self.norm_local = L2Norm(c_local, scale, learn_scale) if normalize else nn.Identity()
-        self.norm_global = L2Norm(c_global, scale, learn_scale) if normalize else nn.Identity()
-        if fusion == "early":
+        self.norm_global = L2Norm(c_global, scale, learn_scale) if normalize and context else nn.Identity()
+        if fusion == "early" or not context:
             self.score = zero_conv1x1(c_local + c_global, num_classes)
         else:
             self.score_local = zero_conv1x1(c_local, num_classes)
@@ -80,6 +82,8 @@ class ParseNet(FCN):
         """Class scores at the stride of ``local`` from the backbone's ``features`` (pool3/4/5)."""
         fc7 = self.drop7(self.relu7(self.fc7(self.drop6(self.relu6(self.fc6(features["pool5"]))))))
         local = self.norm_local(fc7 if self.local == "fc7" else features[self.local])
+        if not self.context:
+            return self.score(local)
         context = self.norm_global(global_average(fc7))
         if self.fusion == "early":
             return self.score(torch.cat([local, unpool(context, local.shape[-2:])], dim=1))
