@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seglib.datasets import CellTiles
 from seglib.metrics import instance_scores
 from seglib.models.local import LocalNet
 from seglib.models.unet import (
@@ -26,7 +27,7 @@ from seglib.models.unet import (
 )
 from seglib.synthetic import ShapesConfig, make_sample
 from seglib.train import fit
-from seglib.transforms import CellTiles, elastic_rot_flip
+from seglib.transforms import elastic_rot_flip
 
 
 SIZE, WIDTH, DEPTH, BATCH, LR = 68, 8, 3, 2, 1e-3

@@ -186,6 +186,7 @@ def _corner_tiles(images: torch.Tensor, cells: torch.Tensor, side: int) -> tuple
 def _unet(setup: Setup) -> dict:
     """Lesson 07: U-Net on PhC-U373, the paper's recipe: one large tile per step, momentum 0.99,
     border weight map, elastic deformation; trained on sequence 01, scored on 02 (cell IoU)."""
+    from seglib.datasets import CellTiles
     from seglib.metrics import ConfusionMatrix
     from seglib.models.unet import (
         UNet,
@@ -195,7 +196,6 @@ def _unet(setup: Setup) -> dict:
         weight_map,
         weighted_cross_entropy,
     )
-    from seglib.transforms import CellTiles
     root = _u373(setup)
     if setup.smoke:
         depth, width = 2, 4

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from seglib.core import DatasetError
+from seglib.datasets import CellTiles
 from seglib.exercises.lesson07 import brute_force_weight_map
 from seglib.metrics import instance_scores, separation, touching_pairs
 from seglib.models.unet import (
@@ -27,7 +28,7 @@ from seglib.models.unet import (
 )
 from seglib.synthetic import ShapesConfig, make_sample
 from seglib.train import fit
-from seglib.transforms import CellTiles, elastic_displacement, elastic_rot_flip
+from seglib.transforms import elastic_displacement, elastic_rot_flip
 
 
 def test_paper_network_has_31_030_658_parameters_23_convolutions_and_maps_572_to_388():
