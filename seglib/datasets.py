@@ -83,7 +83,7 @@ def check_dataset_folder(root: str | Path, required: list[str], name: str, how_t
     return root
 
 
-def check_files_exist(paths: list[str], listed_in: str | Path) -> None:
+def _check_files_exist(paths: list[str], listed_in: str | Path) -> None:
     """Raise ``DatasetError`` naming the split list if it is empty or names missing files."""
     if not paths:
         raise DatasetError(f"{listed_in} lists no samples: the split is empty")
@@ -156,7 +156,7 @@ class VOCSegmentation(_CheckedDataset):
         self.images, self.masks = self.reader.images, self.reader.masks
         self.transforms, self.check = transforms, check
         if check:
-            check_files_exist(self.images + self.masks, Path(root) / split_file)
+            _check_files_exist(self.images + self.masks, Path(root) / split_file)
 
 
 class CityscapesSegmentation(_CheckedDataset):
@@ -178,7 +178,7 @@ class CityscapesSegmentation(_CheckedDataset):
         self.reader, self.images, self.masks = reader, reader.images, [t[0] for t in reader.targets]
         self.transforms, self.check = transforms, check
         if check:
-            check_files_exist(self.masks, f"the images in {root / 'leftImg8bit' / split} "
+            _check_files_exist(self.masks, f"the images in {root / 'leftImg8bit' / split} "
                                           "(their gtFine label files)")
 
     def to_labels(self, mask: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ U373_SHA256: str | None = None
 md5; pin the sha256 here once two downloads agree."""
 
 
-def file_digests(path: str | Path) -> dict[str, str]:
+def _file_digests(path: str | Path) -> dict[str, str]:
     """``{"sha256": ..., "md5": ...}`` of a file, read in 1 MiB chunks (for archives of gigabytes)."""
     sha256, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as f:
@@ -113,7 +113,7 @@ def download_u373(root: str | Path | None = None, sha256: str | None = U373_SHA2
             archive.unlink(missing_ok=True)
             raise DatasetError(f"could not download {U373_URL} ({type(exc).__name__}: {exc}). "
                                f"{by_hand}") from exc
-    digests = file_digests(archive)
+    digests = _file_digests(archive)
     print(f"{archive}: sha256 {digests['sha256']}, md5 {digests['md5']}")
     if sha256 is not None and digests["sha256"] != sha256:
         raise DatasetError(f"{archive} has sha256 {digests['sha256']}, not {sha256}: corrupt or another "

@@ -38,12 +38,12 @@ CHECKPOINT_EVERY_S: float = 300.0
 """Besides after every epoch, ``fit`` saves its checkpoint mid-epoch at most this often (seconds)."""
 
 
-def save_checkpoint(path: str | Path, state: dict) -> Path:
+def _save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` with :func:`seglib.core.atomic_write`: a crash mid-write leaves the previous file."""
     return atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None) -> dict:
+def _load_checkpoint(path: str | Path, map_location: str | torch.device | None = None) -> dict:
     """Read a checkpoint with ``torch.load(weights_only=True)``: tensors and plain containers only."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -266,7 +266,7 @@ def _check_batch(masks: torch.Tensor, logits: torch.Tensor, indices: list[int]) 
 def _save(path: Path, model, opt, scheduler, scaler, settings: dict, state: dict, **changes) -> None:
     """Save the run, with ``state`` updated by ``changes`` (e.g. the time spent so far mid-epoch)."""
     state.update(changes)
-    save_checkpoint(path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
+    _save_checkpoint(path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                            "settings": settings, "rng": torch.get_rng_state(),
                            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []})
@@ -274,7 +274,7 @@ def _save(path: Path, model, opt, scheduler, scaler, settings: dict, state: dict
 
 def _resume(path: Path, model, opt, scheduler, scaler, settings: dict) -> dict:
     """Load ``path`` into model, optimizer, schedule and RNG; refuse it if any setting changed."""
-    saved = load_checkpoint(path, map_location="cpu")
+    saved = _load_checkpoint(path, map_location="cpu")
     before = saved.get("settings", {})
     changed = [f"{k}: {before.get(k)} then, {v} now" for k, v in settings.items() if before.get(k) != v]
     if changed:

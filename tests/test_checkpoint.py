@@ -10,15 +10,15 @@ from torch import nn
 
 import seglib.train
 from seglib.core import CheckpointError
-from seglib.train import fit, load_checkpoint, save_checkpoint
+from seglib.train import _load_checkpoint, _save_checkpoint, fit
 
 
 # --- save / load ----------------------------------------------------------------------------------
 
 def test_round_trip_keeps_tensors_and_plain_values(tmp_path):
     state = {"model": nn.Linear(2, 3).state_dict(), "epoch": 4, "history": {"loss": [1.0, 0.5]}, "rng": None}
-    path = save_checkpoint(tmp_path / "sub" / "run.pt", state)
-    loaded = load_checkpoint(path)
+    path = _save_checkpoint(tmp_path / "sub" / "run.pt", state)
+    loaded = _load_checkpoint(path)
     assert loaded["epoch"] == 4 and loaded["history"] == {"loss": [1.0, 0.5]} and loaded["rng"] is None
     assert all(torch.equal(loaded["model"][k], v) for k, v in state["model"].items())
     assert [p.name for p in path.parent.iterdir()] == ["run.pt"]  # no temporary file left
@@ -27,7 +27,7 @@ def test_round_trip_keeps_tensors_and_plain_values(tmp_path):
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
 def test_interrupted_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch, error):
     path = tmp_path / "run.pt"
-    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    _save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
     old_bytes = path.read_bytes()
 
     def half_save(obj, f, *args, **kwargs):
@@ -36,24 +36,24 @@ def test_interrupted_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch
 
     monkeypatch.setattr(torch, "save", half_save)
     with pytest.raises(type(error)):
-        save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+        _save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
     monkeypatch.undo()
     assert path.read_bytes() == old_bytes
-    assert load_checkpoint(path)["epoch"] == 1
+    assert _load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
 
 
 def test_truncated_file_gives_an_error_naming_it(tmp_path):
     path = tmp_path / "broken.pt"
-    save_checkpoint(path, {"w": torch.ones(100)})
+    _save_checkpoint(path, {"w": torch.ones(100)})
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointError, match=re.escape("broken.pt") + ".*another checkpoint path"):
-        load_checkpoint(path)
+        _load_checkpoint(path)
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match=re.escape("text.pt")):
-        load_checkpoint(tmp_path / "text.pt")
+        _load_checkpoint(tmp_path / "text.pt")
     with pytest.raises(FileNotFoundError, match=re.escape("missing.pt")):
-        load_checkpoint(tmp_path / "missing.pt")
+        _load_checkpoint(tmp_path / "missing.pt")
 
 
 class NotPlain:
@@ -61,12 +61,12 @@ class NotPlain:
 
 
 def test_weights_only_refuses_arbitrary_objects(tmp_path):
-    path = save_checkpoint(tmp_path / "obj.pt", {"thing": NotPlain()})
+    path = _save_checkpoint(tmp_path / "obj.pt", {"thing": NotPlain()})
     with pytest.raises(CheckpointError, match=re.escape("obj.pt")):
-        load_checkpoint(path)
-    save_checkpoint(tmp_path / "list.pt", [1, 2])  # loads, but is not a dict
+        _load_checkpoint(path)
+    _save_checkpoint(tmp_path / "list.pt", [1, 2])  # loads, but is not a dict
     with pytest.raises(CheckpointError, match="holds a list"):
-        load_checkpoint(tmp_path / "list.pt")
+        _load_checkpoint(tmp_path / "list.pt")
 
 
 # --- fit: interrupted and resumed == unbroken -----------------------------------------------------
@@ -114,7 +114,7 @@ def test_interrupted_then_resumed_run_matches_an_unbroken_one(tmp_path, capsys, 
     with pytest.raises(KeyboardInterrupt):
         fit(model, make_train(fail_at=(stop_in_step - 1) * BATCH + 1), red_data(8, seed=5),
             checkpoint=path, **settings)
-    saved = load_checkpoint(path)
+    saved = _load_checkpoint(path)
     last_saved = stop_in_step - 1 if every_step else 6
     assert (saved["epoch"], saved["step"]) == divmod(last_saved, 6)
     assert saved["scheduler"]["last_epoch"] == last_saved  # the schedule's own step count
@@ -127,7 +127,7 @@ def test_interrupted_then_resumed_run_matches_an_unbroken_one(tmp_path, capsys, 
     for (name, p), q in zip(other_start.named_parameters(), reference.parameters(), strict=True):
         assert torch.equal(p, q), f"{name} differs after resuming"
     assert same_history(history, reference_history)
-    assert load_checkpoint(path)["epoch"] == EPOCHS
+    assert _load_checkpoint(path)["epoch"] == EPOCHS
 
 
 def test_a_finished_run_resumes_to_the_same_result(tmp_path, capsys):
@@ -187,7 +187,7 @@ def test_a_killed_save_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
 
 
 def test_checkpoints_hold_only_weights_only_types(tmp_path):
-    """fit's own checkpoints load with weights_only=True (what load_checkpoint uses) and carry the history."""
+    """fit's own checkpoints load with weights_only=True (what _load_checkpoint uses), with the history."""
     path = tmp_path / "run.pt"
     history = fit(fresh_model(), make_train(), red_data(8, seed=5), checkpoint=path,
                   **{**SETTINGS, "epochs": 1})

@@ -75,7 +75,7 @@ def solution_wide_net(num_classes: int) -> nn.Module:
     return PooledNet(num_classes)
 
 
-def field_extent(model: nn.Module, size: int = 96) -> int:
+def _field_extent(model: nn.Module, size: int = 96) -> int:
     """Rows spanned by the centre pixel's empirical receptive field on ``size`` px random images
     (``seglib.models.parsenet.empirical_receptive_field``, in eval mode)."""
     images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -94,7 +94,7 @@ def _probe(fn: Callable[[int], nn.Module]) -> Callable[[int, int, int], dict]:
         model.eval()
         with torch.no_grad():
             shape = tuple(model(torch.rand(1, 3, h, w)).shape)
-        field = field_extent(model) if shape[-2:] == (h, w) else 0  # no centre pixel to probe otherwise
+        field = _field_extent(model) if shape[-2:] == (h, w) else 0  # no centre pixel to probe otherwise
         return {"type": "Module", "shape": shape, "field": field,
                 "parameters": sum(p.numel() for p in model.parameters())}
     return probe

@@ -81,7 +81,7 @@ COUNT_MISTAKES: dict[str, Callable] = {
 
 # --- the checks ---
 
-def compare_labels(got: object, expected: torch.Tensor) -> str | None:
+def _compare_labels(got: object, expected: torch.Tensor) -> str | None:
     """Exact comparison for class indices or counts: type, shape, dtype int64, then values."""
     if (problem := shape_problem(got, expected)) is not None:
         return problem
@@ -111,7 +111,7 @@ def check_label_ids_to_train_ids(fn: Callable[[torch.Tensor], torch.Tensor]) -> 
     described = [(f"{why}; ids {ids.flatten().tolist()[:6]}{'...' if ids.numel() > 6 else ''}", ids)
                  for ids, why in settings]
     return run_checks("label_ids_to_train_ids", fn, cases(solution_label_ids_to_train_ids, described),
-                      comparer=compare_labels, mistakes=LOOKUP_MISTAKES)
+                      comparer=_compare_labels, mistakes=LOOKUP_MISTAKES)
 
 
 def check_class_pixel_counts(fn: Callable[..., torch.Tensor]) -> CheckResult:
@@ -124,4 +124,4 @@ def check_class_pixel_counts(fn: Callable[..., torch.Tensor]) -> CheckResult:
         ("classes 2..4 absent: their counts are 0", torch.tensor([[1, 1], [0, 255]]), 5),
         ("a batch of two 8x8 VOC-like masks with a 255 border", border, 21),
         ("nothing but ignore: all counts 0", torch.full((3, 3), 255), 4),
-    ]), comparer=compare_labels, mistakes=COUNT_MISTAKES)
+    ]), comparer=_compare_labels, mistakes=COUNT_MISTAKES)

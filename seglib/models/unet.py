@@ -67,7 +67,7 @@ def valid_sizes(count: int = 8, depth: int = 4, start: int = 1) -> list[int]:
     return sizes
 
 
-def check_size(n: int, depth: int = 4) -> None:
+def _check_size(n: int, depth: int = 4) -> None:
     """Raise ``ValueError`` naming the nearest valid sizes unless ``n`` is a valid input side."""
     if output_size(n, depth) is not None:
         return
@@ -117,7 +117,7 @@ class UNet(nn.Module):
         h, w = x.shape[-2:]
         for n in (h, w):
             if self.padding == "valid":
-                check_size(n, self.depth)
+                _check_size(n, self.depth)
             elif n % 2 ** self.depth:
                 raise ValueError(f"U-Net (padded): input sides must be multiples of {2 ** self.depth}, "
                                  f"got {h}x{w}")
@@ -149,7 +149,7 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
                          f"{model.padding!r} U-Net and pad={pad!r}")
     check_images(image, "predict_tiles: images", channels=model.down[0][0].in_channels)
-    check_size(tile, model.depth)
+    _check_size(tile, model.depth)
     out, m, grid = output_size(tile, model.depth), model.margin // 2, 2 ** model.depth
     if out < grid:
         smallest = valid_sizes(1, model.depth, start=tile + 1)[0]

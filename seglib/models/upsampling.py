@@ -190,7 +190,7 @@ def upsampler(kind: str) -> nn.Module:
     return nn.Sequential(layers[kind](), nn.ReLU(), nn.Conv2d(8, 1, 1))
 
 
-def train_upsampler(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, steps: int,
+def _train_upsampler(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, steps: int,
                     lr: float, batch_size: int = 16, border: int = 2) -> nn.Module:
     """Adam on the interior MSE, batches taken in order (cycling), so a run is fixed by the model's
     initialisation alone. Returns ``model``, trained in place. Section 6."""
@@ -219,7 +219,7 @@ def least_squares_fit(linear: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     return torch.linalg.lstsq(design.T @ design, design.T @ wanted).solution.flatten().float()
 
 
-def transposed_linear(kernel_size: int, stride: int = 2, bias: bool = True) -> tuple[Callable, int]:
+def _transposed_linear(kernel_size: int, stride: int = 2, bias: bool = True) -> tuple[Callable, int]:
     """A one-channel transposed convolution as ``(fn(x, params), n_params)``: ``params`` is the
     flattened ``[k, k]`` kernel, then the bias; sized by :func:`same_size_padding`. Section 6."""
     padding, output_padding = same_size_padding(kernel_size, stride)
@@ -242,9 +242,9 @@ def resize_conv_linear(kernel_size: int = 3, factor: int = 2) -> tuple[Callable,
     return fn, k2 + 1
 
 
-LINEAR_FORMS = {"kernel 3": lambda: transposed_linear(3), "kernel 4": lambda: transposed_linear(4),
+LINEAR_FORMS = {"kernel 3": lambda: _transposed_linear(3), "kernel 4": lambda: _transposed_linear(4),
                 "resize, conv 3x3": lambda: resize_conv_linear(3),
-                "kernel 4, no bias": lambda: transposed_linear(4, bias=False)}
+                "kernel 4, no bias": lambda: _transposed_linear(4, bias=False)}
 """Each trained upsampler's linear form (drop the ReLU; FCN's is linear already, without bias)."""
 
 
@@ -308,7 +308,7 @@ def upsampling_rivals(seed: int, steps: int, n_train: int = 256, n_test: int = 6
     for kind in UPSAMPLERS:
         torch.manual_seed(seed)
         lr = 0.002 if kind.startswith("FCN") else 0.02  # FCN's layer starts at a good answer: fine-tune
-        models[kind] = train_upsampler(upsampler(kind), train_inputs, train_targets, steps, lr,
+        models[kind] = _train_upsampler(upsampler(kind), train_inputs, train_targets, steps, lr,
                                        border=border)
         with torch.no_grad():
             scores[kind] = score(models[kind](test_inputs))

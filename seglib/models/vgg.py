@@ -19,7 +19,7 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def scaled_cfg(width: float = 1.0) -> list[int | str]:
+def _scaled_cfg(width: float = 1.0) -> list[int | str]:
     """VGG16's layout (torchvision's; ``"M"``: a max-pool) with every conv channel count times ``width``."""
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
@@ -34,7 +34,7 @@ def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes:
     """
     if weights is not None and (width != 1.0 or num_classes != 1000):
         raise ValueError("pretrained weights exist only for width=1.0 and num_classes=1000")
-    cfg = scaled_cfg(width)
+    cfg = _scaled_cfg(width)
     meta = weights is not None or (device is not None and torch.device(device).type == "meta")
     with torch.device("meta"):  # VGG's constructor always builds a full-size classifier: on meta it is free
         model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False)
