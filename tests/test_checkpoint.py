@@ -178,6 +178,61 @@ def test_resume_refuses_another_optimizer_function_even_a_lambda_of_the_same_nam
         fit(fresh_model(), make_train(), checkpoint=named, **{**SETTINGS, "schedule": "constant"})
 
 
+def to_old_format(path, name: str, poly: bool) -> None:
+    """Rewrite ``path`` as fit wrote it before it saved the schedule: no scheduler state, settings without
+    "schedule" and "optimizer_built", an optimizer function named by ``__name__``, no ``initial_lr``, and
+    the rate of the last step taken (old fit set it before each step; "sgd" alone on the poly schedule)."""
+    state = _load_checkpoint(path)
+    t = state.pop("scheduler")["last_epoch"]
+    kept = {k: v for k, v in state["settings"].items() if k not in ("schedule", "optimizer_built")}
+    state["settings"] = {**kept, "optimizer": name}
+    for group in state["optimizer"]["param_groups"]:
+        base = group.pop("initial_lr")
+        group["lr"] = base * (1 - (t - 1) / (EPOCHS * N // BATCH)) ** 0.9 if poly else base
+    _save_checkpoint(path, state)
+
+
+@pytest.mark.parametrize("optimizer, name, schedule", [("sgd", "sgd", "poly"), ("adam", "adam", "constant"),
+                                                       (adam_two_groups, "adam_two_groups", "constant")])
+def test_a_checkpoint_from_before_schedules_were_saved_resumes_as_it_ran(tmp_path, capsys, monkeypatch,
+                                                                          optimizer, name, schedule):
+    """Old fit ran "sgd" on the poly schedule and everything else at a constant rate: its checkpoints
+    resume on that schedule, to the unbroken run's weights and history; on another schedule they are
+    refused."""
+    monkeypatch.setattr(seglib.train, "pick_device", lambda prefer=None: torch.device(prefer or "cpu"))
+    settings = {**SETTINGS, "optimizer": optimizer, "schedule": schedule}
+    reference = fresh_model()
+    reference_history = fit(reference, make_train(), red_data(8, seed=5), **settings)
+    monkeypatch.setattr(seglib.train, "CHECKPOINT_EVERY_S", -1.0)
+    path = tmp_path / "old.pt"
+    with pytest.raises(KeyboardInterrupt):  # stopped in global step 10: saved after step 9 (epoch 2, step 3)
+        fit(fresh_model(), make_train(fail_at=9 * BATCH + 1), red_data(8, seed=5), checkpoint=path,
+            **settings)
+    to_old_format(path, name, poly=schedule == "poly")
+    other = {"poly": "constant", "constant": "poly"}[schedule]
+    with pytest.raises(CheckpointError, match=f"schedule: {schedule} then, {other} now"):
+        fit(fresh_model(), make_train(), checkpoint=path, **{**settings, "schedule": other})
+    other_start = tiny_net(dropout=0.3)
+    history = fit(other_start, make_train(), red_data(8, seed=5), checkpoint=path, **settings)
+    assert f"Resumed from {path}: epoch 2/3, step 3/6." in capsys.readouterr().out
+    for (p_name, p), q in zip(other_start.named_parameters(), reference.parameters(), strict=True):
+        assert torch.equal(p, q), f"{p_name} differs after resuming"
+    assert same_history(history, reference_history)
+
+
+def test_an_old_checkpoint_whose_rate_contradicts_its_schedule_is_refused(tmp_path, monkeypatch):
+    """A function named "sgd" was recorded as "sgd", like the string, but ran at a constant rate: the rate
+    in its checkpoint tells, and resuming it on the poly schedule is refused."""
+    monkeypatch.setattr(seglib.train, "CHECKPOINT_EVERY_S", -1.0)
+    path = tmp_path / "old.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh_model(), make_train(fail_at=9 * BATCH + 1), checkpoint=path,
+            **{**SETTINGS, "optimizer": sgd, "schedule": "constant"})
+    to_old_format(path, "sgd", poly=False)
+    with pytest.raises(CheckpointError, match="predates saved schedules and its rate 0.05 at step 9 is not"):
+        fit(fresh_model(), make_train(), checkpoint=path, **SETTINGS)
+
+
 def test_a_killed_save_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
     path = tmp_path / "run.pt"
     (tmp_path / "run.pt.tmp-1234-abcd").write_bytes(b"half a checkpoint")
