@@ -56,7 +56,8 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 def download_voc2012(root: str | Path | None = None, mirrors: Sequence[str] = VOC2012_MIRRORS,
                      md5: str = VOC2012_MD5, timeout: float = 60.0) -> Path:
     """Download (each mirror in turn, md5-checked) and extract VOC 2012 train/val into ``root`` (default
-    ``data_root()``) unless it is there; return ``root``. If all fail, say what failed and what to do."""
+    ``data_root()``) unless it is there; return ``root``. If all fail, say what failed and what to do.
+    First used in notebooks/01_datasets.ipynb, section 2."""
     root = Path(root).expanduser() if root is not None else data_root()
     if (root / "VOCdevkit" / "VOC2012" / "JPEGImages").is_dir():
         return root
@@ -131,7 +132,8 @@ def download_u373(root: str | Path | None = None, sha256: str | None = U373_SHA2
 
 
 def cityscapes_instructions(root: str | Path | None = None) -> str:
-    """How to get Cityscapes, which needs a (free) login and cannot be downloaded by a script here."""
+    """How to get Cityscapes, which needs a (free) login and cannot be downloaded by a script here.
+    First used in notebooks/01_datasets.ipynb, section 3."""
     root = Path(root) if root is not None else data_root() / "cityscapes"
     return (f"Cityscapes needs a free account: register at https://www.cityscapes-dataset.com/register/, "
             f"log in, and download {CITYSCAPES_ARCHIVES[0]} (about 11 GB, the images) and "

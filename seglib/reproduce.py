@@ -275,7 +275,8 @@ def recipe_for(lesson: str) -> Recipe:
 
 def reproduce(lesson: str, smoke: bool = False, data: Path | None = None,
               checkpoints: Path | None = None, results: Path | None = None) -> Path:
-    """Run ``lesson``'s recipe, write ``results/<lesson>.json`` (``<lesson>-smoke.json``), return its path."""
+    """Run ``lesson``'s recipe, write ``results/<lesson>.json`` (``<lesson>-smoke.json``), return its path.
+    First used in notebooks/08_comparison.ipynb, section 7."""
     recipe = recipe_for(lesson)
     if not smoke and not torch.cuda.is_available():
         raise NoGPUError(no_gpu_message(lesson))
@@ -312,6 +313,8 @@ def _rehearsal_from(args: argparse.Namespace) -> Rehearsal:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line ``python -m seglib.reproduce LESSON [--smoke | --rehearse ...]``; exit code 2 with the
+    reason on stderr when there is no GPU or bad data. Named in notebooks/08_comparison.ipynb, section 9."""
     parser = argparse.ArgumentParser(prog="python -m seglib.reproduce", description=__doc__.split("\n")[0])
     parser.add_argument("lesson", choices=sorted(RECIPES))
     parser.add_argument("--smoke", action="store_true", help="tiny fixture data on the CPU")

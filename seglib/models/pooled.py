@@ -16,7 +16,8 @@ class PooledNet(nn.Module):
     """Four 3x3 conv + batch-norm + ReLU blocks with a 2x max-pool between each, a 1x1 classifier at 1/8
     resolution, bilinear upsampling back: logits ``[N, C, H, W]``, about 61 k parameters at the default
     widths. Each 1/8 cell sees 38 px (``theoretical_receptive_field``); the upsampling mixes two cells
-    per direction, so each output pixel sees 46 px (``empirical_receptive_field``). Any input size."""
+    per direction, so each output pixel sees 46 px (``empirical_receptive_field``). Any input size.
+    First used in notebooks/00_introduction.ipynb, section 6."""
 
     def __init__(self, num_classes: int, widths: tuple[int, int, int, int] = (16, 32, 64, 64)) -> None:
         super().__init__()
