@@ -1,4 +1,4 @@
-"""The full profile rehearsed at full size: ``seglib.reproduce.rehearse`` on a generated VOC tree at VOC's
+"""The full profile rehearsed at full size: ``seglib.rehearsal.rehearse`` on a generated VOC tree at VOC's
 real counts and sizes (1,464 + 1,449 images of 500 x 375 or 375 x 500), full-width VGG16 with random weights,
 loader worker processes, the recipe's augmentation and 320 px crops (AMP on CUDA), a child process
 SIGKILLed mid-epoch after ``--kill-after`` steps, the resume from its checkpoint, scoring and the results
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from seglib.core import atomic_write, data_root, set_threads
-from seglib.reproduce import Rehearsal, rehearse
+from seglib.rehearsal import Rehearsal, rehearse
 
 
 RESULTS = Path(__file__).resolve().parent.parent / "seglib" / "results"

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seglib.datasets import CellTiles
 from seglib.metrics import instance_scores
 from seglib.models.local import LocalNet
 from seglib.models.unet import (
@@ -26,7 +27,7 @@ from seglib.models.unet import (
 )
 from seglib.synthetic import ShapesConfig, make_sample
 from seglib.train import fit
-from seglib.transforms import CellTiles, elastic_rot_flip
+from seglib.transforms import elastic_rot_flip
 
 
 SIZE, WIDTH, DEPTH, BATCH, LR = 68, 8, 3, 2, 1e-3
@@ -102,7 +103,8 @@ def build(run: Run) -> nn.Module:
 
 
 def train(run: Run, images: torch.Tensor, instances: torch.Tensor, epochs: int, seed: int) -> nn.Module:
-    """Train ``run``'s network on 68 x 68 tiles ``[N, 3, 68, 68]`` and their instance maps (eval mode)."""
+    """Train ``run``'s network on 68 x 68 tiles ``[N, 3, 68, 68]`` and their instance maps (eval mode).
+    First used in notebooks/07_unet.ipynb, section 7."""
     torch.manual_seed(seed)
     model = build(run)
     target = three_class_target if run.classes == 3 else None
@@ -115,7 +117,8 @@ def train(run: Run, images: torch.Tensor, instances: torch.Tensor, epochs: int, 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, pad: str = "mirror") -> torch.Tensor:
     """Logits ``[N, C, H, W]``: overlap-tile for the unpadded U-Net (68 x 68 output tiles), the whole
-    image with the same margin mirrored (or zeros) for the padded ones."""
+    image with the same margin mirrored (or zeros) for the padded ones.
+    First used in notebooks/07_unet.ipynb, section 7."""
     if isinstance(model, UNet):
         return predict_tiles(model, images, TILE, pad=pad)
     m = model.margin // 2
@@ -125,7 +128,8 @@ def predict(model: nn.Module, images: torch.Tensor, pad: str = "mirror") -> torc
 
 def scores(model: nn.Module, images: torch.Tensor, instances: torch.Tensor) -> dict[str, float]:
     """Separation, mask AP and cell IoU, raw and with every component grown back by 1 pixel; the cell
-    probability is class 1's (the cell's inside, for the 3-class target)."""
+    probability is class 1's (the cell's inside, for the 3-class target).
+    First used in notebooks/07_unet.ipynb, section 7."""
     probs = predict(model, images).softmax(1)[:, 1]
     found, truth = probs > 0.5, instances > 0
     out = {**instance_scores(probs, instances), "IoU": ((found & truth).sum() / (found | truth).sum()).item()}
@@ -171,7 +175,8 @@ touching pairs (within 3 px), the other three quarters 17 between them."""
 def nuclei_split(image: torch.Tensor, instances: torch.Tensor, size: int = SIZE):
     """The real tile cut for training: 68 x 68 tiles ``[48, 3, 68, 68]`` (4 x 4 per training quarter,
     overlapping by 4-5 px) with their instance maps, a 1-pixel gap carved where cells touch
-    (:func:`carve_contacts`), and the held-out quarter ``[1, 3, 256, 256]`` with its instances as drawn."""
+    (:func:`carve_contacts`), and the held-out quarter ``[1, 3, 256, 256]`` with its instances as drawn.
+    First used in notebooks/07_unet.ipynb, section 7."""
     rgb, half = image.expand(3, -1, -1), image.shape[-1] // 2
     carved = torch.from_numpy(carve_contacts(instances.numpy()))
     starts = torch.linspace(0, half - size, 4).round().long().tolist()

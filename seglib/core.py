@@ -117,7 +117,8 @@ def model_mode(model: torch.nn.Module, training: bool = False) -> Iterator[torch
 
 def set_threads(n: int | None = None) -> int:
     """Use ``n`` CPU threads for torch (default: ``$SEGLIB_THREADS``, else 1: on a busy machine more threads
-    than free cores spin-wait for each other and make each step many times slower); return the number."""
+    than free cores spin-wait for each other and make each step many times slower); return the number.
+    First used in notebooks/00_introduction.ipynb, its set-up cell (before section 1)."""
     n = n or int(os.environ.get("SEGLIB_THREADS", "1"))
     torch.set_num_threads(n)
     return n

@@ -1,6 +1,7 @@
 """PASCAL VOC 2012 and Cityscapes read by torchvision as ``(image, mask)``: float32 ``[3, H, W]`` in
 ``[0, 1]`` and int64 ``[H, W]`` (255 = ignore); a missing or corrupt file raises ``DatasetError`` naming
-it. Built in notebooks/01_datasets.ipynb, sections 2 and 3.
+it. Built in notebooks/01_datasets.ipynb, sections 2 and 3. U-Net's cell tiles (``CellTiles``): built in
+notebooks/07_unet.ipynb, section 6.
 """
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from torch.utils.data import Dataset
 from torchvision import datasets, tv_tensors
 from torchvision.transforms.v2 import functional as TF  # F is torch.nn.functional everywhere else
 
-from seglib.core import IGNORE_INDEX, DatasetError, check_labels, listed
+from seglib.core import IGNORE_INDEX, DatasetError, check_images, check_instances, check_labels, listed
 from seglib.download import (
     CITYSCAPES_ARCHIVES,
     cityscapes_instructions,
     download_voc2012,
     voc2012_instructions,
 )
+from seglib.models.unet import mirror_pad
+from seglib.transforms import elastic_rot_flip
 
 
 Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[tv_tensors.Image, tv_tensors.Mask]]
@@ -80,7 +83,7 @@ def check_dataset_folder(root: str | Path, required: list[str], name: str, how_t
     return root
 
 
-def check_files_exist(paths: list[str], listed_in: str | Path) -> None:
+def _check_files_exist(paths: list[str], listed_in: str | Path) -> None:
     """Raise ``DatasetError`` naming the split list if it is empty or names missing files."""
     if not paths:
         raise DatasetError(f"{listed_in} lists no samples: the split is empty")
@@ -153,7 +156,7 @@ class VOCSegmentation(_CheckedDataset):
         self.images, self.masks = self.reader.images, self.reader.masks
         self.transforms, self.check = transforms, check
         if check:
-            check_files_exist(self.images + self.masks, Path(root) / split_file)
+            _check_files_exist(self.images + self.masks, Path(root) / split_file)
 
 
 class CityscapesSegmentation(_CheckedDataset):
@@ -175,7 +178,7 @@ class CityscapesSegmentation(_CheckedDataset):
         self.reader, self.images, self.masks = reader, reader.images, [t[0] for t in reader.targets]
         self.transforms, self.check = transforms, check
         if check:
-            check_files_exist(self.masks, f"the images in {root / 'leftImg8bit' / split} "
+            _check_files_exist(self.masks, f"the images in {root / 'leftImg8bit' / split} "
                                           "(their gtFine label files)")
 
     def to_labels(self, mask: torch.Tensor) -> torch.Tensor:
@@ -223,3 +226,36 @@ def nuclei_tile() -> tuple[torch.Tensor, torch.Tensor]:
     if ids[0] != 0:
         instances += 1
     return image[None], torch.from_numpy(instances.reshape(mask.shape).astype(np.int64))
+
+
+class CellTiles(Dataset):
+    """U-Net's training samples ``(image mirror-padded by margin / 2, target, weights(instances) or 1)``
+    from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``, augmented by :func:`elastic_rot_flip`.
+    The target is the cell mask (0 / 1), or ``target(instances)`` (e.g.
+    :func:`seglib.models.unet.three_class_target`). Built in notebooks/07_unet.ipynb, section 6.
+    """
+
+    def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
+                 weights: Callable | None = None, std: float = 10.0, augment: bool = True,
+                 target: Callable | None = None) -> None:
+        check_images(images, "CellTiles: images")
+        instances = check_instances(instances, "CellTiles: instances", dims=3)
+        if instances.shape != (images.shape[0], *images.shape[2:]):
+            raise ValueError(f"CellTiles: {tuple(instances.shape)} instance maps for images of shape "
+                             f"{tuple(images.shape)}; expected one [H, W] map per image")
+        self.pad = margin // 2
+        self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
+        self.weights, self.std, self.augment, self.target = weights, std, augment, target
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image, cells = self.images[i], self.instances[i]
+        if self.augment:
+            image, cells = elastic_rot_flip(image, cells, std=self.std)
+        p = self.pad
+        cells = cells[p:cells.shape[-2] - p, p:cells.shape[-1] - p]
+        w = torch.ones(cells.shape) if self.weights is None else torch.as_tensor(self.weights(cells.numpy()))
+        mask = (cells > 0) if self.target is None else torch.as_tensor(self.target(cells.numpy()))
+        return image, mask.long(), w

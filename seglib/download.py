@@ -56,7 +56,8 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 def download_voc2012(root: str | Path | None = None, mirrors: Sequence[str] = VOC2012_MIRRORS,
                      md5: str = VOC2012_MD5, timeout: float = 60.0) -> Path:
     """Download (each mirror in turn, md5-checked) and extract VOC 2012 train/val into ``root`` (default
-    ``data_root()``) unless it is there; return ``root``. If all fail, say what failed and what to do."""
+    ``data_root()``) unless it is there; return ``root``. If all fail, say what failed and what to do.
+    First used in notebooks/01_datasets.ipynb, section 2."""
     root = Path(root).expanduser() if root is not None else data_root()
     if (root / "VOCdevkit" / "VOC2012" / "JPEGImages").is_dir():
         return root
@@ -83,7 +84,7 @@ U373_SHA256: str | None = None
 md5; pin the sha256 here once two downloads agree."""
 
 
-def file_digests(path: str | Path) -> dict[str, str]:
+def _file_digests(path: str | Path) -> dict[str, str]:
     """``{"sha256": ..., "md5": ...}`` of a file, read in 1 MiB chunks (for archives of gigabytes)."""
     sha256, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as f:
@@ -113,7 +114,7 @@ def download_u373(root: str | Path | None = None, sha256: str | None = U373_SHA2
             archive.unlink(missing_ok=True)
             raise DatasetError(f"could not download {U373_URL} ({type(exc).__name__}: {exc}). "
                                f"{by_hand}") from exc
-    digests = file_digests(archive)
+    digests = _file_digests(archive)
     print(f"{archive}: sha256 {digests['sha256']}, md5 {digests['md5']}")
     if sha256 is not None and digests["sha256"] != sha256:
         raise DatasetError(f"{archive} has sha256 {digests['sha256']}, not {sha256}: corrupt or another "
@@ -131,7 +132,8 @@ def download_u373(root: str | Path | None = None, sha256: str | None = U373_SHA2
 
 
 def cityscapes_instructions(root: str | Path | None = None) -> str:
-    """How to get Cityscapes, which needs a (free) login and cannot be downloaded by a script here."""
+    """How to get Cityscapes, which needs a (free) login and cannot be downloaded by a script here.
+    First used in notebooks/01_datasets.ipynb, section 3."""
     root = Path(root) if root is not None else data_root() / "cityscapes"
     return (f"Cityscapes needs a free account: register at https://www.cityscapes-dataset.com/register/, "
             f"log in, and download {CITYSCAPES_ARCHIVES[0]} (about 11 GB, the images) and "

@@ -19,13 +19,13 @@ REQUIRED = {"torchvision": "0.17", "numpy": "1.24", "matplotlib": "3.7", "ipywid
 """Oldest versions the lessons run on; torch's is ``check_environment``'s ``min_torch``."""
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
+def _version_tuple(version: str) -> tuple[int, ...]:
     """``"2.4.1+cu121"`` -> ``(2, 4, 1)``: the leading numbers, enough to compare releases."""
     match = re.match(r"\d+(\.\d+)*", version)
     return tuple(int(part) for part in match.group(0).split(".")) if match else ()
 
 
-def installed_version(package: str) -> str | None:
+def _installed_version(package: str) -> str | None:
     """The installed version of ``package``, or None if it is not installed."""
     try:
         return importlib.metadata.version(package)
@@ -33,10 +33,10 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def environment_report() -> dict:
+def _environment_report() -> dict:
     """Everything worth knowing about this machine for the course, as a plain dict."""
     report = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
-    report.update({name: installed_version(name) for name in PACKAGES})
+    report.update({name: _installed_version(name) for name in PACKAGES})
     report.update(torch=torch.__version__, torch_cuda_build=torch.version.cuda, device=str(pick_device()),
                   cuda_available=torch.cuda.is_available(), mps_available=torch.backends.mps.is_available(),
                   cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), colab=on_colab())
@@ -52,11 +52,11 @@ def check_environment(min_torch: str = "2.2") -> list[str]:
     First used in notebooks/00_introduction.ipynb, section 5."""
     problems = []
     for package, minimum in {"torch": min_torch, **REQUIRED}.items():
-        version = installed_version(package)
+        version = _installed_version(package)
         if version is None:
             problems.append(f"{package} is not installed: run `pip install '{package}>={minimum}'` "
                             "(or `pip install -e .` in the course folder).")
-        elif version_tuple(version) < version_tuple(minimum):
+        elif _version_tuple(version) < _version_tuple(minimum):
             problems.append(f"{package} {version} is older than the {minimum} the course needs: "
                             f"run `pip install -U '{package}>={minimum}'` and restart the kernel.")
     if sys.version_info < (3, 10):
@@ -80,7 +80,7 @@ def tips(report: dict) -> list[str]:
 def print_environment_report(min_torch: str = "2.2") -> None:
     """Print the report, the problems with their fixes, and tips, for a human.
     First used in notebooks/00_introduction.ipynb, section 5."""
-    report = environment_report()
+    report = _environment_report()
     print("Environment")
     for key, value in report.items():
         print(f"  {key:<16} {'not installed' if value is None and key in PACKAGES else value}")

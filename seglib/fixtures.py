@@ -53,7 +53,8 @@ def make_voc_tree(root: str | Path, n_train: int = 4, n_val: int = 2, size: tupl
                   seed: int = 0, portrait: float = 0.0) -> Path:
     """Write a VOC 2012-style tree (JPEGs, palette PNG masks with 255 borders, split lists) under ``root``;
     return ``root``, for ``VOCSegmentation``. ``size`` is ``(height, width)``; a share ``portrait`` of the
-    images is ``(width, height)`` instead, so that sizes differ as in VOC."""
+    images is ``(width, height)`` instead, so that sizes differ as in VOC.
+    First used in notebooks/01_datasets.ipynb, section 2."""
     root = Path(root)
     voc = root / "VOCdevkit" / "VOC2012"
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
@@ -116,7 +117,8 @@ def _write_cityscapes_sample(image_dir: Path, label_dir: Path, stem: str, size: 
 def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, size: tuple[int, int] = (32, 64),
                          seed: int = 0) -> Path:
     """Write a Cityscapes-style tree (``leftImg8bit/`` images, ``gtFine/`` labelIds and color PNGs, two train
-    cities) under ``root``; return ``root``, for ``CityscapesSegmentation``. ``size``: ``(height, width)``."""
+    cities) under ``root``; return ``root``, for ``CityscapesSegmentation``. ``size``: ``(height, width)``.
+    First used in notebooks/01_datasets.ipynb, section 3."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     cities = {"train": ("aachen", "bochum"), "val": ("frankfurt",)}

@@ -36,7 +36,8 @@ lesson's 3e-3 (at 1e-2 it can collapse to all background); batch norm lets the p
 
 
 def data(seed: int, split: str) -> TensorDataset:
-    """Seed ``seed``'s training set (``"train"``, ``N_TRAIN`` images) or validation set (``"val"``)."""
+    """Seed ``seed``'s training set (``"train"``, ``N_TRAIN`` images) or validation set (``"val"``).
+    First used in notebooks/00_introduction.ipynb, section 6."""
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     n, offset = (N_TRAIN, 0) if split == "train" else (N_VAL, 1)
@@ -45,7 +46,8 @@ def data(seed: int, split: str) -> TensorDataset:
 
 def train(network: str, seed: int, multiple: int = 1, **fit_kwargs) -> tuple[nn.Module, dict]:
     """``network`` trained on seed ``seed``'s data for ``multiple`` x ``STEPS`` steps; the model (in eval
-    mode) and ``fit``'s history. ``fit_kwargs`` (e.g. ``val_data``, ``progress``) change no weight."""
+    mode) and ``fit``'s history. ``fit_kwargs`` (e.g. ``val_data``, ``progress``) change no weight.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}")
     make, lr = NETWORKS[network]
@@ -59,7 +61,8 @@ def train(network: str, seed: int, multiple: int = 1, **fit_kwargs) -> tuple[nn.
 
 def scores(logits: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
     """*where*: IoU of the object map ``p(background) < 0.5`` with the true one; *what*: object-class
-    accuracy on the true object pixels; and the mIoU."""
+    accuracy on the true object pixels; and the mIoU.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     found, truth = logits.softmax(dim=1)[:, 0] < 0.5, masks > 0
     return {"where": ((found & truth).sum() / (found | truth).sum()).item(),
             "what": object_class_accuracy(logits, masks), "mIoU": pixel_scores(logits, masks)["mIoU"]}
@@ -67,14 +70,16 @@ def scores(logits: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
 
 def references(masks: torch.Tensor) -> dict[str, float]:
     """What a net that learned nothing about shapes scores: *where* if it calls every pixel an object,
-    *what* if it always names the commonest shape."""
+    *what* if it always names the commonest shape.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     shapes = masks[masks > 0]
     return {"where": (masks > 0).float().mean().item(),
             "what": torch.bincount(shapes).max().item() / shapes.numel()}
 
 
 def evaluate(model: nn.Module, seed: int) -> dict[str, float]:
-    """``scores`` of ``model`` on seed ``seed``'s validation set."""
+    """``scores`` of ``model`` on seed ``seed``'s validation set.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     images, masks = data(seed, "val").tensors
     with torch.no_grad():
         return scores(model.eval()(images), masks)

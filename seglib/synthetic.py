@@ -41,6 +41,7 @@ class ShapesConfig:
     """Knobs of the generators; invalid values raise ``ValueError`` naming the field.
 
     Pairs ``(lo, hi)`` are inclusive ranges that each image draws from.
+    First used in notebooks/00_introduction.ipynb, section 1.
     """
 
     size: int = 64                              # height and width of the square images, in pixels
@@ -96,7 +97,8 @@ def _check_range(name: str, value: Any, lo: int, hi: int) -> None:
 def make_sample(index: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
                 return_instances: bool = False) -> tuple[torch.Tensor, ...]:
     """Sample ``index`` of dataset ``seed``: image float32 ``[3, H, W]`` in ``[0, 1]``, mask int64 ``[H, W]``
-    (indices into ``CLASSES[variant]``), and with ``return_instances`` the visible objects numbered 1..K."""
+    (indices into ``CLASSES[variant]``), and with ``return_instances`` the visible objects numbered 1..K.
+    First used in notebooks/00_introduction.ipynb, section 1."""
     index, seed = operator.index(index), operator.index(seed)
     if index < 0 or seed < 0:
         raise ValueError(f"make_sample: index and seed must be >= 0, got index={index}, seed={seed}")
@@ -112,7 +114,8 @@ def make_sample(index: int, seed: int = 0, config: ShapesConfig = ShapesConfig()
 
 def make_batch(n: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
                start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples ``start .. start+n-1`` stacked: images ``[n, 3, H, W]``, masks ``[n, H, W]``."""
+    """Samples ``start .. start+n-1`` stacked: images ``[n, 3, H, W]``, masks ``[n, H, W]``.
+    First used in notebooks/02_metrics.ipynb, section 6."""
     if n < 0:
         raise ValueError(f"make_batch: n must be >= 0, got {n}")
     images = torch.empty(n, 3, config.size, config.size)
@@ -129,6 +132,7 @@ class ShapesDataset(torch.utils.data.Dataset):
     knows a ``Mask`` holds labels, so it flips and crops it with the image and resizes it
     with nearest-neighbour. Extra keyword arguments go to ``ShapesConfig``, e.g.
     ``ShapesDataset(500, noise=0.1, num_objects=(1, 3))``.
+    First used in notebooks/01_datasets.ipynb, section 5.
     """
 
     def __init__(self, n: int, size: int = 64, variant: str = "shapes", seed: int = 0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import time
 import warnings
@@ -38,12 +39,12 @@ CHECKPOINT_EVERY_S: float = 300.0
 """Besides after every epoch, ``fit`` saves its checkpoint mid-epoch at most this often (seconds)."""
 
 
-def save_checkpoint(path: str | Path, state: dict) -> Path:
+def _save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` with :func:`seglib.core.atomic_write`: a crash mid-write leaves the previous file."""
     return atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None) -> dict:
+def _load_checkpoint(path: str | Path, map_location: str | torch.device | None = None) -> dict:
     """Read a checkpoint with ``torch.load(weights_only=True)``: tensors and plain containers only."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -266,16 +267,48 @@ def _check_batch(masks: torch.Tensor, logits: torch.Tensor, indices: list[int]) 
 def _save(path: Path, model, opt, scheduler, scaler, settings: dict, state: dict, **changes) -> None:
     """Save the run, with ``state`` updated by ``changes`` (e.g. the time spent so far mid-epoch)."""
     state.update(changes)
-    save_checkpoint(path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
+    _save_checkpoint(path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                            "settings": settings, "rng": torch.get_rng_state(),
                            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []})
 
 
+def _legacy_settings(before: dict, settings: dict) -> dict:
+    """The settings of a checkpoint from before fit stored ``schedule`` as fit spells them now. That fit
+    scheduled "sgd" alone ("poly", the same formula per step) and ran every other optimizer at its
+    constant rate; it named an optimizer function by ``__name__`` and did not record what it built."""
+    if not before or "schedule" in before:  # no settings at all: refused as before
+        return before
+    name, now = before.get("optimizer"), settings["optimizer"]
+    legacy = {**before, "schedule": "poly" if name == "sgd" else "constant",
+              "optimizer_built": before.get("optimizer_built", settings["optimizer_built"])}  # unrecorded
+    if name not in ("sgd", "adam") and now.rsplit(".", 1)[-1] == name:  # a function: its __name__ then
+        legacy["optimizer"] = now
+    return legacy
+
+
+def _seek(scheduler: LambdaLR, opt: torch.optim.Optimizer, t: int, path: Path) -> None:
+    """Put ``scheduler`` (never stepped) at global step ``t``, each group at its rate for step ``t``, after
+    checking that the loaded optimizer holds the rate this schedule gave step ``t - 1`` (what the old fit
+    left there): a function named "sgd", say, ran at a constant rate and is refused, not resumed on poly."""
+    last = [base * rate(max(t - 1, 0)) for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas,
+                                                              strict=True)]
+    if not all(math.isclose(g["lr"], lr, rel_tol=1e-9) for g, lr in zip(opt.param_groups, last, strict=True)):
+        raise CheckpointError(f"checkpoint {path} predates saved schedules and its rate "
+                              f"{opt.param_groups[0]['lr']:g} at step {t} is not what this schedule gives "
+                              f"({last[0]:g}): resume it with the schedule it ran on, or start afresh")
+    rates = [base * rate(t) for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)]
+    for group, lr in zip(opt.param_groups, rates, strict=True):
+        group["lr"] = lr
+    scheduler.load_state_dict({**scheduler.state_dict(), "last_epoch": t, "_step_count": t + 1,
+                               "_last_lr": rates})
+
+
 def _resume(path: Path, model, opt, scheduler, scaler, settings: dict) -> dict:
-    """Load ``path`` into model, optimizer, schedule and RNG; refuse it if any setting changed."""
-    saved = load_checkpoint(path, map_location="cpu")
-    before = saved.get("settings", {})
+    """Load ``path`` into model, optimizer, schedule and RNG; refuse it if any setting changed. A
+    checkpoint from before the schedule was saved resumes at the rate that fit gave (``_legacy_settings``)."""
+    saved = _load_checkpoint(path, map_location="cpu")
+    before = _legacy_settings(saved.get("settings", {}), settings)
     changed = [f"{k}: {before.get(k)} then, {v} now" for k, v in settings.items() if before.get(k) != v]
     if changed:
         raise CheckpointError(f"checkpoint {path} was written with other settings ({'; '.join(changed)}): "
@@ -283,10 +316,14 @@ def _resume(path: Path, model, opt, scheduler, scaler, settings: dict) -> dict:
     try:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
+        if "scheduler" in saved:
+            scheduler.load_state_dict(saved["scheduler"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit this model/optimizer ({exc}); "
                               "use another checkpoint path to start afresh") from exc
+    if "scheduler" not in saved:  # saved before the schedule was: it is at the checkpoint's global step
+        _seek(scheduler, opt, saved["epoch"] * -(-settings["samples"] // settings["batch_size"])
+              + saved["step"], path)
     scaler.load_state_dict(saved["scaler"])
     torch.set_rng_state(saved["rng"])
     if saved["cuda_rng"] and torch.cuda.is_available():

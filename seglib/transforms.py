@@ -1,18 +1,15 @@
 """Joint augmentation of an image and its ``tv_tensors.Mask`` with ``torchvision.transforms.v2``:
 the same random scale, flip and crop for both; the mask resized with NEAREST and padded with 255.
 Built in notebooks/01_datasets.ipynb, section 4. U-Net's elastic deformation, quarter turns and
-flips: notebooks/07_unet.ipynb, section 6."""
+flips: notebooks/07_unet.ipynb, section 6 (its training samples, ``CellTiles``, are in seglib.datasets)."""
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.core import IGNORE_INDEX, check_images, check_instances
-from seglib.models.unet import mirror_pad
+from seglib.core import IGNORE_INDEX
 
 
 PAD_FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: IGNORE_INDEX}
@@ -71,36 +68,3 @@ def elastic_rot_flip(image: torch.Tensor, *maps: torch.Tensor, std: float = 10.0
     k, flip = int(torch.randint(4, ())), bool(torch.randint(2, ()))
     out = [t.rot90(k, dims=(-2, -1)) for t in out]
     return tuple(t.flip(-1) if flip else t for t in out)
-
-
-class CellTiles(torch.utils.data.Dataset):
-    """U-Net's training samples ``(image mirror-padded by margin / 2, target, weights(instances) or 1)``
-    from images ``[N, C, H, W]`` and instance maps ``[N, H, W]``, augmented by :func:`elastic_rot_flip`.
-    The target is the cell mask (0 / 1), or ``target(instances)`` (e.g.
-    :func:`seglib.models.unet.three_class_target`). Built in notebooks/07_unet.ipynb, section 6.
-    """
-
-    def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
-                 weights: Callable | None = None, std: float = 10.0, augment: bool = True,
-                 target: Callable | None = None) -> None:
-        check_images(images, "CellTiles: images")
-        instances = check_instances(instances, "CellTiles: instances", dims=3)
-        if instances.shape != (images.shape[0], *images.shape[2:]):
-            raise ValueError(f"CellTiles: {tuple(instances.shape)} instance maps for images of shape "
-                             f"{tuple(images.shape)}; expected one [H, W] map per image")
-        self.pad = margin // 2
-        self.images, self.instances = (mirror_pad(t, *(self.pad,) * 4) for t in (images, instances))
-        self.weights, self.std, self.augment, self.target = weights, std, augment, target
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        image, cells = self.images[i], self.instances[i]
-        if self.augment:
-            image, cells = elastic_rot_flip(image, cells, std=self.std)
-        p = self.pad
-        cells = cells[p:cells.shape[-2] - p, p:cells.shape[-1] - p]
-        w = torch.ones(cells.shape) if self.weights is None else torch.as_tensor(self.weights(cells.numpy()))
-        mask = (cells > 0) if self.target is None else torch.as_tensor(self.target(cells.numpy()))
-        return image, mask.long(), w

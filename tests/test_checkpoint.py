@@ -10,15 +10,15 @@ from torch import nn
 
 import seglib.train
 from seglib.core import CheckpointError
-from seglib.train import fit, load_checkpoint, save_checkpoint
+from seglib.train import _load_checkpoint, _save_checkpoint, fit
 
 
 # --- save / load ----------------------------------------------------------------------------------
 
 def test_round_trip_keeps_tensors_and_plain_values(tmp_path):
     state = {"model": nn.Linear(2, 3).state_dict(), "epoch": 4, "history": {"loss": [1.0, 0.5]}, "rng": None}
-    path = save_checkpoint(tmp_path / "sub" / "run.pt", state)
-    loaded = load_checkpoint(path)
+    path = _save_checkpoint(tmp_path / "sub" / "run.pt", state)
+    loaded = _load_checkpoint(path)
     assert loaded["epoch"] == 4 and loaded["history"] == {"loss": [1.0, 0.5]} and loaded["rng"] is None
     assert all(torch.equal(loaded["model"][k], v) for k, v in state["model"].items())
     assert [p.name for p in path.parent.iterdir()] == ["run.pt"]  # no temporary file left
@@ -27,7 +27,7 @@ def test_round_trip_keeps_tensors_and_plain_values(tmp_path):
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
 def test_interrupted_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch, error):
     path = tmp_path / "run.pt"
-    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    _save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
     old_bytes = path.read_bytes()
 
     def half_save(obj, f, *args, **kwargs):
@@ -36,24 +36,24 @@ def test_interrupted_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch
 
     monkeypatch.setattr(torch, "save", half_save)
     with pytest.raises(type(error)):
-        save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+        _save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
     monkeypatch.undo()
     assert path.read_bytes() == old_bytes
-    assert load_checkpoint(path)["epoch"] == 1
+    assert _load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
 
 
 def test_truncated_file_gives_an_error_naming_it(tmp_path):
     path = tmp_path / "broken.pt"
-    save_checkpoint(path, {"w": torch.ones(100)})
+    _save_checkpoint(path, {"w": torch.ones(100)})
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointError, match=re.escape("broken.pt") + ".*another checkpoint path"):
-        load_checkpoint(path)
+        _load_checkpoint(path)
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match=re.escape("text.pt")):
-        load_checkpoint(tmp_path / "text.pt")
+        _load_checkpoint(tmp_path / "text.pt")
     with pytest.raises(FileNotFoundError, match=re.escape("missing.pt")):
-        load_checkpoint(tmp_path / "missing.pt")
+        _load_checkpoint(tmp_path / "missing.pt")
 
 
 class NotPlain:
@@ -61,12 +61,12 @@ class NotPlain:
 
 
 def test_weights_only_refuses_arbitrary_objects(tmp_path):
-    path = save_checkpoint(tmp_path / "obj.pt", {"thing": NotPlain()})
+    path = _save_checkpoint(tmp_path / "obj.pt", {"thing": NotPlain()})
     with pytest.raises(CheckpointError, match=re.escape("obj.pt")):
-        load_checkpoint(path)
-    save_checkpoint(tmp_path / "list.pt", [1, 2])  # loads, but is not a dict
+        _load_checkpoint(path)
+    _save_checkpoint(tmp_path / "list.pt", [1, 2])  # loads, but is not a dict
     with pytest.raises(CheckpointError, match="holds a list"):
-        load_checkpoint(tmp_path / "list.pt")
+        _load_checkpoint(tmp_path / "list.pt")
 
 
 # --- fit: interrupted and resumed == unbroken -----------------------------------------------------
@@ -114,7 +114,7 @@ def test_interrupted_then_resumed_run_matches_an_unbroken_one(tmp_path, capsys, 
     with pytest.raises(KeyboardInterrupt):
         fit(model, make_train(fail_at=(stop_in_step - 1) * BATCH + 1), red_data(8, seed=5),
             checkpoint=path, **settings)
-    saved = load_checkpoint(path)
+    saved = _load_checkpoint(path)
     last_saved = stop_in_step - 1 if every_step else 6
     assert (saved["epoch"], saved["step"]) == divmod(last_saved, 6)
     assert saved["scheduler"]["last_epoch"] == last_saved  # the schedule's own step count
@@ -127,7 +127,7 @@ def test_interrupted_then_resumed_run_matches_an_unbroken_one(tmp_path, capsys, 
     for (name, p), q in zip(other_start.named_parameters(), reference.parameters(), strict=True):
         assert torch.equal(p, q), f"{name} differs after resuming"
     assert same_history(history, reference_history)
-    assert load_checkpoint(path)["epoch"] == EPOCHS
+    assert _load_checkpoint(path)["epoch"] == EPOCHS
 
 
 def test_a_finished_run_resumes_to_the_same_result(tmp_path, capsys):
@@ -178,6 +178,61 @@ def test_resume_refuses_another_optimizer_function_even_a_lambda_of_the_same_nam
         fit(fresh_model(), make_train(), checkpoint=named, **{**SETTINGS, "schedule": "constant"})
 
 
+def to_old_format(path, name: str, poly: bool) -> None:
+    """Rewrite ``path`` as fit wrote it before it saved the schedule: no scheduler state, settings without
+    "schedule" and "optimizer_built", an optimizer function named by ``__name__``, no ``initial_lr``, and
+    the rate of the last step taken (old fit set it before each step; "sgd" alone on the poly schedule)."""
+    state = _load_checkpoint(path)
+    t = state.pop("scheduler")["last_epoch"]
+    kept = {k: v for k, v in state["settings"].items() if k not in ("schedule", "optimizer_built")}
+    state["settings"] = {**kept, "optimizer": name}
+    for group in state["optimizer"]["param_groups"]:
+        base = group.pop("initial_lr")
+        group["lr"] = base * (1 - (t - 1) / (EPOCHS * N // BATCH)) ** 0.9 if poly else base
+    _save_checkpoint(path, state)
+
+
+@pytest.mark.parametrize("optimizer, name, schedule", [("sgd", "sgd", "poly"), ("adam", "adam", "constant"),
+                                                       (adam_two_groups, "adam_two_groups", "constant")])
+def test_a_checkpoint_from_before_schedules_were_saved_resumes_as_it_ran(tmp_path, capsys, monkeypatch,
+                                                                          optimizer, name, schedule):
+    """Old fit ran "sgd" on the poly schedule and everything else at a constant rate: its checkpoints
+    resume on that schedule, to the unbroken run's weights and history; on another schedule they are
+    refused."""
+    monkeypatch.setattr(seglib.train, "pick_device", lambda prefer=None: torch.device(prefer or "cpu"))
+    settings = {**SETTINGS, "optimizer": optimizer, "schedule": schedule}
+    reference = fresh_model()
+    reference_history = fit(reference, make_train(), red_data(8, seed=5), **settings)
+    monkeypatch.setattr(seglib.train, "CHECKPOINT_EVERY_S", -1.0)
+    path = tmp_path / "old.pt"
+    with pytest.raises(KeyboardInterrupt):  # stopped in global step 10: saved after step 9 (epoch 2, step 3)
+        fit(fresh_model(), make_train(fail_at=9 * BATCH + 1), red_data(8, seed=5), checkpoint=path,
+            **settings)
+    to_old_format(path, name, poly=schedule == "poly")
+    other = {"poly": "constant", "constant": "poly"}[schedule]
+    with pytest.raises(CheckpointError, match=f"schedule: {schedule} then, {other} now"):
+        fit(fresh_model(), make_train(), checkpoint=path, **{**settings, "schedule": other})
+    other_start = tiny_net(dropout=0.3)
+    history = fit(other_start, make_train(), red_data(8, seed=5), checkpoint=path, **settings)
+    assert f"Resumed from {path}: epoch 2/3, step 3/6." in capsys.readouterr().out
+    for (p_name, p), q in zip(other_start.named_parameters(), reference.parameters(), strict=True):
+        assert torch.equal(p, q), f"{p_name} differs after resuming"
+    assert same_history(history, reference_history)
+
+
+def test_an_old_checkpoint_whose_rate_contradicts_its_schedule_is_refused(tmp_path, monkeypatch):
+    """A function named "sgd" was recorded as "sgd", like the string, but ran at a constant rate: the rate
+    in its checkpoint tells, and resuming it on the poly schedule is refused."""
+    monkeypatch.setattr(seglib.train, "CHECKPOINT_EVERY_S", -1.0)
+    path = tmp_path / "old.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh_model(), make_train(fail_at=9 * BATCH + 1), checkpoint=path,
+            **{**SETTINGS, "optimizer": sgd, "schedule": "constant"})
+    to_old_format(path, "sgd", poly=False)
+    with pytest.raises(CheckpointError, match="predates saved schedules and its rate 0.05 at step 9 is not"):
+        fit(fresh_model(), make_train(), checkpoint=path, **SETTINGS)
+
+
 def test_a_killed_save_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
     path = tmp_path / "run.pt"
     (tmp_path / "run.pt.tmp-1234-abcd").write_bytes(b"half a checkpoint")
@@ -187,7 +242,7 @@ def test_a_killed_save_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
 
 
 def test_checkpoints_hold_only_weights_only_types(tmp_path):
-    """fit's own checkpoints load with weights_only=True (what load_checkpoint uses) and carry the history."""
+    """fit's own checkpoints load with weights_only=True (what _load_checkpoint uses), with the history."""
     path = tmp_path / "run.pt"
     history = fit(fresh_model(), make_train(), red_data(8, seed=5), checkpoint=path,
                   **{**SETTINGS, "epochs": 1})

@@ -18,10 +18,10 @@ from seglib.download import (
     VOC2012_KAGGLE,
     VOC2012_MD5,
     VOC2012_MIRRORS,
+    _file_digests,
     cityscapes_instructions,
     download_u373,
     download_voc2012,
-    file_digests,
 )
 from seglib.fixtures import make_cell_tracking_tree, make_voc_tree
 
@@ -170,7 +170,7 @@ def test_u373_download_extracts_and_prints_the_checksums(tmp_path, monkeypatch, 
     assert folder == tmp_path / "data" / "PhC-C2DH-U373" and (folder / "01" / "t000.tif").exists()
     out = capsys.readouterr().out
     assert hashlib.sha256(payload).hexdigest() in out and hashlib.md5(payload).hexdigest() in out
-    digests = file_digests(tmp_path / "data" / "PhC-C2DH-U373.zip")
+    digests = _file_digests(tmp_path / "data" / "PhC-C2DH-U373.zip")
     assert digests == {"sha256": hashlib.sha256(payload).hexdigest(), "md5": hashlib.md5(payload).hexdigest()}
     assert download_u373(tmp_path / "data") == folder  # extracted: no network, no second download
 

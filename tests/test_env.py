@@ -9,14 +9,14 @@ from seglib.core import on_colab, pick_device
 
 
 def test_version_tuple_reads_release_numbers():
-    assert env.version_tuple("2.4.1+cu121") == (2, 4, 1)
-    assert env.version_tuple("0.17") == (0, 17)
-    assert env.version_tuple("2.10.0") > env.version_tuple("2.9.1")  # numeric, not alphabetical
-    assert env.version_tuple("dev") == ()
+    assert env._version_tuple("2.4.1+cu121") == (2, 4, 1)
+    assert env._version_tuple("0.17") == (0, 17)
+    assert env._version_tuple("2.10.0") > env._version_tuple("2.9.1")  # numeric, not alphabetical
+    assert env._version_tuple("dev") == ()
 
 
 def test_report_describes_this_machine():
-    report = env.environment_report()
+    report = env._environment_report()
     assert report["torch"] == torch.__version__
     assert report["device"] == str(pick_device())
     assert report["cuda_available"] == torch.cuda.is_available()
@@ -32,20 +32,20 @@ def test_this_environment_has_no_problems():
 def test_old_torch_is_a_problem_with_a_fix():
     problems = env.check_environment(min_torch="99.0")
     assert len(problems) == 1
-    assert problems[0].startswith(f"torch {env.installed_version('torch')} is older than the 99.0")
+    assert problems[0].startswith(f"torch {env._installed_version('torch')} is older than the 99.0")
     assert "pip install -U 'torch>=99.0'" in problems[0]
 
 
 def test_missing_package_is_a_problem_with_a_fix(monkeypatch):
-    real = env.installed_version
-    monkeypatch.setattr(env, "installed_version", lambda name: None if name == "tqdm" else real(name))
+    real = env._installed_version
+    monkeypatch.setattr(env, "_installed_version", lambda name: None if name == "tqdm" else real(name))
     assert env.check_environment() == [
         "tqdm is not installed: run `pip install 'tqdm>=4.60'` (or `pip install -e .` in the course folder)."]
 
 
 def test_missing_jupyterlab_is_not_a_problem(monkeypatch):
-    real = env.installed_version
-    monkeypatch.setattr(env, "installed_version", lambda name: None if name == "jupyterlab" else real(name))
+    real = env._installed_version
+    monkeypatch.setattr(env, "_installed_version", lambda name: None if name == "jupyterlab" else real(name))
     assert env.check_environment() == []
 
 

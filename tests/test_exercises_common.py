@@ -60,7 +60,7 @@ def test_each_known_mistake_is_rejected_and_named(check, hint, wrong):
 
 from seglib.exercises.core import (  # noqa: E402
     Case,
-    behaves_like,  # noqa: E402
+    _behaves_like,  # noqa: E402
     run_checks,
 )
 
@@ -91,10 +91,10 @@ def test_a_crashing_case_is_not_agreement():
 
     result = run_checks("double", crashes_on_three, _DOUBLE_CASES, mistakes=squared)
     assert not result.passed and "case 2" in result.message and "Hint" not in result.message
-    assert not behaves_like(crashes_on_three, squared["you squared x"], _DOUBLE_CASES)
+    assert not _behaves_like(crashes_on_three, squared["you squared x"], _DOUBLE_CASES)
     # ... and a mistake that itself crashes on a case is never named for a function that does not
-    assert not behaves_like(lambda x: x * x, crashes_on_three, _DOUBLE_CASES)
-    assert not behaves_like(lambda x: x * x, lambda x: x * x, [])
+    assert not _behaves_like(lambda x: x * x, crashes_on_three, _DOUBLE_CASES)
+    assert not _behaves_like(lambda x: x * x, lambda x: x * x, [])
 
 
 @pytest.mark.parametrize("check,solution,mistakes", CHECKS, ids=NAMES)

@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from seglib.exercises.core import same_answer, tensor_answer
+from seglib.exercises.core import _same_answer, tensor_answer
 from seglib.exercises.lesson00 import (
     MAX_PARAMETERS,
     PRESENT_MISTAKES,
     WIDE_FIELD,
+    _field_extent,
     check_classes_present,
     check_wide_net,
-    field_extent,
     solution_classes_present,
 )
 from seglib.models.local import LocalNet
@@ -52,13 +52,13 @@ def test_a_list_of_zero_d_tensors_passes_like_a_tensor():
 
 
 def test_same_answer_reads_lists_beside_tensors_and_still_tells_values_apart():
-    assert same_answer([1, 2, 3], torch.tensor([1, 2, 3]))
-    assert same_answer(torch.tensor([True, False]), (True, False))
-    assert same_answer([torch.tensor(4), torch.tensor(5)], torch.tensor([4, 5]))
-    assert not same_answer([1, 2, 4], torch.tensor([1, 2, 3]))
-    assert not same_answer([1, 2], torch.tensor([[1, 2]]))             # shapes differ
-    assert not same_answer([1.0, 2.0], torch.tensor([1, 2]))           # float against integer
-    assert not same_answer(["a"], torch.tensor([1]))                   # not a number at all
+    assert _same_answer([1, 2, 3], torch.tensor([1, 2, 3]))
+    assert _same_answer(torch.tensor([True, False]), (True, False))
+    assert _same_answer([torch.tensor(4), torch.tensor(5)], torch.tensor([4, 5]))
+    assert not _same_answer([1, 2, 4], torch.tensor([1, 2, 3]))
+    assert not _same_answer([1, 2], torch.tensor([[1, 2]]))             # shapes differ
+    assert not _same_answer([1.0, 2.0], torch.tensor([1, 2]))           # float against integer
+    assert not _same_answer(["a"], torch.tensor([1]))                   # not a number at all
     assert tensor_answer("text") == "text" and tensor_answer(["a", 1]) == ["a", 1]
 
 
@@ -74,9 +74,9 @@ def _dilated(num_classes: int) -> nn.Module:
 
 
 def test_field_extent_measures_the_known_receptive_fields():
-    assert field_extent(LocalNet(6)) == 5
-    assert field_extent(_dilated(6)) == 39
-    assert field_extent(PooledNet(6)) == 46 >= WIDE_FIELD  # 38 px per 1/8 cell, two cells mixed
+    assert _field_extent(LocalNet(6)) == 5
+    assert _field_extent(_dilated(6)) == 39
+    assert _field_extent(PooledNet(6)) == 46 >= WIDE_FIELD  # 38 px per 1/8 cell, two cells mixed
 
 
 def test_wide_net_accepts_another_design():

@@ -42,6 +42,6 @@ def test_a_wrong_answer_that_is_no_known_mistake_gets_no_hint():
 
 def test_compare_labels_messages():
     expected = torch.tensor([[0, 1], [2, 255]])
-    assert ex.compare_labels(expected.clone(), expected) is None
-    assert "torch.Tensor" in ex.compare_labels([[0, 1], [2, 255]], expected)
-    assert "index (1, 1): expected 255, got 3" in ex.compare_labels(torch.tensor([[0, 1], [2, 3]]), expected)
+    assert ex._compare_labels(expected.clone(), expected) is None
+    assert "torch.Tensor" in ex._compare_labels([[0, 1], [2, 255]], expected)
+    assert "index (1, 1): expected 255, got 3" in ex._compare_labels(torch.tensor([[0, 1], [2, 3]]), expected)

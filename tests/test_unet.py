@@ -12,12 +12,13 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from seglib.core import DatasetError
+from seglib.datasets import CellTiles
 from seglib.exercises.lesson07 import brute_force_weight_map
 from seglib.metrics import instance_scores, separation, touching_pairs
 from seglib.models.unet import (
     UNet,
+    _check_size,
     center_crop,
-    check_size,
     mirror_pad,
     output_size,
     predict_tiles,
@@ -27,7 +28,7 @@ from seglib.models.unet import (
 )
 from seglib.synthetic import ShapesConfig, make_sample
 from seglib.train import fit
-from seglib.transforms import CellTiles, elastic_displacement, elastic_rot_flip
+from seglib.transforms import elastic_displacement, elastic_rot_flip
 
 
 def test_paper_network_has_31_030_658_parameters_23_convolutions_and_maps_572_to_388():
@@ -55,9 +56,9 @@ def test_valid_sizes_follow_the_rule_and_match_the_network():
 
 def test_a_wrong_size_names_the_nearest_valid_ones():
     with pytest.raises(ValueError, match="input side 570 is not valid.*556 or 572"):
-        check_size(570)
+        _check_size(570)
     with pytest.raises(ValueError, match="188 \\(the smallest\\)"):
-        check_size(100)
+        _check_size(100)
 
 
 def test_padded_variant_keeps_the_size_and_refuses_non_multiples():
@@ -251,7 +252,7 @@ def test_the_size_rule_and_its_message_match_the_network_at_every_depth(depth, s
     below = smallest - grid  # fits the pattern 2**depth * b + ..., with b one too small
     message = f"valid sides are {grid}*b + {4 * (2 * grid - 1)} for b >= 4. Nearest valid sizes: {smallest} "
     with pytest.raises(ValueError, match=re.escape(message + "(the smallest)")):
-        check_size(below, depth)
+        _check_size(below, depth)
 
 
 @pytest.mark.parametrize("depth, smallest, next_valid", [(3, 92, 100), (4, 188, 204)])

@@ -9,6 +9,8 @@ from torch import nn
 from seglib.models.upsampling import (
     LINEAR_FORMS,
     UPSAMPLERS,
+    _train_upsampler,
+    _transposed_linear,
     bilinear_kernel,
     bilinear_upsampler,
     conv_transpose2d_by_hand,
@@ -19,9 +21,7 @@ from seglib.models.upsampling import (
     phase_error_stats,
     same_size_padding,
     smooth_images,
-    train_upsampler,
     transposed_conv_steps,
-    transposed_linear,
     transposed_output_size,
     upsampler,
     upsampling_rivals,
@@ -249,13 +249,13 @@ def test_training_lowers_the_interior_error():
         with torch.no_grad():
             return F.mse_loss(interior(model(inputs)), interior(targets)).item()
     before = mse()
-    train_upsampler(model, inputs, targets, steps=30, lr=0.02)
+    _train_upsampler(model, inputs, targets, steps=30, lr=0.02)
     assert mse() < before / 3
 
 
 def test_least_squares_recovers_a_known_kernel_and_beats_any_other():
     inputs = torch.rand(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
-    linear, n = transposed_linear(4)
+    linear, n = _transposed_linear(4)
     truth = torch.randn(n, generator=torch.Generator().manual_seed(2))
     params = least_squares_fit(linear, n, inputs, linear(inputs, truth), border=1)
     torch.testing.assert_close(params, truth, rtol=1e-4, atol=1e-4)
@@ -347,7 +347,7 @@ def test_bilinear_kernel_3_is_flat_inside_but_its_one_tap_phase_errs_more():
     flat = F.conv_transpose2d(torch.ones(1, 1, 8, 8), bilinear_kernel(3)[None, None], None, 2, 1, 1)
     assert interior(flat).unique().tolist() == [1.0]
     targets = smooth_images(128, seed=0)
-    linear, n = transposed_linear(3)
+    linear, n = _transposed_linear(3)
     params = least_squares_fit(linear, n, F.avg_pool2d(targets, 2), targets)
     _, squares = phase_error_stats(linear(TEST_INPUTS, params), TEST_TARGETS)
     assert squares.argmax().item() == 0 and squares[0, 0] > 1.3 * squares[1, 1]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from seglib.core import DatasetError, check_images, check_labels
-from seglib.datasets import check_dataset_folder, check_files_exist
+from seglib.datasets import _check_files_exist, check_dataset_folder
 
 
 def test_check_labels_accepts_classes_and_ignore():
@@ -79,8 +79,8 @@ def test_check_dataset_folder_complete_returns_path(tmp_path):
 def test_check_files_exist_names_missing_files(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"")
     with pytest.raises(DatasetError, match=re.escape("train.txt lists no samples")):
-        check_files_exist([], "train.txt")
+        _check_files_exist([], "train.txt")
     with pytest.raises(DatasetError) as info:
-        check_files_exist([tmp_path / "x.jpg", tmp_path / "y.jpg"], "train.txt")
+        _check_files_exist([tmp_path / "x.jpg", tmp_path / "y.jpg"], "train.txt")
     assert "1 file(s) named by train.txt" in str(info.value) and "y.jpg" in str(info.value)
     assert "x.jpg" not in str(info.value)

@@ -9,18 +9,18 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from seglib.models.vgg import VGGBackbone, convolutionalize, convolutionalize_linear, scaled_cfg, vgg16
+from seglib.models.vgg import VGGBackbone, _scaled_cfg, convolutionalize, convolutionalize_linear, vgg16
 
 
 QUICK = 1 / 8
 
 
 def test_scaled_cfg_keeps_the_layout_and_scales_channels():
-    assert scaled_cfg(1.0) == torchvision.models.vgg.cfgs["D"]
-    assert scaled_cfg(QUICK) == [8, 8, "M", 16, 16, "M", 32, 32, 32, "M", 64, 64, 64, "M", 64, 64, 64, "M"]
-    assert scaled_cfg(1e-6)[0] == 1  # never zero channels
+    assert _scaled_cfg(1.0) == torchvision.models.vgg.cfgs["D"]
+    assert _scaled_cfg(QUICK) == [8, 8, "M", 16, 16, "M", 32, 32, 32, "M", 64, 64, 64, "M", 64, 64, 64, "M"]
+    assert _scaled_cfg(1e-6)[0] == 1  # never zero channels
     with pytest.raises(ValueError, match="positive"):
-        scaled_cfg(0)
+        _scaled_cfg(0)
 
 
 def test_narrow_vgg16_has_vgg16s_layers_and_keys_with_scaled_shapes():

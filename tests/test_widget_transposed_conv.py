@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from seglib.widgets.transposed_conv import (
     TransposedConvStepper,
-    default_kernel,
+    _default_kernel,
     plot_steps,
 )
 
@@ -51,7 +51,7 @@ def test_kernel_size_control_switches_to_the_default_kernel():
     w = TransposedConvStepper(kernel=torch.ones(2, 2))
     assert w.kernel_size.value == 2
     w.kernel_size.value = 4
-    torch.testing.assert_close(w.kernel, default_kernel(4))
+    torch.testing.assert_close(w.kernel, _default_kernel(4))
     assert w.current.partial.shape == (6, 6)
 
 
@@ -78,7 +78,7 @@ def test_rejects_bad_shapes(x, kernel):
 
 
 def test_plot_steps_draws_input_kernel_and_each_step():
-    fig = plot_steps(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), default_kernel(3), stride=2, steps=(0, 3))
+    fig = plot_steps(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), _default_kernel(3), stride=2, steps=(0, 3))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["input x", "kernel", "after step 1: x[0, 0]", "after step 4: x[1, 1]"]
     last_texts = [t.get_text() for t in fig.axes[-1].texts]

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from seglib.models.deconvnet import DeconvNet
-from seglib.widgets.unpooling import UnpoolingExplorer, unpooling_views
+from seglib.widgets.unpooling import UnpoolingExplorer, _unpooling_views
 
 
 PNG = b"\x89PNG"
@@ -21,16 +21,16 @@ def test_views_keep_the_maxima_at_the_switches():
     x = torch.tensor([[1.0, 5.0, 0.0, 2.0],
                       [3.0, 4.0, 7.0, 1.0],
                       [0.0, 0.0, 0.0, 0.0]])          # odd height: the last row is never pooled
-    v = unpooling_views(x, "nearest")
+    v = _unpooling_views(x, "nearest")
     assert v["pooled"].tolist() == [[5.0, 7.0]]
     assert v["switches"].tolist() == [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
     assert v["unpooled"].tolist() == [[0, 5, 0, 0], [0, 0, 7, 0], [0, 0, 0, 0]]
     assert v["upsampled"].tolist() == [[5, 5, 7, 7], [5, 5, 7, 7], [5, 5, 7, 7]]
-    bilinear = unpooling_views(x)["upsampled"]
+    bilinear = _unpooling_views(x)["upsampled"]
     assert bilinear.shape == x.shape and torch.allclose(bilinear, F.interpolate(
         v["pooled"][None, None], size=(3, 4), mode="bilinear", align_corners=False)[0, 0])
     with pytest.raises(ValueError, match="bilinear' or 'nearest"):
-        unpooling_views(x, "bicubic")
+        _unpooling_views(x, "bicubic")
 
 
 def test_panel_shows_a_png_and_redraws_on_every_control(explorer):

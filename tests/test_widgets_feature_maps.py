@@ -9,10 +9,10 @@ from torch import nn
 from seglib.core import DatasetError
 from seglib.widgets.feature_maps import (
     FeatureMapExplorer,
-    channel_grid,
-    channel_image,
-    forward_with_activations,
-    layer_choices,
+    _channel_grid,
+    _channel_image,
+    _forward_with_activations,
+    _layer_choices,
 )
 
 
@@ -65,16 +65,17 @@ def all_hooks(model: nn.Module) -> list:
     return [h for m in model.modules() for h in m._forward_hooks.values()]
 
 
-# --- layer_choices / forward_with_activations ------------------------------------------------------
+# --- _layer_choices / _forward_with_activations ------------------------------------------------------
 
 def test_layer_choices_lists_conv_relu_pool_and_score_layers(net):
-    assert layer_choices(net) == [
+    assert _layer_choices(net) == [
         "features.0", "features.1", "features.2", "features.3", "features.5", "score_fr"
     ]  # BatchNorm (features.4) and Upsample are left out
 
 
 def test_activation_shapes_for_known_layers(net, images):
-    acts = forward_with_activations(net, images[0], ["features.0", "features.2", "features.3", "score_fr"])[1]
+    layers = ["features.0", "features.2", "features.3", "score_fr"]
+    acts = _forward_with_activations(net, images[0], layers)[1]
     assert {k: tuple(v.shape) for k, v in acts.items()} == {
         "features.0": (8, 16, 16), "features.2": (8, 8, 8), "features.3": (16, 8, 8), "score_fr": (3, 8, 8),
     }
@@ -82,13 +83,13 @@ def test_activation_shapes_for_known_layers(net, images):
 
 
 def test_activations_accept_a_batch_of_one_and_return_the_model_output(net, images):
-    output, acts = forward_with_activations(net, images[:1], ["score_fr"])
+    output, acts = _forward_with_activations(net, images[:1], ["score_fr"])
     assert output.shape == (1, 3, 16, 16)
     assert acts["score_fr"].shape == (3, 8, 8)
 
 
 def test_captured_map_is_a_copy_not_overwritten_by_an_inplace_relu(net, images):
-    acts = forward_with_activations(net, images[0], ["features.0", "features.1"])[1]
+    acts = _forward_with_activations(net, images[0], ["features.0", "features.1"])[1]
     assert acts["features.0"].min() < 0  # the conv's raw output, before ReLU(inplace=True)
     assert acts["features.1"].min() >= 0
     torch.testing.assert_close(acts["features.1"], acts["features.0"].clamp(min=0))
@@ -96,38 +97,38 @@ def test_captured_map_is_a_copy_not_overwritten_by_an_inplace_relu(net, images):
 
 def test_hooks_are_removed_and_mode_restored(net, images):
     net.train()
-    forward_with_activations(net, images[0], layer_choices(net))
+    _forward_with_activations(net, images[0], _layer_choices(net))
     assert all_hooks(net) == []
     assert net.training
 
 
 def test_hooks_are_removed_even_when_the_forward_pass_fails(net):
     with pytest.raises(RuntimeError):
-        forward_with_activations(net, torch.rand(5, 16, 16), ["features.0"])  # 5 channels, conv expects 3
+        _forward_with_activations(net, torch.rand(5, 16, 16), ["features.0"])  # 5 channels, conv expects 3
     assert all_hooks(net) == []
     assert net.training
 
 
 def test_unknown_layer_name_lists_the_choices(net, images):
     with pytest.raises(ValueError, match=r"unknown layer 'conv9'.*features\.0, features\.1.*score_fr"):
-        forward_with_activations(net, images[0], ["conv9"])
+        _forward_with_activations(net, images[0], ["conv9"])
 
 
 def test_a_wrongly_shaped_image_is_rejected(net):
     with pytest.raises(ValueError, match=r"expected one image.*\[2, 3, 16, 16\]"):
-        forward_with_activations(net, torch.rand(2, 3, 16, 16), ["features.0"])
+        _forward_with_activations(net, torch.rand(2, 3, 16, 16), ["features.0"])
 
 
-# --- channel_image / channel_grid -----------------------------------------------------
+# --- _channel_image / _channel_grid -----------------------------------------------------
 
 def test_channel_image_scales_to_unit_range():
     act = torch.tensor([[[1.0, 2.0], [3.0, 5.0]], [[0.0, 0.0], [0.0, 0.0]]])
-    np.testing.assert_allclose(channel_image(act, 0), [[0.0, 0.25], [0.5, 1.0]])
+    np.testing.assert_allclose(_channel_image(act, 0), [[0.0, 0.25], [0.5, 1.0]])
 
 
 def test_constant_channel_becomes_zeros_not_nan():
     act = torch.full((2, 4, 4), 7.0)
-    image = channel_image(act, 1)
+    image = _channel_image(act, 1)
     assert image.shape == (4, 4)
     assert not np.isnan(image).any()
     assert (image == 0).all()
@@ -135,13 +136,13 @@ def test_constant_channel_becomes_zeros_not_nan():
 
 def test_out_of_range_channel_is_a_clear_error():
     with pytest.raises(ValueError, match=r"channel 4 is out of range: this layer has 4 channels \(0\.\.3\)"):
-        channel_image(torch.rand(4, 3, 3), 4)
+        _channel_image(torch.rand(4, 3, 3), 4)
     with pytest.raises(ValueError, match="out of range"):
-        channel_image(torch.rand(4, 3, 3), -1)
+        _channel_image(torch.rand(4, 3, 3), -1)
 
 
 def test_channel_grid_shape_and_gaps():
-    grid = channel_grid(torch.rand(32, 8, 8), n=16)  # 4 x 4 tiles of 8 x 8, 1-pixel gaps around each
+    grid = _channel_grid(torch.rand(32, 8, 8), n=16)  # 4 x 4 tiles of 8 x 8, 1-pixel gaps around each
     assert grid.shape == (37, 37)
     tiles = grid[1:, 1:].reshape(4, 9, 4, 9)[:, :8, :, :8]
     assert not np.isnan(tiles).any() and tiles.min() == 0 and tiles.max() == 1
@@ -149,7 +150,7 @@ def test_channel_grid_shape_and_gaps():
 
 
 def test_channel_grid_with_fewer_channels_than_requested():
-    grid = channel_grid(torch.rand(5, 8, 8), n=16)  # 5 tiles: 3 per row, 2 rows
+    grid = _channel_grid(torch.rand(5, 8, 8), n=16)  # 5 tiles: 3 per row, 2 rows
     assert grid.shape == (2 * 9 + 1, 3 * 9 + 1)
 
 

@@ -100,7 +100,7 @@ def tensor_answer(got: Any) -> Any:
             return got
 
 
-def same_answer(a: Any, b: Any) -> bool:
+def _same_answer(a: Any, b: Any) -> bool:
     """Equal shapes and values up to float rounding (NaN matching NaN); integer dtypes must agree. Beside
     a tensor, a list or tuple counts as the tensor it spells (a list answer gets a tensor's hints)."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
@@ -118,11 +118,11 @@ def same_answer(a: Any, b: Any) -> bool:
         return False
 
 
-def behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
+def _behaves_like(fn: Callable, wrong: Callable, cases: list[Case]) -> bool:
     """True if ``fn`` gives exactly ``wrong``'s answer on *every* case (a case where either
     raises is no agreement): a different slip can agree with a known one on a few inputs."""
     try:
-        return bool(cases) and all(same_answer(fn(*c.args), wrong(*c.args)) for c in cases)
+        return bool(cases) and all(_same_answer(fn(*c.args), wrong(*c.args)) for c in cases)
     except Exception:
         return False
 
@@ -143,6 +143,6 @@ def run_checks(name: str, fn: Callable, cases: list[Case], rtol: float = 1e-5,
                                f"✗ {name}: case {i} ({case.description}) raised {type(exc).__name__}: {exc}")
         if problem is not None:
             hint = next((f"\n  Hint: {hint}." for hint, wrong in (mistakes or {}).items()
-                         if behaves_like(fn, wrong, cases)), "")
+                         if _behaves_like(fn, wrong, cases)), "")
             return CheckResult(name, False, True, f"✗ {name}: case {i} ({case.description}): {problem}{hint}")
     return CheckResult(name, True, True, f"✓ {name}: all {len(cases)} cases pass.")

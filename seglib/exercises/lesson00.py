@@ -17,7 +17,8 @@ from seglib.synthetic import ShapesConfig, make_sample
 
 
 def solution_classes_present(mask: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """bool ``[num_classes]``: ``True`` for each object class in ``mask``; background (0) and 255 never."""
+    """bool ``[num_classes]``: ``True`` for each object class in ``mask``; background (0) and 255 never.
+    First used in notebooks/00_introduction.ipynb, section 7."""
     present = torch.zeros(num_classes, dtype=torch.bool)
     present[mask[(mask != IGNORE_INDEX) & (mask != 0)].unique()] = True
     return present
@@ -48,7 +49,8 @@ def _compare_present(got: Any, expected: torch.Tensor) -> str | None:
 
 
 def check_classes_present(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """Run your ``classes_present`` on known masks and say what is wrong, if anything."""
+    """Run your ``classes_present`` on known masks and say what is wrong, if anything.
+    First used in notebooks/00_introduction.ipynb, section 7."""
     shapes = make_sample(3, seed=0, config=ShapesConfig(size=32))[1]
     shapes[0, :] = IGNORE_INDEX  # a VOC-like ignore strip
     return run_checks("classes_present", fn, cases(solution_classes_present, [
@@ -71,11 +73,12 @@ small enough to train in seconds on a CPU."""
 
 def solution_wide_net(num_classes: int) -> nn.Module:
     """The lesson's pooled net (``seglib.models.pooled.PooledNet``): four conv blocks, three 2x pools,
-    bilinear upsampling back to the input's size; 46 px receptive field, 61 k parameters."""
+    bilinear upsampling back to the input's size; 46 px receptive field, 61 k parameters.
+    The solution under the exercise in notebooks/00_introduction.ipynb, section 7."""
     return PooledNet(num_classes)
 
 
-def field_extent(model: nn.Module, size: int = 96) -> int:
+def _field_extent(model: nn.Module, size: int = 96) -> int:
     """Rows spanned by the centre pixel's empirical receptive field on ``size`` px random images
     (``seglib.models.parsenet.empirical_receptive_field``, in eval mode)."""
     images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -94,7 +97,7 @@ def _probe(fn: Callable[[int], nn.Module]) -> Callable[[int, int, int], dict]:
         model.eval()
         with torch.no_grad():
             shape = tuple(model(torch.rand(1, 3, h, w)).shape)
-        field = field_extent(model) if shape[-2:] == (h, w) else 0  # no centre pixel to probe otherwise
+        field = _field_extent(model) if shape[-2:] == (h, w) else 0  # no centre pixel to probe otherwise
         return {"type": "Module", "shape": shape, "field": field,
                 "parameters": sum(p.numel() for p in model.parameters())}
     return probe
@@ -138,7 +141,8 @@ WIDE_MISTAKES: dict[str, Callable] = {
 
 def check_wide_net(fn: Callable[[int], nn.Module]) -> CheckResult:
     """Build ``fn(num_classes)`` and check it: logits at the input's size for any input size, a
-    receptive field of at least ``WIDE_FIELD`` px, at most ``MAX_PARAMETERS`` parameters."""
+    receptive field of at least ``WIDE_FIELD`` px, at most ``MAX_PARAMETERS`` parameters.
+    First used in notebooks/00_introduction.ipynb, section 7."""
     settings = [("6 classes, a 48x48 image", 6, 48, 48), ("6 classes, a 40x56 image", 6, 40, 56),
                 ("3 classes, a 64x64 image", 3, 64, 64)]
     return run_checks("wide_net", _probe(fn),

@@ -12,7 +12,8 @@ from seglib.exercises.core import CheckResult, cases, run_checks, shape_problem
 
 
 def solution_label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
-    """Build a table indexed by ``id + 1`` (so -1 lands at 0), then read it at every pixel at once."""
+    """Build a table indexed by ``id + 1`` (so -1 lands at 0), then read it at every pixel at once.
+    The solution under the exercise in notebooks/01_datasets.ipynb, section 6."""
     table = torch.full((257,), IGNORE_INDEX, dtype=torch.int64)  # ids -1..255; unknown ids -> 255
     for label_id, train_id in LABEL_ID_TO_TRAIN_ID.items():
         table[label_id + 1] = train_id
@@ -21,7 +22,8 @@ def solution_label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
 
 def solution_class_pixel_counts(masks: torch.Tensor, num_classes: int,
                                 ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Drop the ignore pixels, then count each class; ``minlength`` keeps absent classes as 0."""
+    """Drop the ignore pixels, then count each class; ``minlength`` keeps absent classes as 0.
+    First used in notebooks/01_datasets.ipynb, section 6."""
     labels = masks.flatten()
     labels = labels[labels != ignore_index]
     return torch.bincount(labels, minlength=num_classes)
@@ -81,7 +83,7 @@ COUNT_MISTAKES: dict[str, Callable] = {
 
 # --- the checks ---
 
-def compare_labels(got: object, expected: torch.Tensor) -> str | None:
+def _compare_labels(got: object, expected: torch.Tensor) -> str | None:
     """Exact comparison for class indices or counts: type, shape, dtype int64, then values."""
     if (problem := shape_problem(got, expected)) is not None:
         return problem
@@ -96,7 +98,8 @@ def compare_labels(got: object, expected: torch.Tensor) -> str | None:
 
 
 def check_label_ids_to_train_ids(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
-    """``fn(mask)`` must map every Cityscapes label id to its train id (int64, 255 if unused)."""
+    """``fn(mask)`` must map every Cityscapes label id to its train id (int64, 255 if unused).
+    First used in notebooks/01_datasets.ipynb, section 6."""
     settings = [
         (torch.tensor([7, 8, 26, 33]), "road, sidewalk, car, bicycle"),
         (torch.tensor([0, 1, 9, 29]), "unlabeled, ego vehicle, parking, caravan: not among the 19"),
@@ -111,11 +114,12 @@ def check_label_ids_to_train_ids(fn: Callable[[torch.Tensor], torch.Tensor]) -> 
     described = [(f"{why}; ids {ids.flatten().tolist()[:6]}{'...' if ids.numel() > 6 else ''}", ids)
                  for ids, why in settings]
     return run_checks("label_ids_to_train_ids", fn, cases(solution_label_ids_to_train_ids, described),
-                      comparer=compare_labels, mistakes=LOOKUP_MISTAKES)
+                      comparer=_compare_labels, mistakes=LOOKUP_MISTAKES)
 
 
 def check_class_pixel_counts(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(masks, num_classes)`` must return int64 ``[num_classes]`` pixel counts, 255 left out."""
+    """``fn(masks, num_classes)`` must return int64 ``[num_classes]`` pixel counts, 255 left out.
+    First used in notebooks/01_datasets.ipynb, section 6."""
     border = torch.randint(0, 21, (2, 8, 8), generator=torch.Generator().manual_seed(2))
     border[:, 0, :] = border[:, :, 0] = IGNORE_INDEX
     return run_checks("class_pixel_counts", fn, cases(solution_class_pixel_counts, [
@@ -124,4 +128,4 @@ def check_class_pixel_counts(fn: Callable[..., torch.Tensor]) -> CheckResult:
         ("classes 2..4 absent: their counts are 0", torch.tensor([[1, 1], [0, 255]]), 5),
         ("a batch of two 8x8 VOC-like masks with a 255 border", border, 21),
         ("nothing but ignore: all counts 0", torch.full((3, 3), 255), 4),
-    ]), comparer=compare_labels, mistakes=COUNT_MISTAKES)
+    ]), comparer=_compare_labels, mistakes=COUNT_MISTAKES)

@@ -24,7 +24,8 @@ from seglib.metrics import ConfusionMatrix, boundary_band, iou_per_class, mean_i
 
 def solution_boundary_band(target: torch.Tensor, width: int) -> torch.Tensor:
     """Bool map of the pixels at most ``width`` px (chessboard distance) from a boundary pixel, a pixel
-    whose 4-neighbour has another label (both sides of every edge): a (2 width + 1) square dilation."""
+    whose 4-neighbour has another label (both sides of every edge): a (2 width + 1) square dilation.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     labels = target.reshape(-1, *target.shape[-2:])
     edge = torch.zeros_like(labels, dtype=torch.bool)
     down, right = labels[:, 1:] != labels[:, :-1], labels[:, :, 1:] != labels[:, :, :-1]
@@ -49,7 +50,8 @@ def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignor
 def solution_miou_two_ways(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                            ignore_index: int = 255) -> tuple[float, float]:
     """``(pooled, per_image)`` for a batch ``[N, H, W]``: the mIoU of one confusion matrix summed over
-    the batch (what the benchmarks do), and the mean of the images' own mIoUs."""
+    the batch (what the benchmarks do), and the mean of the images' own mIoUs.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     pooled = mean_iou(_confusion(pred, target, num_classes, ignore_index))
     return pooled, _per_image(pred, target, num_classes, ignore_index, mean_iou)
 
@@ -64,7 +66,8 @@ def _per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignor
 
 def solution_greedy_match(ious: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
     """For each prediction (a row of ``ious`` ``[P, G]``), the ground truth it matches or -1: by descending
-    score, each takes the still-free ground truth with the highest IoU, if it is at least ``threshold``."""
+    score, each takes the still-free ground truth with the highest IoU, if it is at least ``threshold``.
+    The solution under the exercise in notebooks/02_metrics.ipynb, section 10."""
     return _greedy(ious, _by_score(scores), threshold)
 
 
@@ -91,7 +94,7 @@ def _greedy(ious: torch.Tensor, order: list[int], threshold: float, strict: bool
 
 def solution_ap_101(precision: torch.Tensor, recall: torch.Tensor) -> float:
     """Mean over COCO's 101 recall points r (``RECALL_POINTS``) of the best precision at any recall >= r
-    (0 if never reached)."""
+    (0 if never reached). The solution under the exercise in notebooks/02_metrics.ipynb, section 10."""
     total = 0.0
     for r in RECALL_POINTS:
         reached = recall >= r
@@ -266,7 +269,8 @@ def _compare_band(got: Any, expected: torch.Tensor) -> str | None:
 
 
 def check_boundary_band(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """``fn(target, width)`` must give ``seglib.metrics.boundary_band``'s band."""
+    """``fn(target, width)`` must give ``seglib.metrics.boundary_band``'s band.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     line = torch.zeros(1, 12, dtype=torch.long)
     line[:, 6:] = 1
     square = torch.zeros(10, 10, dtype=torch.long)
@@ -286,7 +290,8 @@ def check_boundary_band(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Chec
 
 
 def check_mask_iou(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
-    """``fn(pred_masks, gt_masks)`` must return the ``[P, G]`` IoU table, 0 for two empty masks."""
+    """``fn(pred_masks, gt_masks)`` must return the ``[P, G]`` IoU table, 0 for two empty masks.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     g = torch.Generator().manual_seed(4)
     empty = torch.zeros(1, 6, 6, dtype=torch.bool)
     return run_checks("mask_iou", fn, cases(solution_mask_iou, [
@@ -310,7 +315,8 @@ def _compare_pair(got: Any, expected: tuple[float, float]) -> str | None:
 
 
 def check_miou_two_ways(fn: Callable[..., tuple[float, float]]) -> CheckResult:
-    """``fn(pred, target, num_classes, ignore_index)`` must return ``(pooled, per_image)`` mIoU."""
+    """``fn(pred, target, num_classes, ignore_index)`` must return ``(pooled, per_image)`` mIoU.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     g = torch.Generator().manual_seed(7)
     target = torch.randint(0, 4, (3, 8, 8), generator=g)
     target[0, :, :4] = 0                      # image 0: mostly background
@@ -333,7 +339,8 @@ def check_miou_two_ways(fn: Callable[..., tuple[float, float]]) -> CheckResult:
 
 
 def check_benchmark_miou(answer: Any) -> CheckResult:
-    """``answer`` is ``"pooled"`` or ``"per-image"``: which mIoU do VOC, Cityscapes and ``seglib`` report?"""
+    """``answer`` is ``"pooled"`` or ``"per-image"``: which mIoU do VOC, Cityscapes and ``seglib`` report?
+    First used in notebooks/02_metrics.ipynb, section 10."""
     name = "benchmark_miou"
     if answer is None or answer is NotImplemented:
         return not_attempted(name, "set the answer")
@@ -364,7 +371,8 @@ def _compare_matches(got: Any, expected: torch.Tensor) -> str | None:
 
 
 def check_greedy_match(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> CheckResult:
-    """``fn(ious, scores, threshold)`` must match like ``seglib.coco.match``."""
+    """``fn(ious, scores, threshold)`` must match like ``seglib.coco.match``.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     # The lesson's worked example: three objects, five predictions.
     gt = _boxes((2, 2, 9, 9), (3, 12, 10, 18), (12, 4, 18, 14), size=20)
     preds = _boxes((2, 2, 9, 8), (3, 3, 10, 10), (4, 11, 11, 18), (12, 16, 16, 20), (12, 4, 17, 14), size=20)
@@ -382,7 +390,8 @@ def check_greedy_match(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
 
 
 def check_ap_101(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
-    """``fn(precision, recall)`` must give ``seglib.coco.interpolated_ap``'s 101-point AP."""
+    """``fn(precision, recall)`` must give ``seglib.coco.interpolated_ap``'s 101-point AP.
+    First used in notebooks/02_metrics.ipynb, section 10."""
     settings = [  # (TP/FP by descending score, number of objects, why)
         ([1, 0, 1, 0, 1], 3, "the lesson's example at IoU 0.5: TP FP TP FP TP, 3 objects"),
         ([1, 0, 0, 0, 1], 3, "IoU 0.75: recall stops at 2/3"),

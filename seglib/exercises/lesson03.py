@@ -13,7 +13,8 @@ from seglib.models.upsampling import interior, same_size_padding
 
 
 def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
-    """Outer product of two 1-D tents centred at ``(kernel_size - 1) / 2``, zero ``factor`` away."""
+    """Outer product of two 1-D tents centred at ``(kernel_size - 1) / 2``, zero ``factor`` away.
+    The solution under the exercise in notebooks/03_upsampling.ipynb, section 6."""
     factor = (kernel_size + 1) // 2            # 2 for kernel sizes 3 and 4
     center = (kernel_size - 1) / 2             # the middle cell (odd) or between two (even)
     tent = 1 - (torch.arange(kernel_size) - center).abs() / factor
@@ -21,7 +22,8 @@ def solution_bilinear_kernel(kernel_size: int) -> torch.Tensor:
 
 
 def solution_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2) -> torch.Tensor:
-    """Each input cell (i, j) adds its value times the kernel to the window at (i*s, j*s)."""
+    """Each input cell (i, j) adds its value times the kernel to the window at (i*s, j*s).
+    The solution under the exercise in notebooks/03_upsampling.ipynb, section 6."""
     return _stamp(x, weight, stride)
 
 
@@ -40,7 +42,8 @@ def _stamp(x: torch.Tensor, weight: torch.Tensor, stride: int, overwrite: bool =
 
 def solution_phase_means(output: torch.Tensor, stride: int = 2) -> torch.Tensor:
     """``[stride, stride]``: entry ``(r, c)`` is the mean of every ``output[..., i, j]`` with
-    ``i % stride == r`` and ``j % stride == c`` (over all leading dimensions too)."""
+    ``i % stride == r`` and ``j % stride == c`` (over all leading dimensions too).
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     return _phases(output, stride, lambda r, c: output[..., r::stride, c::stride])
 
 
@@ -52,7 +55,8 @@ def _phases(output: torch.Tensor, stride: int, phase: Callable) -> torch.Tensor:
 def solution_least_squares_kernel(inputs: torch.Tensor, targets: torch.Tensor, kernel_size: int,
                                   border: int = 2) -> torch.Tensor:
     """The ``[k, k]`` kernel (no bias) whose stride-2 transposed convolution of ``inputs`` (padded by
-    ``same_size_padding``) is closest to ``targets`` in MSE, ``border`` pixels left out."""
+    ``same_size_padding``) is closest to ``targets`` in MSE, ``border`` pixels left out.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     return _least_squares(inputs, targets, kernel_size, border)
 
 
@@ -139,7 +143,8 @@ LEAST_SQUARES_MISTAKES: dict[str, Callable] = {
 # --- the checks ---
 
 def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
-    """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``."""
+    """``fn(kernel_size)`` must return the ``[k, k]`` bilinear kernel, even and odd ``k``.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     return run_checks("bilinear_kernel", fn, cases(solution_bilinear_kernel, [
         ("kernel_size=4 (even: factor 2, FCN's 2x upsampling)", 4),
         ("kernel_size=3 (odd: centre on the middle cell)", 3),
@@ -150,7 +155,8 @@ def check_bilinear_kernel(fn: Callable[[int], torch.Tensor]) -> CheckResult:
 
 
 def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(x, weight, stride)`` must equal ``F.conv_transpose2d`` (no padding)."""
+    """``fn(x, weight, stride)`` must equal ``F.conv_transpose2d`` (no padding).
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     g = torch.Generator().manual_seed(3)
 
     def ints(*shape: int) -> torch.Tensor:  # small integers keep the expected values exact
@@ -172,7 +178,8 @@ def check_conv_transpose2d(fn: Callable[..., torch.Tensor]) -> CheckResult:
 
 
 def check_phase_means(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(output, stride)`` must return the ``[stride, stride]`` phase means."""
+    """``fn(output, stride)`` must return the ``[stride, stride]`` phase means.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     g = torch.Generator().manual_seed(6)
     return run_checks("phase_means", fn, cases(solution_phase_means, [
         ("a constant map: every phase 0.5, stride=2", torch.full((1, 1, 6, 6), 0.5), 2),
@@ -198,7 +205,8 @@ def _kernel_answer(got, expected: torch.Tensor) -> str | None:
 
 
 def check_least_squares_kernel(fn: Callable[..., torch.Tensor]) -> CheckResult:
-    """``fn(inputs, targets, kernel_size, border)`` must return the least-squares ``[k, k]`` kernel."""
+    """``fn(inputs, targets, kernel_size, border)`` must return the least-squares ``[k, k]`` kernel.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     g = torch.Generator().manual_seed(11)
 
     def data(n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:  # targets no kernel fits exactly

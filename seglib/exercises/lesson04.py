@@ -14,25 +14,29 @@ from seglib.models.vgg import vgg16
 
 
 def solution_score_map_size(height: int, width: int) -> tuple[int, int]:
-    """Five 2x2 max-pools divide by 32, rounding down; fc6's 7x7 window then removes 6."""
+    """Five 2x2 max-pools divide by 32, rounding down; fc6's 7x7 window then removes 6.
+    The solution under the exercise in notebooks/04_fcn.ipynb, section 8."""
     return height // 32 - 6, width // 32 - 6
 
 
 def solution_crop_add(upsampled: torch.Tensor, skip: torch.Tensor, offset: int) -> torch.Tensor:
-    """Cut a window of ``upsampled``'s size out of ``skip``, ``offset`` pixels in from the top left."""
+    """Cut a window of ``upsampled``'s size out of ``skip``, ``offset`` pixels in from the top left.
+    The solution under the exercise in notebooks/04_fcn.ipynb, section 8."""
     h, w = upsampled.shape[-2:]
     return upsampled + skip[..., offset:offset + h, offset:offset + w]
 
 
 def solution_freeze_upsamplers(model: nn.Module) -> None:
-    """Stop training the 2x upsamplers (the released code's ``lr_mult: 0``)."""
+    """Stop training the 2x upsamplers (the released code's ``lr_mult: 0``).
+    The solution under the exercise in notebooks/04_fcn.ipynb, section 8."""
     for name in ("upscore2", "upscore_pool4"):
         if hasattr(model, name):
             getattr(model, name).requires_grad_(False)
 
 
 class SolutionFCN4s(FCN):
-    """FCN-8s plus a skip from pool2 (1/4), fused like the others, and a final 4x upsampler."""
+    """FCN-8s plus a skip from pool2 (1/4), fused like the others, and a final 4x upsampler.
+    The solution under the exercise in notebooks/04_fcn.ipynb, section 8."""
 
     def __init__(self, num_classes: int, vgg: nn.Module) -> None:
         super().__init__(num_classes, "8s", vgg=vgg)
@@ -92,7 +96,8 @@ def _compare_size(got: object, expected: tuple[int, int]) -> str | None:
 
 
 def check_score_map_size(fn: Callable[[int, int], tuple[int, int]]) -> CheckResult:
-    """``fn(height, width)`` must give the ``(rows, columns)`` of the convolutionalized VGG16's scores."""
+    """``fn(height, width)`` must give the ``(rows, columns)`` of the convolutionalized VGG16's scores.
+    First used in notebooks/04_fcn.ipynb, section 8."""
     return run_checks("score_map_size", fn, cases(solution_score_map_size, [
         ("224x224: ImageNet's 224x224: one window", 224, 224),
         ("256x288: one extra 32-pixel step down, two across", 256, 288),
@@ -103,7 +108,8 @@ def check_score_map_size(fn: Callable[[int, int], tuple[int, int]]) -> CheckResu
 
 
 def check_crop_add(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """``fn(upsampled, skip, offset)`` must crop ``skip`` to ``upsampled``'s size at ``offset`` and add."""
+    """``fn(upsampled, skip, offset)`` must crop ``skip`` to ``upsampled``'s size at ``offset`` and add.
+    First used in notebooks/04_fcn.ipynb, section 8."""
     g = torch.Generator().manual_seed(5)
     settings = [  # (upsampled shape, skip shape, offset, why)
         ((1, 1, 4, 4), (1, 1, 7, 7), 1, "a 4x4 map inside a 7x7 skip, offset 1"),
@@ -128,7 +134,8 @@ def _frozen_after(fn: Callable[[nn.Module], None], variant: str) -> tuple[str, .
 
 
 def check_freeze_upsamplers(fn: Callable[[nn.Module], None]) -> CheckResult:
-    """After ``fn(model)`` exactly the 2x upsamplers' parameters are frozen, for every variant."""
+    """After ``fn(model)`` exactly the 2x upsamplers' parameters are frozen, for every variant.
+    First used in notebooks/04_fcn.ipynb, section 8."""
     return run_checks("freeze_upsamplers", lambda v: _frozen_after(fn, v), cases(
         lambda v: _frozen_after(solution_freeze_upsamplers, v), [
             ("FCN-32s: it has no 2x upsampler: nothing changes", "32s"),
@@ -160,7 +167,8 @@ def _fcn4s_outputs(cls: type, size: tuple[int, int], skip_weight: float) -> torc
 
 def check_fcn4s(cls: type) -> CheckResult:
     """``cls(num_classes, vgg)``: logits of the input's size, FCN-8s's sum at 1/8 upsampled 2x
-    plus ``score_pool2``, then 4x; compared with the solution on two sizes."""
+    plus ``score_pool2``, then 4x; compared with the solution on two sizes.
+    First used in notebooks/04_fcn.ipynb, section 8."""
     return run_checks("FCN4s", lambda *args: _fcn4s_outputs(cls, *args), cases(
         lambda *args: _fcn4s_outputs(SolutionFCN4s, *args), [
             ("input 64x64, score_pool2 at zero", (64, 64), 0.0),

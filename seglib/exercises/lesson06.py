@@ -18,7 +18,8 @@ from seglib.models.vgg import vgg16
 
 
 def solution_unpool(pooled: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Zeros of ``size``; each pooled value written at the flat position (row * width + col) of its switch."""
+    """Zeros of ``size``; each pooled value written at the flat position (row * width + col) of its switch.
+    The solution under the exercise in notebooks/06_deconvnet.ipynb, section 7."""
     n, c = pooled.shape[:2]
     out = pooled.new_zeros(n, c, size[0] * size[1])
     out.scatter_(2, indices.flatten(2), pooled.flatten(2))
@@ -26,7 +27,8 @@ def solution_unpool(pooled: torch.Tensor, indices: torch.Tensor, size: tuple[int
 
 
 def solution_unpool_sizes(height: int, width: int) -> list[tuple[int, int]]:
-    """Each unpooling restores the size its pool saw: conv5's (1/16, rounded down) ... the input's."""
+    """Each unpooling restores the size its pool saw: conv5's (1/16, rounded down) ... the input's.
+    The solution under the exercise in notebooks/06_deconvnet.ipynb, section 7."""
     sizes = [(height, width)]
     for _ in range(4):
         sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
@@ -34,7 +36,8 @@ def solution_unpool_sizes(height: int, width: int) -> list[tuple[int, int]]:
 
 
 def solution_decoder_parameters(num_classes: int) -> int:
-    """fc6-deconv (7x7, 4096 -> 512) + BN, 13 3x3 deconvs + BN, and the 1x1 score layer, with biases."""
+    """fc6-deconv (7x7, 4096 -> 512) + BN, 13 3x3 deconvs + BN, and the 1x1 score layer, with biases.
+    The solution under the exercise in notebooks/06_deconvnet.ipynb, section 7."""
     deconvs = [(4096, 512, 7), (512, 512, 3), (512, 512, 3), (512, 512, 3), (512, 512, 3), (512, 512, 3),
                (512, 256, 3), (256, 256, 3), (256, 256, 3), (256, 128, 3), (128, 128, 3), (128, 64, 3),
                (64, 64, 3), (64, 64, 3)]
@@ -88,7 +91,8 @@ PARAMETER_MISTAKES: dict[str, Callable] = {
 
 
 def check_unpool(fn: Callable[[torch.Tensor, torch.Tensor, tuple[int, int]], torch.Tensor]) -> CheckResult:
-    """``fn(pooled, indices, size)`` must equal ``F.max_unpool2d`` with ``output_size=size``."""
+    """``fn(pooled, indices, size)`` must equal ``F.max_unpool2d`` with ``output_size=size``.
+    First used in notebooks/06_deconvnet.ipynb, section 7."""
     g = torch.Generator().manual_seed(6)
     settings = []
     for shape, why in [((1, 1, 4, 4), "a 4x4 map, one channel"), ((2, 3, 6, 8), "two images, three channels"),
@@ -112,7 +116,8 @@ def _compare_sizes(got: object, expected: list[tuple[int, int]]) -> str | None:
 
 
 def check_unpool_sizes(fn: Callable[[int, int], list[tuple[int, int]]]) -> CheckResult:
-    """``fn(height, width)``: the ``(rows, columns)`` after unpool5, unpool4, ..., unpool1."""
+    """``fn(height, width)``: the ``(rows, columns)`` after unpool5, unpool4, ..., unpool1.
+    First used in notebooks/06_deconvnet.ipynb, section 7."""
     return run_checks("unpool_sizes", fn, cases(solution_unpool_sizes, [
         ("224x224, the paper's input", 224, 224),
         ("250x250: pool5 is 7x7 again, the extra pixels come back at unpooling", 250, 250),
@@ -122,7 +127,8 @@ def check_unpool_sizes(fn: Callable[[int, int], list[tuple[int, int]]]) -> Check
 
 
 def check_decoder_parameters(fn: Callable[[int], int]) -> CheckResult:
-    """``fn(num_classes)``: learnt parameters of the paper's decoder (width 1, 7x7 fc6-deconv)."""
+    """``fn(num_classes)``: learnt parameters of the paper's decoder (width 1, 7x7 fc6-deconv).
+    First used in notebooks/06_deconvnet.ipynb, section 7."""
     def counted(c: int) -> int:
         with torch.device("meta"):
             return decoder_parameters(DeconvNet(c, vgg=vgg16(batch_norm=True, device="meta")))
@@ -135,7 +141,8 @@ def check_decoder_parameters(fn: Callable[[int], int]) -> CheckResult:
 
 def solution_merge_proposals(model: torch.nn.Module, image: torch.Tensor,
                              boxes: list[tuple[int, int, int, int]], size: int) -> torch.Tensor:
-    """Each box resized to ``size``, scored, resized back into place; pixel-wise maximum; 0 where no box."""
+    """Each box resized to ``size``, scored, resized back into place; pixel-wise maximum; 0 where no box.
+    The solution under the exercise in notebooks/06_deconvnet.ipynb, section 7."""
     return merge_proposals(model, image, boxes, size)
 
 
@@ -163,7 +170,8 @@ MERGE_MISTAKES: dict[str, Callable] = {
 
 
 def check_merge_proposals(fn: Callable) -> CheckResult:
-    """``fn(model, image, boxes, size)`` must give ``merge_proposals``'s probabilities ``[C, H, W]``."""
+    """``fn(model, image, boxes, size)`` must give ``merge_proposals``'s probabilities ``[C, H, W]``.
+    First used in notebooks/06_deconvnet.ipynb, section 7."""
     torch.manual_seed(6)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.Conv2d(4, 4, 1))

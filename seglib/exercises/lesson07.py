@@ -16,7 +16,8 @@ from seglib.models.unet import weight_map as solution_weight_map  # noqa: F401 (
 
 def brute_force_weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
     """The weight map by definition: for every background pixel, its distance to every pixel of
-    every cell; the two smallest per-cell minima are d1 and d2. Slow, obviously right."""
+    every cell; the two smallest per-cell minima are d1 and d2. Slow, obviously right.
+    Named in notebooks/07_unet.ipynb, section 4 (the check of exercise 3)."""
     cells = instances > 0
     counts = {0: (~cells).sum(), 1: cells.sum()}
     out = np.zeros(instances.shape, np.float64)
@@ -103,7 +104,8 @@ def _size_compare(got: object, expected: int | None) -> str | None:
 
 
 def check_output_size(fn: Callable[..., int | None]) -> CheckResult:
-    """``fn(n, depth)``: output side of the unpadded U-Net for input side ``n``, None if invalid."""
+    """``fn(n, depth)``: output side of the unpadded U-Net for input side ``n``, None if invalid.
+    First used in notebooks/07_unet.ipynb, section 2."""
     return run_checks("output_size", fn, cases(solution_output_size, [
         ("572, depth 4: the paper's tile", 572, 4),
         ("570, depth 4: two pixels less", 570, 4),
@@ -117,7 +119,8 @@ def check_output_size(fn: Callable[..., int | None]) -> CheckResult:
 
 
 def check_center_crop(fn: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]) -> CheckResult:
-    """``fn(skip, (h, w))``: the centre ``h x w`` window of ``skip`` ``[N, C, H, W]``."""
+    """``fn(skip, (h, w))``: the centre ``h x w`` window of ``skip`` ``[N, C, H, W]``.
+    First used in notebooks/07_unet.ipynb, section 2."""
     g = torch.Generator().manual_seed(7)
     settings = [((1, 1, 8, 8), (4, 4), "8x8 skip, 4x4 window"),
                 ((2, 3, 136, 136), (104, 104), "U-Net's third skip: 136 -> 104, 16 off each side"),
@@ -136,7 +139,8 @@ def _toy(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> np.n
 
 
 def check_weight_map(fn: Callable[..., np.ndarray]) -> CheckResult:
-    """``fn(instances, w0, sigma)`` against the brute-force weight map on toy instance maps."""
+    """``fn(instances, w0, sigma)`` against the brute-force weight map on toy instance maps.
+    First used in notebooks/07_unet.ipynb, section 4."""
     settings = [
         ("two 4x4 cells, a 1-pixel gap", _toy((10, 12), [(3, 1, 7, 5), (3, 6, 7, 10)]), 10.0, 5.0),
         ("two cells, a 3-pixel gap, sigma 2", _toy((10, 14), [(2, 1, 8, 5), (2, 8, 8, 12)]), 10.0, 2.0),

@@ -14,7 +14,8 @@ def _out(size: int, k: int, s: int, p: int, d: int) -> int:
 
 
 def solution_conv_multiply_adds(conv: nn.Conv2d, height: int, width: int) -> int:
-    """One multiply-add per weight per output position: ``H_out W_out C_out (C_in / groups) k_h k_w``."""
+    """One multiply-add per weight per output position: ``H_out W_out C_out (C_in / groups) k_h k_w``.
+    The solution under the exercise in notebooks/08_comparison.ipynb, section 9."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     positions = _out(height, kh, sh, ph, dh) * _out(width, kw, sw, pw, dw)
     return positions * conv.out_channels * conv.in_channels // conv.groups * kh * kw
@@ -25,7 +26,8 @@ OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
 
 
 def solution_training_bytes(parameters: int, activation_bytes: int, optimizer: str) -> int:
-    """float32 weights + their gradients + the optimizer's state, plus the saved activations."""
+    """float32 weights + their gradients + the optimizer's state, plus the saved activations.
+    The solution under the exercise in notebooks/08_comparison.ipynb, section 9."""
     return 4 * parameters * (2 + OPTIMIZER_STATES[optimizer]) + activation_bytes
 
 
@@ -59,7 +61,8 @@ BYTES_MISTAKES: dict[str, Callable] = {
 # --- the checks ---
 
 def check_conv_multiply_adds(fn: Callable[[nn.Conv2d, int, int], int]) -> CheckResult:
-    """``fn(conv, height, width)`` must give the multiply-adds of ``conv`` on one image."""
+    """``fn(conv, height, width)`` must give the multiply-adds of ``conv`` on one image.
+    First used in notebooks/08_comparison.ipynb, section 9."""
     return run_checks("conv_multiply_adds", fn, cases(solution_conv_multiply_adds, [
         ("3x3, 3 -> 8 channels, padding 1, on 10x10", nn.Conv2d(3, 8, 3, padding=1), 10, 10),
         ("7x7 fc6-style, 4 -> 16, no padding, on 9x9", nn.Conv2d(4, 16, 7), 9, 9),
@@ -71,7 +74,8 @@ def check_conv_multiply_adds(fn: Callable[[nn.Conv2d, int, int], int]) -> CheckR
 
 
 def check_training_bytes(fn: Callable[[int, int, str], int]) -> CheckResult:
-    """``fn(parameters, activation_bytes, optimizer)`` must give a float32 step's peak bytes."""
+    """``fn(parameters, activation_bytes, optimizer)`` must give a float32 step's peak bytes.
+    First used in notebooks/08_comparison.ipynb, section 9."""
     return run_checks("training_bytes", fn, cases(solution_training_bytes, [
         ("FCN-8s (134,270,278 weights) with Adam, 900 MB of activations", 134_270_278, 900_000_000, "adam"),
         ("a small net, plain SGD", 1_000, 5_000, "sgd"),

@@ -27,14 +27,16 @@ DECODERS: tuple[str, ...] = ("unpool", "bilinear")
 
 
 def conv_bn_relu(conv: nn.Module) -> nn.Sequential:
-    """``conv`` followed by BatchNorm and ReLU, as after every conv and deconv of DeconvNet."""
+    """``conv`` followed by BatchNorm and ReLU, as after every conv and deconv of DeconvNet.
+    First used in notebooks/06_deconvnet.ipynb, section 2."""
     return nn.Sequential(conv, nn.BatchNorm2d(conv.out_channels), nn.ReLU(inplace=True))
 
 
 def unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int, int],
            name: str = "unpool") -> torch.Tensor:
     """Max-unpool ``x`` with the switches ``indices`` of its 2x2 pool, back to ``size`` (the size before
-    pooling, so odd sizes come back exactly): each value where its window's maximum was, 0 elsewhere."""
+    pooling, so odd sizes come back exactly): each value where its window's maximum was, 0 elsewhere.
+    First used in notebooks/06_deconvnet.ipynb, section 2."""
     height, width = size[-2:]
     on_cpu = indices.device.type == "cpu"  # the range check would stall a GPU (and has no values on meta)
     if indices.shape != x.shape or (on_cpu and indices.numel() and int(indices.max()) >= height * width):
@@ -50,6 +52,7 @@ class DeconvNet(nn.Module):
     ``width`` scales VGG16's channels (1.0: the paper's 252 M parameters with 21 classes); ``fc_size`` is
     k, fc6's kernel (7 in the paper). A trained VGG16-BN classifier as ``vgg`` gives the encoder, fc6,
     fc7 and k. ``decoder``: one of ``DECODERS``. ``code=False``: no fc6/fc7/fc6-deconv (SegNet-like).
+    First used in notebooks/06_deconvnet.ipynb, section 2.
     """
 
     def __init__(self, num_classes: int = 21, width: float = 1.0, vgg: VGG | None = None,
@@ -146,7 +149,8 @@ class FCN2s(FCN):
     """FCN-8s plus two more skips, pool2 (1/4) and pool1 (1/2), each a zero-started 1x1 score layer added
     after a learnt 2x upsampling that starts bilinear; a fixed 2x bilinear upsampling ends it. The rival
     that brings "where" back with whole feature maps, where DeconvNet uses only switches (lesson 06,
-    section 3; the bridge to lesson 07's crop-and-copy)."""
+    section 3; the bridge to lesson 07's crop-and-copy).
+    First used in notebooks/06_deconvnet.ipynb, section 3."""
 
     def __init__(self, num_classes: int = 21, width: float = 1.0, vgg: VGG | None = None) -> None:
         super().__init__(num_classes, "8s", width, vgg=vgg)
@@ -187,7 +191,8 @@ def oracle_proposals(instances: torch.Tensor, generator: torch.Generator, enlarg
     """One box per labelled instance of ``instances`` ``[H, W]``: its bounding box enlarged ``enlarge`` x
     (the paper's object crops are 1.2 x), each side moved by up to ``jitter`` of the box's size, at least
     ``min_size`` px a side, kept inside the image. Drawn from the ground truth: *oracle* proposals, an
-    upper bound on what EdgeBoxes would give (lesson 06, section 5)."""
+    upper bound on what EdgeBoxes would give (lesson 06, section 5).
+    First used in notebooks/06_deconvnet.ipynb, section 5."""
     height, width = instances.shape[-2:]
     boxes = []
     for k in instances.unique().tolist():

@@ -21,7 +21,8 @@ class PooledNet(nn.Module):
     widths. Each 1/8 cell sees 38 px (``theoretical_receptive_field``); the upsampling mixes two cells
     per direction, so each output pixel sees 46 px (``empirical_receptive_field``). Any input size.
     ``global_context=True``: the last block's global average is unpooled next to its features before the
-    classifier, ParseNet's idea without a pretrained backbone (notebooks/05_parsenet.ipynb, section 5)."""
+    classifier, ParseNet's idea without a pretrained backbone (notebooks/05_parsenet.ipynb, section 5).
+    First used in notebooks/00_introduction.ipynb, section 6."""
 
     def __init__(self, num_classes: int, widths: tuple[int, int, int, int] = (16, 32, 64, 64),
                  global_context: bool = False) -> None:

@@ -15,13 +15,15 @@ from seglib.core import IGNORE_INDEX, check_images, check_instances
 
 
 def double_conv(c_in: int, c_out: int, pad: int) -> nn.Sequential:
-    """Two 3x3 convolutions + ReLU: ``pad=0`` (the paper) removes 2 pixels per side in all."""
+    """Two 3x3 convolutions + ReLU: ``pad=0`` (the paper) removes 2 pixels per side in all.
+    First used in notebooks/07_unet.ipynb, section 2."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU(inplace=True),
                          nn.Conv2d(c_out, c_out, 3, padding=pad), nn.ReLU(inplace=True))
 
 
 def center_crop(skip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The centre ``size`` window of ``skip`` (crop-and-copy): ``(big - small) // 2`` off each start."""
+    """The centre ``size`` window of ``skip`` (crop-and-copy): ``(big - small) // 2`` off each start.
+    First used in notebooks/07_unet.ipynb, section 2."""
     if skip.shape[-2] < size[0] or skip.shape[-1] < size[1]:
         raise ValueError(f"center_crop: cannot take a {size[0]}x{size[1]} window from a map of shape "
                          f"{tuple(skip.shape)}")
@@ -33,7 +35,8 @@ def output_size(n: int, depth: int = 4) -> int | None:
     """Output side for input side ``n`` of the unpadded U-Net, or None if ``n`` is not valid: each level
     takes 4 pixels off (two 3x3 convolutions), every pool needs an even size, every up-convolution doubles.
     Valid: ``n = 2**depth * b + 4 * (2**(depth+1) - 1)``, ``b`` the deepest map's side, at least
-    :func:`smallest_bottom`; the output side is then ``2**depth * (b - 4) + 4``."""
+    :func:`smallest_bottom`; the output side is then ``2**depth * (b - 4) + 4``.
+    First used in notebooks/07_unet.ipynb, section 2."""
     for _ in range(depth):
         n -= 4
         if n < 2 or n % 2:
@@ -58,7 +61,8 @@ def smallest_bottom(depth: int = 4) -> int:
 
 
 def valid_sizes(count: int = 8, depth: int = 4, start: int = 1) -> list[int]:
-    """The first ``count`` valid input sides >= ``start``: ``2**depth * b + 4 * (2**(depth+1) - 1)``."""
+    """The first ``count`` valid input sides >= ``start``: ``2**depth * b + 4 * (2**(depth+1) - 1)``.
+    First used in notebooks/07_unet.ipynb, section 2."""
     sizes, n = [], start
     while len(sizes) < count:
         if output_size(n, depth) is not None:
@@ -67,7 +71,7 @@ def valid_sizes(count: int = 8, depth: int = 4, start: int = 1) -> list[int]:
     return sizes
 
 
-def check_size(n: int, depth: int = 4) -> None:
+def _check_size(n: int, depth: int = 4) -> None:
     """Raise ``ValueError`` naming the nearest valid sizes unless ``n`` is a valid input side."""
     if output_size(n, depth) is not None:
         return
@@ -85,6 +89,7 @@ class UNet(nn.Module):
 
     ``width``: channels of the first level (64 in the paper), doubled at each of ``depth``
     levels. ``dropout``: rate of the dropout on the deepest map (the end of the contracting path).
+    First used in notebooks/07_unet.ipynb, section 2.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, width: int = 64, depth: int = 4,
@@ -117,7 +122,7 @@ class UNet(nn.Module):
         h, w = x.shape[-2:]
         for n in (h, w):
             if self.padding == "valid":
-                check_size(n, self.depth)
+                _check_size(n, self.depth)
             elif n % 2 ** self.depth:
                 raise ValueError(f"U-Net (padded): input sides must be multiples of {2 ** self.depth}, "
                                  f"got {h}x{w}")
@@ -133,7 +138,8 @@ class UNet(nn.Module):
 
 
 def mirror_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
-    """Extend ``[..., H, W]`` by reflecting it at its borders, as often as needed (any pad width)."""
+    """Extend ``[..., H, W]`` by reflecting it at its borders, as often as needed (any pad width).
+    First used in notebooks/07_unet.ipynb, section 3."""
     def index(n: int, before: int, after: int) -> torch.Tensor:
         i = torch.arange(-before, n + after).abs() % (2 * n - 2) if n > 1 else torch.zeros(n + before + after)
         return torch.where(i >= n, 2 * n - 2 - i, i).long()
@@ -144,12 +150,13 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
     """Logits ``[N, C, H, W]`` for images ``[N, C_in, H, W]`` of any size, tile by tile (overlap-tile),
     the missing context mirrored (or zeros). Tiles step by a multiple of ``2**depth``, so tiled and whole
     predictions agree exactly. Eval mode first (dropout); logits come back on the images' device.
+    First used in notebooks/07_unet.ipynb, section 3.
     """
     if model.padding != "valid" or pad not in ("mirror", "zeros"):
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
                          f"{model.padding!r} U-Net and pad={pad!r}")
     check_images(image, "predict_tiles: images", channels=model.down[0][0].in_channels)
-    check_size(tile, model.depth)
+    _check_size(tile, model.depth)
     out, m, grid = output_size(tile, model.depth), model.margin // 2, 2 ** model.depth
     if out < grid:
         smallest = valid_sizes(1, model.depth, start=tile + 1)[0]
@@ -176,7 +183,8 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
 def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
     """U-Net's weights ``w_c + w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` for an instance map ``[H, W]``:
     ``w_c = N / (2 N_class)`` balances the classes; ``d1``, ``d2`` are the distances to the nearest two
-    cells; the border term goes on background pixels only (as the paper's figure shows it)."""
+    cells; the border term goes on background pixels only (as the paper's figure shows it).
+    First used in notebooks/07_unet.ipynb, section 4."""
     instances = check_instances(instances, "weight_map").numpy()
     cells = instances > 0
     counts = np.array([(~cells).sum(), cells.sum()], np.float64)

@@ -148,7 +148,8 @@ def bilinear_upsampler(channels: int, factor: int, trainable: bool = True) -> nn
 
 def same_size_padding(kernel_size: int, stride: int) -> tuple[int, int]:
     """``(padding, output_padding)`` that make a transposed convolution exactly ``stride`` times larger,
-    from ``(n - 1) s - 2p + k + op = s n``: e.g. kernel 4 -> (1, 0), kernel 3 -> (1, 1). Section 6."""
+    from ``(n - 1) s - 2p + k + op = s n``: e.g. kernel 4 -> (1, 0), kernel 3 -> (1, 1). Section 6.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     if kernel_size < stride:
         raise ValueError(f"kernel_size={kernel_size} is smaller than stride={stride}: the stamps leave "
                          f"gaps and no padding makes the output exactly {stride} times larger")
@@ -159,14 +160,16 @@ def same_size_padding(kernel_size: int, stride: int) -> tuple[int, int]:
 
 def smooth_images(n: int, seed: int, size: int = 24) -> torch.Tensor:
     """Smooth random images ``[n, 1, size, size]``: 5x5 uniform values, bilinearly enlarged. The
-    section 6 task upsamples their 2x2 averages back. Section 6."""
+    section 6 task upsamples their 2x2 averages back. Section 6.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     coarse = torch.rand(n, 1, 5, 5, generator=torch.Generator().manual_seed(seed))
     return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
 
 
 def interior(x: torch.Tensor, border: int = 2) -> torch.Tensor:
     """``x`` without its outer ``border`` pixels, where a transposed convolution reads zeros past the
-    edge and ``F.interpolate`` repeats the edge: scores there measure padding, not upsampling."""
+    edge and ``F.interpolate`` repeats the edge: scores there measure padding, not upsampling.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     return x[..., border:x.shape[-2] - border, border:x.shape[-1] - border] if border else x
 
 
@@ -190,7 +193,7 @@ def upsampler(kind: str) -> nn.Module:
     return nn.Sequential(layers[kind](), nn.ReLU(), nn.Conv2d(8, 1, 1))
 
 
-def train_upsampler(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, steps: int,
+def _train_upsampler(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, steps: int,
                     lr: float, batch_size: int = 16, border: int = 2) -> nn.Module:
     """Adam on the interior MSE, batches taken in order (cycling), so a run is fixed by the model's
     initialisation alone. Returns ``model``, trained in place. Section 6."""
@@ -209,7 +212,8 @@ def least_squares_fit(linear: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     """The ``n_params`` parameters ``p`` minimising the interior MSE of ``linear(inputs, p)`` against
     ``targets``, for any ``linear`` that is linear in ``p`` (a transposed convolution in its kernel and
     bias): column ``j`` of the design matrix is the output for the ``j``-th unit vector; the normal
-    equations, solved in float64. No training of that layer can score lower on these images. Section 6."""
+    equations, solved in float64. No training of that layer can score lower on these images. Section 6.
+    Explained in notebooks/03_upsampling.ipynb, section 6 (the bound in its table)."""
     if linear(inputs[:1], torch.zeros(n_params)).abs().max() > 0:
         raise ValueError("linear(inputs, 0) must be all zeros: the function is not linear in its "
                          "parameters (an affine part belongs in a parameter, e.g. a bias times ones)")
@@ -219,7 +223,7 @@ def least_squares_fit(linear: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     return torch.linalg.lstsq(design.T @ design, design.T @ wanted).solution.flatten().float()
 
 
-def transposed_linear(kernel_size: int, stride: int = 2, bias: bool = True) -> tuple[Callable, int]:
+def _transposed_linear(kernel_size: int, stride: int = 2, bias: bool = True) -> tuple[Callable, int]:
     """A one-channel transposed convolution as ``(fn(x, params), n_params)``: ``params`` is the
     flattened ``[k, k]`` kernel, then the bias; sized by :func:`same_size_padding`. Section 6."""
     padding, output_padding = same_size_padding(kernel_size, stride)
@@ -242,16 +246,17 @@ def resize_conv_linear(kernel_size: int = 3, factor: int = 2) -> tuple[Callable,
     return fn, k2 + 1
 
 
-LINEAR_FORMS = {"kernel 3": lambda: transposed_linear(3), "kernel 4": lambda: transposed_linear(4),
+LINEAR_FORMS = {"kernel 3": lambda: _transposed_linear(3), "kernel 4": lambda: _transposed_linear(4),
                 "resize, conv 3x3": lambda: resize_conv_linear(3),
-                "kernel 4, no bias": lambda: transposed_linear(4, bias=False)}
+                "kernel 4, no bias": lambda: _transposed_linear(4, bias=False)}
 """Each trained upsampler's linear form (drop the ReLU; FCN's is linear already, without bias)."""
 
 
 def phase_error_stats(output: torch.Tensor, target: torch.Tensor, stride: int = 2,
                       border: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and mean square of the error ``output - target`` in each phase ``(row % stride, column %
-    stride)`` of the output grid, over the interior of every image: two ``[stride, stride]`` tensors."""
+    stride)`` of the output grid, over the interior of every image: two ``[stride, stride]`` tensors.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     if output.shape != target.shape or output.dim() < 2:
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} must be maps "
                          f"[..., H, W] of one shape")
@@ -276,7 +281,8 @@ def grid_locked_error(output: torch.Tensor, target: torch.Tensor, stride: int = 
     spread of the phases' mean errors (a pattern that repeats every ``stride`` pixels, Odena's
     checkerboard) plus the worse phases' excess error variance over the best phase's. 0 when every
     phase errs alike (nearest, bilinear, any blur), 1 when the whole error is grid-locked. Lost
-    detail that every phase loses alike does not count. Section 6."""
+    detail that every phase loses alike does not count. Section 6.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     means, squares = (t.flatten() for t in phase_error_stats(output, target, stride, border))
     variances = squares - means ** 2
     pattern = (means - means.mean()).pow(2).mean()
@@ -291,7 +297,8 @@ def upsampling_rivals(seed: int, steps: int, n_train: int = 256, n_test: int = 6
     interpolations, every trained upsampler after ``steps`` Adam steps, and the least-squares optimum
     of each linear form; plus the trained models. Seed ``s`` draws training images from seed ``2s``,
     test images from ``2s + 1``, and initialises every model with ``torch.manual_seed(s)``.
-    Used by benchmarks/bench_upsampling.py and the lesson."""
+    Used by benchmarks/bench_upsampling.py and the lesson.
+    First used in notebooks/03_upsampling.ipynb, section 6."""
     train_targets, test_targets = smooth_images(n_train, 2 * seed), smooth_images(n_test, 2 * seed + 1)
     train_inputs, test_inputs = F.avg_pool2d(train_targets, 2), F.avg_pool2d(test_targets, 2)
 
@@ -308,7 +315,7 @@ def upsampling_rivals(seed: int, steps: int, n_train: int = 256, n_test: int = 6
     for kind in UPSAMPLERS:
         torch.manual_seed(seed)
         lr = 0.002 if kind.startswith("FCN") else 0.02  # FCN's layer starts at a good answer: fine-tune
-        models[kind] = train_upsampler(upsampler(kind), train_inputs, train_targets, steps, lr,
+        models[kind] = _train_upsampler(upsampler(kind), train_inputs, train_targets, steps, lr,
                                        border=border)
         with torch.no_grad():
             scores[kind] = score(models[kind](test_inputs))

@@ -13,15 +13,13 @@ from torch import nn
 from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import VGG, cfgs, make_layers
 
-from seglib.synthetic import CLASSES
-
 
 def scaled(channels: int, width: float) -> int:
     """A channel count scaled by ``width``, at least 1."""
     return max(1, round(channels * width))
 
 
-def scaled_cfg(width: float = 1.0) -> list[int | str]:
+def _scaled_cfg(width: float = 1.0) -> list[int | str]:
     """VGG16's layout (torchvision's; ``"M"``: a max-pool) with every conv channel count times ``width``."""
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
@@ -36,7 +34,7 @@ def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes:
     """
     if weights is not None and (width != 1.0 or num_classes != 1000):
         raise ValueError("pretrained weights exist only for width=1.0 and num_classes=1000")
-    cfg = scaled_cfg(width)
+    cfg = _scaled_cfg(width)
     meta = weights is not None or (device is not None and torch.device(device).type == "meta")
     with torch.device("meta"):  # VGG's constructor always builds a full-size classifier: on meta it is free
         model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False)
@@ -130,8 +128,9 @@ class VGGBackbone(nn.Module):
 
 
 SHAPES_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vgg16bn_w8_shapes.pt"
-SHAPES_CLASSES: tuple[str, ...] = CLASSES["shapes"][1:]
-"""What ``shapes_vgg16`` names: the object classes of the ``"shapes"`` data, background left out."""
+SHAPES_CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "ring", "cross")
+"""What ``shapes_vgg16``'s output ``k`` names, fixed by its shipped weights: the object classes of
+``seglib.synthetic``'s ``"shapes"`` data, background left out (a test checks the two agree)."""
 
 
 def shapes_vgg16() -> VGG:

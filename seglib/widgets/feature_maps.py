@@ -23,7 +23,7 @@ from seglib.viz import voc_palette
 from seglib.widgets.snapshot import StillThenPanel
 
 
-def layer_choices(model: nn.Module) -> list[str]:
+def _layer_choices(model: nn.Module) -> list[str]:
     """Names (as in ``model.named_modules()``) of the convolutions, ReLUs and poolings, in order,
     plus any module whose own name contains ``score`` (FCN's class-score layers)."""
     kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
@@ -38,11 +38,11 @@ def _modules(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Modul
     for name in layer_names:
         if not name or name not in modules:
             raise ValueError(f"unknown layer {name!r} in {type(model).__name__}; "
-                             f"choose one of: {', '.join(layer_choices(model))}")
+                             f"choose one of: {', '.join(_layer_choices(model))}")
     return {name: modules[name] for name in layer_names}
 
 
-def forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names: Sequence[str],
+def _forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names: Sequence[str],
                              device: torch.device | None = None
                              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run ``model`` once on one image in eval mode (hooks and mode restored even on failure); return its
@@ -74,7 +74,7 @@ def forward_with_activations(model: nn.Module, image: torch.Tensor, layer_names:
     return output.detach().cpu(), captured
 
 
-def channel_image(act: torch.Tensor, channel: int) -> np.ndarray:
+def _channel_image(act: torch.Tensor, channel: int) -> np.ndarray:
     """Channel ``channel`` of ``act`` ``[C, h, w]`` min-max scaled to ``[0, 1]``: it shows *where*
     a filter responds. A constant (e.g. dead ReLU) channel becomes zeros, not NaN."""
     if not 0 <= channel < act.shape[0]:
@@ -85,9 +85,9 @@ def channel_image(act: torch.Tensor, channel: int) -> np.ndarray:
     return ((x - low) / (high - low) if high > low else torch.zeros_like(x)).numpy()
 
 
-def channel_grid(act: torch.Tensor, n: int = 16) -> np.ndarray:
+def _channel_grid(act: torch.Tensor, n: int = 16) -> np.ndarray:
     """The first ``n`` channels of ``act`` ``[C, h, w]`` tiled in a square-ish 2-D array, each
-    scaled like ``channel_image``; the 1-pixel gaps are NaN, which matplotlib leaves blank."""
+    scaled like ``_channel_image``; the 1-pixel gaps are NaN, which matplotlib leaves blank."""
     maps = act[:n].float().unsqueeze(1)
     return make_grid(maps, nrow=math.ceil(math.sqrt(len(maps))), padding=1, normalize=True,
                      scale_each=True, pad_value=float("nan"))[0].numpy()
@@ -117,7 +117,7 @@ class FeatureMapExplorer(StillThenPanel):
         self.model = model if device is None else model.to(device)
         self.device = model_device(self.model, torch.device("cpu"))
         self.images, self.class_names, self.grid_size = images, class_names, grid_size
-        names = list(layer_names) if layer_names is not None else layer_choices(model)
+        names = list(layer_names) if layer_names is not None else _layer_choices(model)
         if not names:
             raise ValueError(f"{type(model).__name__} has no conv, ReLU, pooling or score layers; "
                              "pass layer_names=")
@@ -158,7 +158,7 @@ class FeatureMapExplorer(StillThenPanel):
         if index != self._cached:
             self._cache, self._cached = {}, index
         if layer not in self._cache:
-            output, acts = forward_with_activations(self.model, self._image(index), [layer], self.device)
+            output, acts = _forward_with_activations(self.model, self._image(index), [layer], self.device)
             self._cache[layer] = torch.nan_to_num(acts[layer].float())
             self._prediction = output[0].argmax(dim=0)
         return self._cache[layer]
@@ -193,10 +193,10 @@ class FeatureMapExplorer(StillThenPanel):
         c, h, w = maps.shape
         low, high = float(maps[channel].min()), float(maps[channel].max())
         if self.grid.value:
-            feature = channel_grid(maps, self.grid_size)
+            feature = _channel_grid(maps, self.grid_size)
             title = f"{layer}: channels 0-{min(self.grid_size, c) - 1} of {c}\n(each its own min-max scale)"
         else:
-            feature = channel_image(maps, channel)
+            feature = _channel_image(maps, channel)
             title = f"{layer}: channel {channel} of {c} ({h}x{w})\ndark = {low:.3g}, bright = {high:.3g}"
         image = self._image(index).float().cpu()
         if image.min() < 0 or image.max() > 1:  # e.g. normalised: min-max scale it to stay recognisable

@@ -17,7 +17,7 @@ from seglib.models.upsampling import TransposedConvStep, transposed_conv_steps, 
 from seglib.widgets.snapshot import StillThenPanel
 
 
-def default_kernel(kernel_size: int = 3) -> torch.Tensor:
+def _default_kernel(kernel_size: int = 3) -> torch.Tensor:
     """``1 .. k*k`` row by row: distinct values show where each kernel entry lands."""
     return torch.arange(1.0, kernel_size * kernel_size + 1).view(kernel_size, kernel_size)
 
@@ -64,13 +64,13 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
 
 class TransposedConvStepper(StillThenPanel, widgets.VBox):
     """Step through ``x`` (``[H, W]``) transposed-convolved with ``kernel`` (``[k, k]``): Play and a step
-    slider over the input cells, stride and kernel-size sliders (a new size takes ``default_kernel``).
+    slider over the input cells, stride and kernel-size sliders (a new size takes ``_default_kernel``).
     First used in notebooks/03_upsampling.ipynb, section 2."""
 
     def __init__(self, x: torch.Tensor | None = None, kernel: torch.Tensor | None = None,
                  stride: int = 2, padding: int = 0) -> None:
         self.x = torch.as_tensor([[1.0, 2.0], [3.0, 4.0]] if x is None else x).float()  # the worked example
-        self.kernel = (default_kernel() if kernel is None else torch.as_tensor(kernel)).float()
+        self.kernel = (_default_kernel() if kernel is None else torch.as_tensor(kernel)).float()
         if self.x.dim() != 2 or self.kernel.dim() != 2 or self.kernel.shape[0] != self.kernel.shape[1]:
             raise ValueError(f"x must be [H, W] and kernel square [k, k]; got "
                              f"{tuple(self.x.shape)} and {tuple(self.kernel.shape)}")
@@ -108,7 +108,7 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
 
     def _rebuild(self, new_kernel: bool = False) -> None:
         """Recompute the steps after a stride or kernel-size change; keep the slider in range."""
-        kernel = default_kernel(self.kernel_size.value) if new_kernel else self.kernel
+        kernel = _default_kernel(self.kernel_size.value) if new_kernel else self.kernel
         try:
             steps = transposed_conv_steps(self.x, kernel, self.stride.value, self.padding)
         except ValueError as err:  # e.g. padding crops away everything: say so, keep the old steps

@@ -19,7 +19,7 @@ from seglib.widgets.feature_maps import _png
 from seglib.widgets.snapshot import StillThenPanel
 
 
-def unpooling_views(activation: torch.Tensor, mode: str = "bilinear") -> dict[str, torch.Tensor]:
+def _unpooling_views(activation: torch.Tensor, mode: str = "bilinear") -> dict[str, torch.Tensor]:
     """One channel ``[H, W]`` before pooling -> ``pooled``, ``switches`` (1 where a window's maximum
     was), ``unpooled`` (pooled values at the switches, 0 elsewhere) and ``upsampled`` (``mode``:
     ``"bilinear"`` or ``"nearest"``), all ``[H, W]`` except ``pooled``."""
@@ -89,7 +89,7 @@ class UnpoolingExplorer(StillThenPanel):
         """Redraw both rows for the current controls."""
         index, s, c, mode = self.image_index.value, self.stage.value, self.channel.value, self.mode.value
         maps = self.maps(index)
-        views = unpooling_views(maps[f"conv{s}"][c], mode)
+        views = _unpooling_views(maps[f"conv{s}"][c], mode)
         decoded = [maps[f"unpool{s}"], maps[f"deconv{s}"]]
         dc = c % decoded[0].shape[0]
         fig = Figure(figsize=(9, 4.6), dpi=72, layout="constrained")
