@@ -14,7 +14,8 @@ def _stub(*args, **kwargs):
 
 
 CHECKS = [(ex.check_context_overhead, ex.solution_context_overhead, ex.CONTEXT_OVERHEAD_MISTAKES),
-          (ex.check_unpool, ex.solution_unpool, ex.UNPOOL_MISTAKES)]
+          (ex.check_unpool, ex.solution_unpool, ex.UNPOOL_MISTAKES),
+          (ex.check_global_max, ex.solution_global_max, ex.GLOBAL_MAX_MISTAKES)]
 MISTAKES = [(check, hint, wrong) for check, _, mistakes in CHECKS for hint, wrong in mistakes.items()]
 
 
@@ -113,3 +114,18 @@ class ScaleStartsAtOne(_Base):
 def test_l2norm_check_names_each_mistake(cls, message):
     result = ex.check_l2norm(cls)
     assert not result.passed and result.attempted and message in result.message
+
+
+def test_global_max_accepts_amax_and_max_twice():
+    assert ex.check_global_max(lambda x: x.max(dim=3, keepdim=True).values.max(dim=2, keepdim=True).values).passed
+    assert ex.check_global_max(lambda x: torch.nn.functional.adaptive_max_pool2d(x, 1)).passed
+
+
+def test_compare_pools_with_the_average_reproduces_the_tiny_net_and_the_stored_sweep():
+    from seglib import sweep
+    from seglib.models.parsenet import global_average
+    results = ex.compare_pools(global_average, seeds=(0,))
+    assert results["average"][0] == results["yours"][0]
+    stored = sweep.load("parsenet").runs[1][0]["tiny net + global average"]
+    assert results["average"][0]["mIoU"] == pytest.approx(stored["mIoU"], abs=1e-4)
+    assert results["average"][0]["follows"] == stored["follows"] == 1.0
