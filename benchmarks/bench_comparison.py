@@ -6,7 +6,10 @@ the label maps of the first validation images) in ``seglib/results/comparison.js
 ``seglib/results/comparison_predictions.npz``, which lesson 08 reads. Seeds already stored are kept,
 so seeds can run in separate processes (one per core). About 3 minutes a seed on an idle core.
 
-    python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4]
+    python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4] [--controls]
+
+``--controls`` trains only the ``CONTROLS`` rows (equal rates on shapes, touching without the weight map)
+and stores them under ``"controls"``; about 1 minute a seed.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seglib.compare import BATCH, N_VAL, NETWORKS, STEPS, STORED, TASKS, evaluate, train
+from seglib.compare import BATCH, CONTROLS, N_VAL, NETWORKS, STEPS, STORED, TASKS, evaluate, train
 from seglib.core import atomic_write, set_threads
 from seglib.sweep import machine, update_json
 
@@ -39,6 +42,29 @@ def run(seed: int) -> tuple[dict, dict]:
     return scores, pictures
 
 
+def run_controls(seed: int) -> dict:
+    scores = {}
+    for name, (network, task, lr, border_weights) in CONTROLS.items():
+        start = time.perf_counter()
+        model = train(network, task, seed, lr=lr, border_weights=border_weights)
+        seconds = time.perf_counter() - start
+        values, _ = evaluate(model, task, seed)
+        scores[name] = {**values, "seconds": round(seconds, 1)}
+        column = TASKS[task].column
+        print(f"seed {seed} {name:<30} {column} {values[column]:.3f}  ({seconds:.0f} s)", flush=True)
+    return scores
+
+
+def update_controls(path: Path, seed: int, scores: dict) -> dict:
+    """Add one seed's control rows to the stored file (under its lock, atomically)."""
+    def add(stored: dict) -> None:
+        stored.setdefault("controls", {})[str(seed)] = scores
+        stored["controls protocol"] = {
+            name: {"network": n, "task": t, "new layers' rate": lr or NETWORKS[n][1], "weight map": w}
+            for name, (n, t, lr, w) in CONTROLS.items()}
+    return update_json(path, add)
+
+
 def update(path: Path, seed: int, scores: dict) -> dict:
     """Add one seed's scores to the stored file, under its lock and atomically (``seglib.sweep.update_json``:
     other processes may add their seeds at the same time)."""
@@ -55,9 +81,14 @@ def update(path: Path, seed: int, scores: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--controls", action="store_true", help="train only the CONTROLS rows")
     args = parser.parse_args()
     set_threads()
     STORED.mkdir(exist_ok=True)
+    if args.controls:
+        for seed in args.seeds:
+            update_controls(STORED / "comparison.json", seed, run_controls(seed))
+        return
     for seed in args.seeds:
         scores, pictures = run(seed)
         stored = update(STORED / "comparison.json", seed, scores)

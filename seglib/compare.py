@@ -68,6 +68,15 @@ NETWORKS: dict[str, tuple[Callable[[int], nn.Module], float]] = {
 }
 """Network -> (constructor from the number of classes, Adam rate of its new layers: each lesson's)."""
 
+CONTROLS: dict[str, tuple[str, str, float | None, bool]] = {
+    "ParseNet, new layers at 1e-3": ("ParseNet", "shapes", 1e-3, True),
+    "FCN-8s, new layers at 3e-3": ("FCN-8s", "shapes", 3e-3, True),
+    "U-Net, no weight map": ("U-Net", "touching", None, False),
+    "local-only, no weight map": ("local-only", "touching", None, False),
+}
+"""Control row -> (network, task, new layers' rate or None for the network's own, border weight map on
+touching): the table's claims at equal rates, and the touching column without U-Net's loss."""
+
 STEPS, BATCH, N_VAL = 150, 8, 200
 
 STORED = Path(__file__).resolve().parent / "results"
@@ -114,16 +123,18 @@ def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
     return loss
 
 
-def train(network: str, task: str, seed: int, steps: int = STEPS, config: ShapesConfig | None = None
-          ) -> nn.Module:
+def train(network: str, task: str, seed: int, steps: int = STEPS, config: ShapesConfig | None = None,
+          lr: float | None = None, border_weights: bool = True) -> nn.Module:
     """``network`` trained on ``task``'s data (or ``config``'s) for ``steps`` steps of ``BATCH`` images
-    (Adam), each image seen once.
+    (Adam, new layers at ``lr`` or the network's own rate), each image seen once; on touching with
+    U-Net's border weight map unless ``border_weights=False`` (a ``CONTROLS`` row).
     First used in notebooks/08_comparison.ipynb, section 3."""
     images, masks, instances = data(task, 10 * seed, steps * BATCH, config=config)
-    make, lr = NETWORKS[network]
+    make, own_lr = NETWORKS[network]
+    lr = own_lr if lr is None else lr
     torch.manual_seed(seed)
     model = make(len(CLASSES[(config or TASKS[task].config).variant]))
-    if task == "touching":  # every network gets U-Net's border weights: the column compares architectures
+    if task == "touching" and border_weights:  # U-Net's border weights for all: architectures compared
         weights = torch.from_numpy(np.stack([weight_map(c.numpy()) for c in instances])).float()
         train_data, loss_fn = TensorDataset(images, masks, weights), weighted_cross_entropy
     else:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from seglib import compare
 from seglib.compare import TASKS, adam, class_weighted_loss
 from seglib.models.deconvnet import DeconvNet
 from seglib.models.fcn import FCN
@@ -101,3 +102,13 @@ def test_train_takes_its_steps_and_config():
     assert not model.training
     scores, labels = evaluate(model, "thin", seed=0, config=small)
     assert labels.shape == (200, 16, 16) and 0.0 <= scores["mIoU"] <= 1.0
+
+
+def test_controls_name_real_networks_and_tasks_and_the_weight_map_changes_training():
+    for network, task, lr, border_weights in compare.CONTROLS.values():
+        assert network in compare.NETWORKS and task in compare.TASKS
+        assert lr is None or lr != compare.NETWORKS[network][1] or not border_weights
+    with_map = compare.train("local-only", "touching", seed=0, steps=2)
+    without = compare.train("local-only", "touching", seed=0, steps=2, border_weights=False)
+    assert not all(torch.equal(a, b) for a, b in zip(with_map.state_dict().values(),
+                                                     without.state_dict().values(), strict=True))
