@@ -148,10 +148,12 @@ def solution_global_max(x: torch.Tensor) -> torch.Tensor:
 
 
 GLOBAL_MAX_MISTAKES: dict[str, Callable] = {
-    "that is the global average, the pooling the tiny net already has": lambda x: x.mean(dim=(2, 3), keepdim=True),
+    "that is the global average, the pooling the tiny net already has":
+        lambda x: x.mean(dim=(2, 3), keepdim=True),
     "the maximum is taken over the channels; take it over the positions (dims 2 and 3)":
         lambda x: x.amax(dim=1, keepdim=True),
-    "keep the two spatial dimensions (keepdim=True): unpool expects [N, C, 1, 1]": lambda x: x.amax(dim=(2, 3)),
+    "keep the two spatial dimensions (keepdim=True): unpool expects [N, C, 1, 1]":
+        lambda x: x.amax(dim=(2, 3)),
 }
 
 
@@ -161,7 +163,8 @@ def check_global_max(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     return run_checks("global_max", fn, cases(solution_global_max, [
         ("two images, 3 channels, 4x5", torch.randn(2, 3, 4, 5, generator=g)),
         ("one image, 8 channels, 1x7 (a single row)", torch.randn(1, 8, 1, 7, generator=g)),
-        ("ReLU features: mostly zero, one bright position", torch.relu(torch.randn(1, 4, 6, 6, generator=g) - 2)),
+        ("ReLU features: mostly zero, a few bright positions",
+         torch.relu(torch.randn(1, 4, 6, 6, generator=g) - 2)),
     ]), mistakes=GLOBAL_MAX_MISTAKES)
 
 
@@ -179,7 +182,7 @@ def compare_pools(pool: Callable[[torch.Tensor], torch.Tensor], seeds: tuple[int
         for row, options in (("average", {}), ("yours", {"pool": pool})):
             torch.manual_seed(seed)
             model = PooledNet(context.NUM_CLASSES, context.TINY_WIDTHS, global_context=True, **options)
-            fit(model, sets["train"], epochs=multiple, lr=context.TINY_LR, optimizer="adam", schedule="constant",
-                batch_size=context.BATCH, seed=seed, progress=False)
+            fit(model, sets["train"], epochs=multiple, lr=context.TINY_LR, optimizer="adam",
+                schedule="constant", batch_size=context.BATCH, seed=seed, progress=False)
             results[row][seed] = context.scores(model.eval(), sets)
     return results
