@@ -9,8 +9,8 @@ from seglib.models.parsenet import (
     ParseNet,
     empirical_receptive_field,
     global_average,
+    replicate,
     theoretical_receptive_field,
-    unpool,
 )
 from seglib.models.vgg import convolutionalize, vgg16
 
@@ -50,14 +50,14 @@ def test_l2norm_refuses_wrong_shapes_naming_them(shape):
 def test_replication_unpooling_equals_expand_and_is_a_view():
     g = global_average(torch.randn(2, 5, 6, 9))
     assert g.shape == (2, 5, 1, 1)
-    out = unpool(g, (4, 7))
+    out = replicate(g, (4, 7))
     assert torch.equal(out, g.expand(2, 5, 4, 7)) and torch.equal(out, g.repeat(1, 1, 4, 7))
     assert out.data_ptr() == g.data_ptr() and out.stride()[-2:] == (0, 0)  # no copy
 
 
-def test_unpool_refuses_a_map():
+def test_replicate_refuses_a_map():
     with pytest.raises(ValueError, match="global vector"):
-        unpool(torch.randn(1, 3, 2, 2), (4, 4))
+        replicate(torch.randn(1, 3, 2, 2), (4, 4))
 
 
 def test_global_average_is_the_mean_over_positions():

@@ -46,14 +46,14 @@ def _compare_count(got: object, expected: int) -> str | None:
     return None if int(got) == expected else f"expected {expected:,}, got {int(got):,}"
 
 
-def solution_unpool(pooled: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def solution_replicate(pooled: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Copy every cell of ``pooled`` ``[N, C, h, w]`` over its block of the ``size`` map: ``H / h`` rows
     and ``W / w`` columns each. For a global vector (``h = w = 1``) this is ``expand``."""
     (h, w), (height, width) = pooled.shape[-2:], size
     return pooled.repeat_interleave(height // h, dim=2).repeat_interleave(width // w, dim=3)
 
 
-UNPOOL_MISTAKES: dict[str, Callable] = {
+REPLICATE_MISTAKES: dict[str, Callable] = {
     "repeat tiles the whole grid side by side; replication copies each cell over its own block "
     "(repeat_interleave, or expand for a 1x1 grid)":
         lambda p, size: p.repeat(1, 1, size[0] // p.shape[-2], size[1] // p.shape[-1]),
@@ -77,16 +77,16 @@ def _corner_indices(pooled: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     return (rows * width + cols).expand_as(pooled).contiguous()
 
 
-def check_unpool(fn: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]) -> CheckResult:
+def check_replicate(fn: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]) -> CheckResult:
     """``fn(pooled, (H, W))``: each cell of ``pooled`` ``[N, C, h, w]`` copied over its H/h x W/w block."""
     g = torch.Generator().manual_seed(5)
-    return run_checks("unpool", fn, cases(solution_unpool, [
+    return run_checks("replicate", fn, cases(solution_replicate, [
         ("a global vector: 1x1 to 4x4 (ParseNet's case)", torch.randn(1, 3, 1, 1, generator=g), (4, 4)),
         ("a global vector to 3x7, two images", torch.randn(2, 5, 1, 1, generator=g), (3, 7)),
         ("a 2x2 grid to 4x6: blocks of 2x3", torch.randn(1, 2, 2, 2, generator=g), (4, 6)),
         ("a 3x1 grid to 6x5: blocks of 2x5", torch.randn(2, 1, 3, 1, generator=g), (6, 5)),
         ("to the same size: nothing to do", torch.randn(1, 2, 2, 3, generator=g), (2, 3)),
-    ]), mistakes=UNPOOL_MISTAKES)
+    ]), mistakes=REPLICATE_MISTAKES)
 
 
 def _l2norm_problem(cls: type) -> str | None:
@@ -152,7 +152,7 @@ GLOBAL_MAX_MISTAKES: dict[str, Callable] = {
         lambda x: x.mean(dim=(2, 3), keepdim=True),
     "the maximum is taken over the channels; take it over the positions (dims 2 and 3)":
         lambda x: x.amax(dim=1, keepdim=True),
-    "keep the two spatial dimensions (keepdim=True): unpool expects [N, C, 1, 1]":
+    "keep the two spatial dimensions (keepdim=True): replicate expects [N, C, 1, 1]":
         lambda x: x.amax(dim=(2, 3)),
 }
 

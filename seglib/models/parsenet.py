@@ -41,11 +41,11 @@ def global_average(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3), keepdim=True)
 
 
-def unpool(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def replicate(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Replication unpooling: the ``[N, C, 1, 1]`` vector at every position (a view, no copy).
     Built in notebooks/05_parsenet.ipynb, section 2."""
     if context.dim() != 4 or context.shape[-2:] != (1, 1):
-        raise ValueError(f"unpool expects a global vector [N, C, 1, 1], got shape {tuple(context.shape)}")
+        raise ValueError(f"replicate expects a global vector [N, C, 1, 1], got shape {tuple(context.shape)}")
     return context.expand(-1, -1, *size)
 
 
@@ -86,7 +86,7 @@ ablation that shows what the context adds). Other arguments as ``FCN``.
             return self.score(local)
         context = self.norm_global(global_average(fc7))
         if self.fusion == "early":
-            return self.score(torch.cat([local, unpool(context, local.shape[-2:])], dim=1))
+            return self.score(torch.cat([local, replicate(context, local.shape[-2:])], dim=1))
         return self.score_local(local) + self.score_global(context)  # [N, K, 1, 1] broadcasts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

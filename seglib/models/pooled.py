@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seglib.models.parsenet import global_average, unpool
+from seglib.models.parsenet import global_average, replicate
 
 
 def _block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -43,5 +43,5 @@ class PooledNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.body(x)
         if self.global_context:
-            f = torch.cat([f, unpool(self.pool(f), f.shape[-2:])], dim=1)
+            f = torch.cat([f, replicate(self.pool(f), f.shape[-2:])], dim=1)
         return F.interpolate(self.head(f), size=x.shape[-2:], mode="bilinear", align_corners=False)
