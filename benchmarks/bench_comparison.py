@@ -19,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from seglib.compare import BATCH, CONTROLS, N_VAL, NETWORKS, STEPS, STORED, TASKS, evaluate, train
+from seglib.compare import (
+    BATCH,
+    CONTROLS,
+    N_VAL,
+    NETWORKS,
+    STEPS,
+    STORED,
+    TASKS,
+    score_network,
+    train_network,
+)
 from seglib.core import atomic_write, set_threads
 from seglib.sweep import machine, update_json
 
@@ -32,9 +42,9 @@ def run(seed: int) -> tuple[dict, dict]:
     for task in TASKS:
         for network in NETWORKS:
             start = time.perf_counter()
-            model = train(network, task, seed)
+            model = train_network(network, task, seed)
             seconds = time.perf_counter() - start
-            values, labels = evaluate(model, task, seed)
+            values, labels = score_network(model, task, seed)
             scores.setdefault(task, {})[network] = {**values, "seconds": round(seconds, 1)}
             pictures[f"{task}/{network}"] = labels[:SHOWN].numpy().astype(np.uint8)
             print(f"seed {seed} {task:<9} {network:<11} {TASKS[task].column} "
@@ -46,9 +56,9 @@ def run_controls(seed: int) -> dict:
     scores = {}
     for name, (network, task, lr, border_weights) in CONTROLS.items():
         start = time.perf_counter()
-        model = train(network, task, seed, lr=lr, border_weights=border_weights)
+        model = train_network(network, task, seed, lr=lr, border_weights=border_weights)
         seconds = time.perf_counter() - start
-        values, _ = evaluate(model, task, seed)
+        values, _ = score_network(model, task, seed)
         scores[name] = {**values, "seconds": round(seconds, 1)}
         column = TASKS[task].column
         print(f"seed {seed} {name:<30} {column} {values[column]:.3f}  ({seconds:.0f} s)", flush=True)

@@ -19,8 +19,9 @@ ROW = "touching, lesson 01 defaults"
 
 
 def scores(seed: int, multiple: int) -> sweep.Scores:
-    model = compare.train("local-only", "touching", seed, steps=multiple * compare.STEPS, config=DEFAULTS)
-    return {ROW: compare.evaluate(model, "touching", seed, config=DEFAULTS)[0]}
+    steps = multiple * compare.STEPS
+    model = compare.train_network("local-only", "touching", seed, steps=steps, config=DEFAULTS)
+    return {ROW: compare.score_network(model, "touching", seed, config=DEFAULTS)[0]}
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ seglib/results/unet.json; the real nuclei tile is benchmarks/bench_unet_nuclei.p
 from __future__ import annotations
 
 from seglib import sweep
-from seglib.cells import SYNTHETIC_RUNS, bent, border_scores, scores, synthetic_cells, train
+from seglib.cells import SYNTHETIC_RUNS, bent, border_scores, scores, synthetic_cells, train_run
 
 
 EPOCHS, N_TRAIN, N_VAL = 10, 30, 20
@@ -35,7 +35,7 @@ def run(seed: int, multiple: int) -> sweep.Scores:
     for name, spec in SYNTHETIC_RUNS.items():
         if multiple > 1 and name not in BUDGETS[multiple]:
             continue
-        model = train(spec, *train_data, epochs=EPOCHS * multiple, seed=seed)
+        model = train_run(spec, *train_data, epochs=EPOCHS * multiple, seed=seed)
         row = scores(model, *val)
         row.update({f"bent {k}": v for k, v in scores(model, *val_bent).items()})
         if name == "plain CE":  # the image border: mirrored context against zeros

@@ -16,7 +16,7 @@ The 4x budget trains only FULL_BUDGET. Stored in seglib/results/unet_nuclei.json
 from __future__ import annotations
 
 from seglib import sweep
-from seglib.cells import NUCLEI_RUNS, nuclei_split, scores, train
+from seglib.cells import NUCLEI_RUNS, nuclei_split, scores, train_run
 from seglib.datasets import nuclei_tile
 
 
@@ -32,7 +32,7 @@ def run(seed: int, multiple: int) -> sweep.Scores:
     for name, spec in NUCLEI_RUNS.items():
         if multiple > 2 and name not in FULL_BUDGET:
             continue
-        table[name] = scores(train(spec, tiles, cells, epochs=EPOCHS * multiple, seed=seed), *test)
+        table[name] = scores(train_run(spec, tiles, cells, epochs=EPOCHS * multiple, seed=seed), *test)
     return table
 
 

@@ -102,7 +102,7 @@ def build(run: Run) -> nn.Module:
     raise ValueError(f"Run.net must be 'unet', 'padded' or 'local', got {run.net!r}")
 
 
-def train(run: Run, images: torch.Tensor, instances: torch.Tensor, epochs: int, seed: int) -> nn.Module:
+def train_run(run: Run, images: torch.Tensor, instances: torch.Tensor, epochs: int, seed: int) -> nn.Module:
     """Train ``run``'s network on 68 x 68 tiles ``[N, 3, 68, 68]`` and their instance maps (eval mode).
     First used in notebooks/07_unet.ipynb, section 7."""
     torch.manual_seed(seed)

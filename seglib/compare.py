@@ -123,8 +123,9 @@ def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
     return loss
 
 
-def train(network: str, task: str, seed: int, steps: int = STEPS, config: ShapesConfig | None = None,
-          lr: float | None = None, border_weights: bool = True) -> nn.Module:
+def train_network(network: str, task: str, seed: int, steps: int = STEPS,
+                  config: ShapesConfig | None = None, lr: float | None = None,
+                  border_weights: bool = True) -> nn.Module:
     """``network`` trained on ``task``'s data (or ``config``'s) for ``steps`` steps of ``BATCH`` images
     (Adam, new layers at ``lr`` or the network's own rate), each image seen once; on touching with
     U-Net's border weight map unless ``border_weights=False`` (a ``CONTROLS`` row).
@@ -146,7 +147,7 @@ def train(network: str, task: str, seed: int, steps: int = STEPS, config: Shapes
     return model.eval()
 
 
-def evaluate(model: nn.Module, task: str, seed: int, config: ShapesConfig | None = None
+def score_network(model: nn.Module, task: str, seed: int, config: ShapesConfig | None = None
              ) -> tuple[dict[str, float], torch.Tensor]:
     """``task``'s scores of ``model`` on ``N_VAL`` held-out images (of ``config``'s, if given), and its
     label maps.

@@ -94,13 +94,13 @@ def test_data_draws_with_a_given_config_instead_of_the_tasks_own():
 
 def test_train_takes_its_steps_and_config():
     """Two steps on 16 px images: the model comes back in eval mode and scores on that config's data."""
-    from seglib.compare import evaluate, train
+    from seglib.compare import score_network, train_network
     from seglib.synthetic import ShapesConfig
 
     small = ShapesConfig(size=16, min_object_size=4.0, variant="thin")
-    model = train("local-only", "thin", seed=0, steps=2, config=small)
+    model = train_network("local-only", "thin", seed=0, steps=2, config=small)
     assert not model.training
-    scores, labels = evaluate(model, "thin", seed=0, config=small)
+    scores, labels = score_network(model, "thin", seed=0, config=small)
     assert labels.shape == (200, 16, 16) and 0.0 <= scores["mIoU"] <= 1.0
 
 
@@ -108,7 +108,7 @@ def test_controls_name_real_networks_and_tasks_and_the_weight_map_changes_traini
     for network, task, lr, border_weights in compare.CONTROLS.values():
         assert network in compare.NETWORKS and task in compare.TASKS
         assert lr is None or lr != compare.NETWORKS[network][1] or not border_weights
-    with_map = compare.train("local-only", "touching", seed=0, steps=2)
-    without = compare.train("local-only", "touching", seed=0, steps=2, border_weights=False)
+    with_map = compare.train_network("local-only", "touching", seed=0, steps=2)
+    without = compare.train_network("local-only", "touching", seed=0, steps=2, border_weights=False)
     assert not all(torch.equal(a, b) for a, b in zip(with_map.state_dict().values(),
                                                      without.state_dict().values(), strict=True))

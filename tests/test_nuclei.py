@@ -57,7 +57,8 @@ def test_every_row_gives_logits_for_68_pixel_tiles_and_whole_quarters(name):
 
 def test_a_short_training_run_is_exactly_reproducible():
     images, instances = C.synthetic_cells(4, 0)
-    a, b = (C.train(C.SYNTHETIC_RUNS["weight map"], images, instances, epochs=1, seed=3) for _ in range(2))
+    run = C.SYNTHETIC_RUNS["weight map"]
+    a, b = (C.train_run(run, images, instances, epochs=1, seed=3) for _ in range(2))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
-    c = C.train(C.SYNTHETIC_RUNS["weight map"], images, instances, epochs=1, seed=4)
+    c = C.train_run(C.SYNTHETIC_RUNS["weight map"], images, instances, epochs=1, seed=4)
     assert not torch.equal(next(a.parameters()), next(c.parameters()))
