@@ -158,3 +158,11 @@ def test_merge_proposals_takes_the_pixelwise_maximum_and_leaves_uncovered_pixels
     assert overlap > 0.99
     with pytest.raises(ValueError, match="no boxes"):
         merge_proposals(Constant(), image, [])
+
+
+def test_segnet_like_trains_its_encoder_at_the_pretrained_rate():
+    model = DeconvNet(4, vgg=shapes_vgg16(), code=False)
+    assert {id(p) for p in model.pretrained_parameters()} == {id(p) for p in model.encoder.parameters()}
+    with_code = DeconvNet(4, vgg=shapes_vgg16())
+    extra = len(with_code.pretrained_parameters()) - len(list(with_code.encoder.parameters()))
+    assert extra == len(list(with_code.fc6.parameters())) + len(list(with_code.fc7.parameters()))

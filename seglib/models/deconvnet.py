@@ -83,7 +83,8 @@ class DeconvNet(nn.Module):
         """The weights built from the classifier: the encoder, fc6 and fc7 (their batch norms included),
         pretrained if it was; fine-tuning trains them at a lower rate than the decoder. Built in
         notebooks/06_deconvnet.ipynb, section 3."""
-        return [*self.encoder.parameters(), *self.fc6.parameters(), *self.fc7.parameters()]
+        code = [*self.fc6.parameters(), *self.fc7.parameters()] if self.code else []  # SegNet-like: none
+        return [*self.encoder.parameters(), *code]
 
     def maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate map by name: ``conv1``..``conv5`` (before pooling), ``pool1``..``pool5``,
