@@ -52,7 +52,7 @@ def _parsenet(**options) -> ParseNet:
 
 
 def _gap() -> ParseNet:
-    model = _parsenet(normalize=False)
+    model = _parsenet(l2_norm=False)
     model.norm_global = Scale(GAP)
     return model
 
@@ -61,10 +61,10 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], float]] = {
     "FCN-32s": (lambda: FCN(NUM_CLASSES, "32s", vgg=shapes_vgg16()), LR),
     "FCN-8s": (lambda: FCN(NUM_CLASSES, "8s", vgg=shapes_vgg16()), LR),
     "pool3 only (no context)": (lambda: _parsenet(scale=20.0, context=False), LR),
-    "pool3 only, no norm": (lambda: _parsenet(normalize=False, context=False), LR),
+    "pool3 only, no norm": (lambda: _parsenet(l2_norm=False, context=False), LR),
     "ParseNet": (lambda: _parsenet(scale=20.0), LR),
     "L2 norm, scale fixed at 1": (lambda: _parsenet(scale=1.0, learn_scale=False), LR),
-    "concat, no norm": (lambda: _parsenet(normalize=False), LR),
+    "concat, no norm": (lambda: _parsenet(l2_norm=False), LR),
     "concat, no norm, 100x gap": (_gap, LR),
     "tiny net": (lambda: PooledNet(NUM_CLASSES, TINY_WIDTHS), TINY_LR),
     "tiny net + global average": (lambda: PooledNet(NUM_CLASSES, TINY_WIDTHS, global_context=True), TINY_LR),

@@ -78,7 +78,7 @@ def test_parsenet_parameter_overhead_over_fcn32s():
     with torch.device("meta"):
         fcn, parsenet = FCN(21, "32s", vgg=vgg16()), ParseNet(21, vgg=vgg16())
         late = ParseNet(21, fusion="late", vgg=vgg16())
-        raw = ParseNet(21, normalize=False, vgg=vgg16())
+        raw = ParseNet(21, l2_norm=False, vgg=vgg16())
     assert count_parameters(fcn) == 134_346_581  # 134 M, the FCN paper's figure
     assert count_parameters(parsenet) - count_parameters(fcn) == 4096 * 21 + 2 * 4096
     assert count_parameters(late) == count_parameters(parsenet)  # the same weights, cut in two

@@ -51,14 +51,14 @@ def replicate(context: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 class ParseNet(FCN):
     """FCN-32s's layers plus global context from fc7, fused with the features of ``local`` (fc7 or a
-    pool): ``"early"`` (concatenated, one classifier) or ``"late"`` (scores added); ``normalize``: L2Norm
+    pool): ``"early"`` (concatenated, one classifier) or ``"late"`` (scores added); ``l2_norm``: L2Norm
     on both; ``context=False``: the same network without the global branch (the local map alone, the
 ablation that shows what the context adds). Other arguments as ``FCN``.
     Built in notebooks/05_parsenet.ipynb, section 4.
     """
 
     def __init__(self, num_classes: int = 21, local: str = "fc7", fusion: str = "early",
-                 normalize: bool = True, scale: float = 20.0, learn_scale: bool = True, context: bool = True,
+                 l2_norm: bool = True, scale: float = 20.0, learn_scale: bool = True, context: bool = True,
                  **fcn_args) -> None:
         super().__init__(num_classes, "32s", **fcn_args)
         if local not in LAYERS or fusion not in ("early", "late"):
@@ -68,8 +68,8 @@ ablation that shows what the context adds). Other arguments as ``FCN``.
         c_local = self.fc7.out_channels if local == "fc7" else self.backbone.channels[local]
         c_global = self.fc7.out_channels if context else 0
         del self.score_fr
-        self.norm_local = L2Norm(c_local, scale, learn_scale) if normalize else nn.Identity()
-        self.norm_global = L2Norm(c_global, scale, learn_scale) if normalize and context else nn.Identity()
+        self.norm_local = L2Norm(c_local, scale, learn_scale) if l2_norm else nn.Identity()
+        self.norm_global = L2Norm(c_global, scale, learn_scale) if l2_norm and context else nn.Identity()
         if fusion == "early" or not context:
             self.score = zero_conv1x1(c_local + c_global, num_classes)
         else:
