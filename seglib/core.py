@@ -31,7 +31,7 @@ def listed(items: Sequence, limit: int = 10) -> str:
     return "{" + ", ".join(str(i) for i in items[:limit]) + "}" + more
 
 
-def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
+def validate_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
                  ignore_index: int | None = IGNORE_INDEX) -> None:
     """Raise ``DatasetError`` naming ``source`` unless ``labels`` holds integer classes ``0..num_classes-1``
     or the ignore one: the library's one label check. Float labels are refused, never truncated.
@@ -53,7 +53,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, source: str = "labels",
             "label ids).")
 
 
-def check_instances(instances, source: str = "instances", dims: int = 2) -> torch.Tensor:
+def validate_instances(instances, source: str = "instances", dims: int = 2) -> torch.Tensor:
     """``instances`` (an array or tensor) as a tensor, after raising ``DatasetError`` naming ``source``
     unless it is an instance map of ``dims`` dimensions (``[H, W]`` or ``[N, H, W]``) holding integer ids:
     0 for the background, one positive id per object. Float maps are refused, never truncated."""
@@ -69,7 +69,7 @@ def check_instances(instances, source: str = "instances", dims: int = 2) -> torc
     return tensor
 
 
-def check_images(images: torch.Tensor, source: str = "images", channels: int | None = None) -> None:
+def validate_images(images: torch.Tensor, source: str = "images", channels: int | None = None) -> None:
     """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``)."""
     shape = tuple(images.shape)
     if not images.is_floating_point():

@@ -15,7 +15,14 @@ from torch.utils.data import Dataset
 from torchvision import datasets, tv_tensors
 from torchvision.transforms.v2 import functional as TF  # F is torch.nn.functional everywhere else
 
-from seglib.core import IGNORE_INDEX, DatasetError, check_images, check_instances, check_labels, listed
+from seglib.core import (
+    IGNORE_INDEX,
+    DatasetError,
+    listed,
+    validate_images,
+    validate_instances,
+    validate_labels,
+)
 from seglib.download import (
     CITYSCAPES_ARCHIVES,
     cityscapes_instructions,
@@ -67,7 +74,7 @@ def label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
     return _LOOKUP.to(mask.device)[index]
 
 
-def check_dataset_folder(root: str | Path, required: list[str], name: str, how_to_get: str) -> Path:
+def validate_dataset_folder(root: str | Path, required: list[str], name: str, how_to_get: str) -> Path:
     """Check that every path in ``required`` (relative to ``root``) exists, or say whether the data was
     never downloaded or only partly extracted; return ``root``."""
     root = Path(root).expanduser()
@@ -131,7 +138,7 @@ class _CheckedDataset(Dataset):
             if (ih, iw) != (mh, mw):
                 raise DatasetError(f"{image_path} and {mask_path}: image is {ih}x{iw} (HxW) but its mask is "
                                    f"{mh}x{mw}; every pixel needs one label (was one resized on its own?)")
-            check_labels(mask, self.num_classes, mask_path)
+            validate_labels(mask, self.num_classes, mask_path)
         image, mask = tv_tensors.Image(image), tv_tensors.Mask(mask)
         return self.transforms(image, mask) if self.transforms is not None else (image, mask)
 
@@ -151,7 +158,7 @@ class VOCSegmentation(_CheckedDataset):
         base = Path("VOCdevkit") / f"VOC{year}"
         split_file = base / "ImageSets" / "Segmentation" / f"{image_set}.txt"
         required = [str(base / "JPEGImages"), str(base / "SegmentationClass"), str(split_file)]
-        check_dataset_folder(root, required, f"PASCAL VOC {year}", voc2012_instructions(root))
+        validate_dataset_folder(root, required, f"PASCAL VOC {year}", voc2012_instructions(root))
         self.reader = datasets.VOCSegmentation(str(root), year=year, image_set=image_set)
         self.images, self.masks = self.reader.images, self.reader.masks
         self.transforms, self.check = transforms, check
@@ -171,7 +178,7 @@ class CityscapesSegmentation(_CheckedDataset):
         root = Path(root).expanduser()
         if not all((root / z).is_file() for z in CITYSCAPES_ARCHIVES):
             required = [f"leftImg8bit/{split}", f"gtFine/{split}"]
-            check_dataset_folder(root, required, "Cityscapes", cityscapes_instructions(root))
+            validate_dataset_folder(root, required, "Cityscapes", cityscapes_instructions(root))
         reader = datasets.Cityscapes(str(root), split=split, mode="fine", target_type="semantic")
         pairs = sorted(zip(reader.images, reader.targets, strict=True))  # listdir order varies
         reader.images, reader.targets = [i for i, _ in pairs], [t for _, t in pairs]
@@ -238,8 +245,8 @@ class CellTiles(Dataset):
     def __init__(self, images: torch.Tensor, instances: torch.Tensor, margin: int,
                  weights: Callable | None = None, std: float = 10.0, augment: bool = True,
                  target: Callable | None = None) -> None:
-        check_images(images, "CellTiles: images")
-        instances = check_instances(instances, "CellTiles: instances", dims=3)
+        validate_images(images, "CellTiles: images")
+        instances = validate_instances(instances, "CellTiles: instances", dims=3)
         if instances.shape != (images.shape[0], *images.shape[2:]):
             raise ValueError(f"CellTiles: {tuple(instances.shape)} instance maps for images of shape "
                              f"{tuple(images.shape)}; expected one [H, W] map per image")

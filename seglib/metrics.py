@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seglib.core import IGNORE_INDEX, check_instances, check_labels
+from seglib.core import IGNORE_INDEX, validate_instances, validate_labels
 
 
 def _counts(cm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -87,12 +87,12 @@ class ConfusionMatrix:
             raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape "
                              f"{tuple(target.shape)}")
         target = torch.as_tensor(target)
-        counted = (target >= 0) & (target < c)  # cheap tests here; check_labels words the errors
+        counted = (target >= 0) & (target < c)  # cheap tests here; validate_labels words the errors
         if target.is_floating_point() or not (counted | (target == self.ignore_index)).all():
-            check_labels(target, c, "target", self.ignore_index)
+            validate_labels(target, c, "target", self.ignore_index)
         if pred.is_floating_point() or (pred.numel() and not (0 <= pred.min() and pred.max() < c)):
             try:
-                check_labels(pred, c, "prediction", ignore_index=None)
+                validate_labels(pred, c, "prediction", ignore_index=None)
             except ValueError as exc:  # a model's output, not the data: a plain ValueError
                 raise ValueError(f"{exc} (pass logits as [N, C, H, W])") from None
         index = (c * target.long() + pred.long()).masked_fill_(~counted, c * c)  # a spare bin for ignored
@@ -156,7 +156,7 @@ class BandConfusionMatrix(ConfusionMatrix):
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """As :meth:`ConfusionMatrix.update`, counting only the band's pixels."""
-        check_labels(target, self.num_classes, "target", self.ignore_index)
+        validate_labels(target, self.num_classes, "target", self.ignore_index)
         super().update(pred, target.masked_fill(~boundary_band(target, self.width), self.ignore_index))
 
 
@@ -193,7 +193,7 @@ def _check_logits(logits: torch.Tensor, target: torch.Tensor, source: str) -> No
         raise ValueError(f"{source}: expected float logits [N, C, H, W] and labels [N, H, W] of the same "
                          f"N, H, W; got logits {logits.dtype} {tuple(logits.shape)} and labels "
                          f"{tuple(target.shape)}")
-    check_labels(target, logits.shape[1], f"{source}: target")
+    validate_labels(target, logits.shape[1], f"{source}: target")
 
 
 def object_class_accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
@@ -231,7 +231,7 @@ def touching_pairs(instances: torch.Tensor, reach: int = 3) -> torch.Tensor:
     """Pairs ``[P, 2]`` (a < b) of instance ids whose pixels come within ``reach`` pixels (chessboard
     distance) of each other: the cells that only a thin gap keeps apart.
     First used in notebooks/07_unet.ipynb, section 1."""
-    instances = check_instances(instances, "touching_pairs")
+    instances = validate_instances(instances, "touching_pairs")
     h, w = instances.shape
     padded = F.pad(instances, (reach, reach, reach, reach))
     pairs = []
@@ -268,7 +268,7 @@ def separation(foreground: torch.Tensor, instances: torch.Tensor, reach: int = 3
     predicted components (grown by ``grow`` pixels, :func:`grow_components`). Each cell belongs to the
     component covering most of its pixels; a cell no component covers is not separated from anything.
     Built in notebooks/07_unet.ipynb, section 5."""
-    instances = check_instances(instances, "separation: instances")
+    instances = validate_instances(instances, "separation: instances")
     if foreground.shape != instances.shape or foreground.dtype != torch.bool:
         raise ValueError(f"separation: expected a boolean foreground map of the instances' shape "
                          f"{tuple(instances.shape)}, got {foreground.dtype} {tuple(foreground.shape)}")
@@ -290,7 +290,7 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
     by ``grow`` pixels: :func:`grow_components`) one instance scored by its mean probability before
     growing. Built in notebooks/07_unet.ipynb, section 5."""
     from seglib.coco import coco_mask_metrics
-    instances = check_instances(instances, "instance_scores: instances", dims=3)
+    instances = validate_instances(instances, "instance_scores: instances", dims=3)
     if probs.shape != instances.shape or not probs.is_floating_point():
         raise ValueError(f"instance_scores: expected cell probabilities [N, H, W] of the instances' shape "
                          f"{tuple(instances.shape)}, got {probs.dtype} {tuple(probs.shape)} (for two-class "

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.models import VGG16_Weights
 
 from seglib.core import DatasetError, atomic_write, checkpoint_root, data_root, pick_device, results_root
-from seglib.datasets import VOCSegmentation, check_dataset_folder
+from seglib.datasets import VOCSegmentation, validate_dataset_folder
 from seglib.download import U373, U373_URL, download_u373, download_voc2012
 from seglib.fixtures import make_cell_tracking_tree, make_voc_tree
 from seglib.rehearsal import Rehearsal, StepProbe, fit_rehearsal, rehearse, u373_tree, voc_tree
@@ -154,7 +154,7 @@ def _u373(setup: Setup) -> Path:
         return make_cell_tracking_tree(setup.data / "u373-fixture")
     if setup.rehearsal is not None:
         return u373_tree(setup.data, setup.rehearsal)
-    return check_dataset_folder(download_u373(setup.data), ["01", "02"], U373,
+    return validate_dataset_folder(download_u373(setup.data), ["01", "02"], U373,
                                 f"download {U373_URL} and unzip it in {setup.data}")
 
 

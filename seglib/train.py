@@ -26,11 +26,11 @@ from seglib.core import (
     CheckpointError,
     DatasetError,
     atomic_write,
-    check_images,
-    check_labels,
     model_device,
     model_mode,
     pick_device,
+    validate_images,
+    validate_labels,
 )
 from seglib.metrics import ConfusionMatrix, segmentation_metrics
 
@@ -150,7 +150,7 @@ def train_one_epoch(model: nn.Module, batches: Iterable[tuple[Sequence[torch.Ten
     model.train()
     rate = optimizer.param_groups[0]["lr"]
     for (images, masks, *extras), indices in batches:       # extras: e.g. U-Net's per-pixel weights
-        check_images(images, f"train_data[{indices[0]}]'s image (batched)")
+        validate_images(images, f"train_data[{indices[0]}]'s image (batched)")
         with _autocast(device):
             logits = model(_to_device(images, device))
         _check_batch(masks, logits, indices)
@@ -261,7 +261,7 @@ def _check_batch(masks: torch.Tensor, logits: torch.Tensor, indices: list[int]) 
         raise ValueError(f"the model returned shape {tuple(logits.shape)} for masks {tuple(masks.shape)}; "
                          f"expected logits [N, num_classes, {masks.shape[-2]}, {masks.shape[-1]}]")
     for index, mask in zip(indices, masks, strict=True):
-        check_labels(mask, logits.shape[1], f"train_data[{index}]'s mask")
+        validate_labels(mask, logits.shape[1], f"train_data[{index}]'s mask")
 
 
 def _save(path: Path, model, opt, scheduler, scaler, settings: dict, state: dict, **changes) -> None:
@@ -346,7 +346,7 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
     with model_mode(model), torch.inference_mode():
         for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
             images, masks = batch[0], batch[1]
-            check_images(images, "evaluate: images")
+            validate_images(images, "evaluate: images")
             with _autocast(device):
                 logits = model(_to_device(images, device)).float()
             matrix = matrix or ConfusionMatrix(num_classes or logits.shape[1], device=device)
@@ -363,7 +363,7 @@ def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
     single = isinstance(images, torch.Tensor) and images.dim() == 3
     batch = images.unsqueeze(0) if single else images
     batch = batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))
-    check_images(batch, "predict: images")
+    validate_images(batch, "predict: images")
     device = pick_device()
     with model_mode(model.to(device)), torch.inference_mode(), _autocast(device):
         labels = torch.cat([model(_to_device(chunk, device)).argmax(dim=1).cpu()

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from seglib.core import IGNORE_INDEX, check_labels
+from seglib.core import IGNORE_INDEX, validate_labels
 
 
 def voc_palette(n: int = 256) -> torch.Tensor:
@@ -42,7 +42,7 @@ def colorize(mask: torch.Tensor, palette: torch.Tensor | None = None) -> np.ndar
     mask = torch.as_tensor(mask)
     if mask.dim() != 2:
         raise ValueError(f"colorize expects a label map [H, W], got shape {tuple(mask.shape)}")
-    check_labels(mask, len(palette), "colorize", ignore_index=None)
+    validate_labels(mask, len(palette), "colorize", ignore_index=None)
     return palette[mask.long().cpu()].numpy()
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from seglib.core import DatasetError, check_instances
+from seglib.core import DatasetError, validate_instances
 from seglib.metrics import (
     accuracy_by_distance,
     instance_scores,
@@ -58,9 +58,9 @@ def test_instance_metrics_refuse_float_or_mismatched_maps():
         instance_scores(torch.rand(2, 8, 8), torch.rand(2, 8, 8))
 
 
-def test_check_instances_is_the_one_instance_map_check():
-    assert check_instances(torch.zeros(4, 4, dtype=torch.uint8)).dtype == torch.uint8
+def test_validate_instances_is_the_one_instance_map_check():
+    assert validate_instances(torch.zeros(4, 4, dtype=torch.uint8)).dtype == torch.uint8
     message = "my map: expected an instance map [H, W] of integer"
     for bad in (torch.zeros(4, 4, dtype=torch.bool), torch.zeros(4, 4), torch.zeros(1, 4, 4).long()):
         with pytest.raises(DatasetError, match=re.escape(message)):
-            check_instances(bad, "my map")
+            validate_instances(bad, "my map")

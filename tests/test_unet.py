@@ -17,7 +17,7 @@ from seglib.exercises.lesson07 import brute_force_weight_map
 from seglib.metrics import instance_scores, separation, touching_pairs
 from seglib.models.unet import (
     UNet,
-    _check_size,
+    _validate_size,
     center_crop,
     mirror_pad,
     output_size,
@@ -56,9 +56,9 @@ def test_valid_sizes_follow_the_rule_and_match_the_network():
 
 def test_a_wrong_size_names_the_nearest_valid_ones():
     with pytest.raises(ValueError, match="input side 570 is not valid.*556 or 572"):
-        _check_size(570)
+        _validate_size(570)
     with pytest.raises(ValueError, match="188 \\(the smallest\\)"):
-        _check_size(100)
+        _validate_size(100)
 
 
 def test_padded_variant_keeps_the_size_and_refuses_non_multiples():
@@ -252,7 +252,7 @@ def test_the_size_rule_and_its_message_match_the_network_at_every_depth(depth, s
     below = smallest - grid  # fits the pattern 2**depth * b + ..., with b one too small
     message = f"valid sides are {grid}*b + {4 * (2 * grid - 1)} for b >= 4. Nearest valid sizes: {smallest} "
     with pytest.raises(ValueError, match=re.escape(message + "(the smallest)")):
-        _check_size(below, depth)
+        _validate_size(below, depth)
 
 
 @pytest.mark.parametrize("depth, smallest, next_valid", [(3, 92, 100), (4, 188, 204)])

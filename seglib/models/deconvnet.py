@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.models import VGG
 from torchvision.transforms import v2
 
-from seglib.core import check_images, model_mode
+from seglib.core import model_mode, validate_images
 from seglib.models.fcn import FCN, IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 from seglib.models.vgg import convolutionalize_linear, pool5_grid, vgg16
@@ -90,7 +90,7 @@ class DeconvNet(nn.Module):
         """Every intermediate map by name: ``conv1``..``conv5`` (before pooling), ``pool1``..``pool5``,
         ``fc6``, ``fc7``, ``fc6_deconv`` (with the code), ``unpool5``..``unpool1``, ``deconv5``..``deconv1``,
         ``score``."""
-        check_images(x, "DeconvNet input", channels=3)
+        validate_images(x, "DeconvNet input", channels=3)
         k, (height, width) = self.fc_size, x.shape[-2:]
         if self.code and min(height, width) < 32 * k:
             raise ValueError(f"DeconvNet input is {height}x{width}, but fc6 is a {k}x{k} convolution on "
@@ -166,7 +166,7 @@ class FCN2s(FCN):
         self.upscore = bilinear_upsampler(num_classes, 2, trainable=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, "FCN-2s input", channels=3)
+        validate_images(x, "FCN-2s input", channels=3)
         height, width = x.shape[-2:]
         h = pad_to_multiple(self.normalize(x), 32)
         early = {}

@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.models import VGG, VGG16_Weights
 from torchvision.transforms import v2
 
-from seglib.core import check_images
+from seglib.core import validate_images
 from seglib.models.upsampling import bilinear_upsampler
 from seglib.models.vgg import VGGBackbone, convolutionalize_linear, pool5_grid, vgg16
 
@@ -58,7 +58,7 @@ class FCN(nn.Module):
         self.upscore = bilinear_upsampler(num_classes, STRIDES[variant], trainable=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, f"{type(self).__name__}-{self.variant} input", channels=3)
+        validate_images(x, f"{type(self).__name__}-{self.variant} input", channels=3)
         height, width = x.shape[-2:]
         x = pad_to_multiple(self.normalize(x), 32)
         features = self.backbone(x)

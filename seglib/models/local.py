@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seglib.core import check_images
+from seglib.core import validate_images
 
 
 class LocalNet(nn.Sequential):
@@ -20,5 +20,5 @@ class LocalNet(nn.Sequential):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, "LocalNet input", channels=3)
+        validate_images(x, "LocalNet input", channels=3)
         return super().forward(x)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seglib.core import check_images, model_mode
+from seglib.core import model_mode, validate_images
 from seglib.models.fcn import FCN, pad_to_multiple, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 
@@ -90,7 +90,7 @@ ablation that shows what the context adds). Other arguments as ``FCN``.
         return self.score_local(local) + self.score_global(context)  # [N, K, 1, 1] broadcasts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, f"{type(self).__name__} input", channels=3)
+        validate_images(x, f"{type(self).__name__} input", channels=3)
         score = self.scores(self.backbone(pad_to_multiple(self.normalize(x), 32)))
         return self.upscore(score)[..., :x.shape[-2], :x.shape[-1]]
 
@@ -100,7 +100,7 @@ def empirical_receptive_field(model: nn.Module, images: torch.Tensor, point: tup
     """|d logit / d input| of one output pixel (the centre by default), summed over classes, colours
     and images: ``[H, W]``, where the network actually looks from that pixel.
     Built in notebooks/05_parsenet.ipynb, section 1."""
-    check_images(images, "empirical_receptive_field images", channels=3)
+    validate_images(images, "empirical_receptive_field images", channels=3)
     h, w = images.shape[-2:]
     y, x = point if point is not None else (h // 2, w // 2)
     if not (0 <= y < h and 0 <= x < w):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from seglib.core import IGNORE_INDEX, check_images, check_instances
+from seglib.core import IGNORE_INDEX, validate_images, validate_instances
 
 
 def double_conv(c_in: int, c_out: int, pad: int) -> nn.Sequential:
@@ -71,7 +71,7 @@ def valid_sizes(count: int = 8, depth: int = 4, start: int = 1) -> list[int]:
     return sizes
 
 
-def _check_size(n: int, depth: int = 4) -> None:
+def _validate_size(n: int, depth: int = 4) -> None:
     """Raise ``ValueError`` naming the nearest valid sizes unless ``n`` is a valid input side."""
     if output_size(n, depth) is not None:
         return
@@ -118,11 +118,11 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = self.down[0][0].in_channels
-        check_images(x, f"U-Net ({self.padding}, depth {self.depth}) input", channels=channels)
+        validate_images(x, f"U-Net ({self.padding}, depth {self.depth}) input", channels=channels)
         h, w = x.shape[-2:]
         for n in (h, w):
             if self.padding == "valid":
-                _check_size(n, self.depth)
+                _validate_size(n, self.depth)
             elif n % 2 ** self.depth:
                 raise ValueError(f"U-Net (padded): input sides must be multiples of {2 ** self.depth}, "
                                  f"got {h}x{w}")
@@ -155,8 +155,8 @@ def predict_tiles(model: UNet, image: torch.Tensor, tile: int, pad: str = "mirro
     if model.padding != "valid" or pad not in ("mirror", "zeros"):
         raise ValueError(f"predict_tiles needs an unpadded U-Net and pad 'mirror' or 'zeros'; got a "
                          f"{model.padding!r} U-Net and pad={pad!r}")
-    check_images(image, "predict_tiles: images", channels=model.down[0][0].in_channels)
-    _check_size(tile, model.depth)
+    validate_images(image, "predict_tiles: images", channels=model.down[0][0].in_channels)
+    _validate_size(tile, model.depth)
     out, m, grid = output_size(tile, model.depth), model.margin // 2, 2 ** model.depth
     if out < grid:
         smallest = valid_sizes(1, model.depth, start=tile + 1)[0]
@@ -185,7 +185,7 @@ def weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> n
     ``w_c = N / (2 N_class)`` balances the classes; ``d1``, ``d2`` are the distances to the nearest two
     cells; the border term goes on background pixels only (as the paper's figure shows it).
     First used in notebooks/07_unet.ipynb, section 4."""
-    instances = check_instances(instances, "weight_map").numpy()
+    instances = validate_instances(instances, "weight_map").numpy()
     cells = instances > 0
     counts = np.array([(~cells).sum(), cells.sum()], np.float64)
     w_c = (cells.size / (2 * np.maximum(counts, 1)))[cells.astype(int)]
