@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=SHAPES_WEIGHTS)
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = vgg16(width=1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_size=SIZE // 32)
+    model = vgg16(width=1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_grid=SIZE // 32)
     opt = torch.optim.Adam(model.parameters(), args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - s / args.steps) ** 0.9)
     val_x, val_y = batch(1000, 0, seed=1)

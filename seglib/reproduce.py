@@ -54,10 +54,10 @@ class Setup:
         scratch (smoke); at the rehearsal's width with random weights, fc6 fitting ``crop`` (rehearsal)."""
         from seglib.models.vgg import vgg16
         if self.smoke:
-            return vgg16(1 / 16, batch_norm=True, pool5_size=2) if batch_norm else vgg16(width=1 / 8)
+            return vgg16(1 / 16, batch_norm=True, pool5_grid=2) if batch_norm else vgg16(width=1 / 8)
         if self.rehearsal is not None:
             return vgg16(self.rehearsal.width, batch_norm=batch_norm,
-                         pool5_size=max(1, min(7, crop // 32)) if batch_norm else 7)
+                         pool5_grid=max(1, min(7, crop // 32)) if batch_norm else 7)
         if batch_norm:
             from torchvision.models import VGG16_BN_Weights, vgg16_bn
             return vgg16_bn(weights=VGG16_BN_Weights.IMAGENET1K_V1)

@@ -83,12 +83,14 @@ UNPOOLING_CELLS = [
     "import torch\n\n"
     "from seglib.core import set_threads\n"
     "from seglib.models.deconvnet import DeconvNet\n"
+    "from seglib.models.vgg import vgg16\n"
     "from seglib.synthetic import CLASSES, ShapesConfig, make_batch\n"
     "from seglib.widgets.unpooling import UnpoolingExplorer\n\n"
     "set_threads()\n"
     "torch.manual_seed(0)\n"
     'images, _ = make_batch(3, seed=0, config=ShapesConfig(size=64, variant="thin"))',
-    'UnpoolingExplorer(DeconvNet(4, width=1 / 16, fc_size=1), images, class_names=CLASSES["thin"])',
+    "tiny = DeconvNet(4, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1))",
+    'UnpoolingExplorer(tiny, images, class_names=CLASSES["thin"])',
 ]
 
 # JupyterLab settings that keep the run quiet and the page complete: no news or update

@@ -41,7 +41,7 @@ def old_adam(model, new_lr, pretrained_lr=1e-3):
 
 MODELS = {"FCN-8s": lambda: FCN(3, "8s", width=1 / 16),
           "ParseNet": lambda: ParseNet(3, local="pool3", width=1 / 16),
-          "DeconvNet": lambda: DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_size=1)),
+          "DeconvNet": lambda: DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1)),
           "U-Net": lambda: UNet(3, 3, width=4, depth=2, padding="same")}
 
 
@@ -72,7 +72,7 @@ def test_adam_takes_only_the_parameters_fit_passes_and_the_models_own_pretrained
     assert groups == [(1e-4, fc67), (5e-3, {id(p) for p in trainable} - fc67)]
     explicit = adam(model, 5e-3, pretrained=model.fc7.parameters())(trainable)
     assert [len(g["params"]) for g in explicit.param_groups] == [2, len(trainable) - 2]
-    deconvnet = DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_size=1))
+    deconvnet = DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1))
     assert {id(p) for p in deconvnet.pretrained_parameters()} == {
         id(p) for m in (deconvnet.encoder, deconvnet.fc6, deconvnet.fc7) for p in m.parameters()}
     unet = UNet(3, 2, width=4, depth=2)  # trained from scratch: one group

@@ -9,7 +9,7 @@ from seglib.models.vgg import shapes_vgg16, vgg16
 
 
 def tiny(**kwargs) -> DeconvNet:
-    return DeconvNet(3, width=1 / 16, fc_size=1, **kwargs)
+    return DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1), **kwargs)
 
 
 @pytest.mark.parametrize("size", [(32, 32), (33, 45), (65, 97), (97, 131)])
@@ -46,7 +46,7 @@ def test_bilinear_decoder_has_exactly_the_same_parameters():
 def test_starts_from_the_shapes_classifier_with_its_3x3_fc6():
     vgg = shapes_vgg16()
     model = DeconvNet(4, vgg=vgg).eval()
-    assert model.fc_size == 3 and model.fc6[0].kernel_size == (3, 3)
+    assert model.pool5_grid == 3 and model.fc6[0].kernel_size == (3, 3)
     assert torch.equal(model.fc6[0].weight.flatten(1), vgg.classifier[0].weight)
     with torch.no_grad():
         assert model(torch.rand(2, 3, 96, 96)).shape == (2, 4, 96, 96)
@@ -92,7 +92,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="decoder must be one of"):
         tiny(decoder="nearest")
     with pytest.raises(ValueError, match="batch norm"):
-        DeconvNet(3, vgg=vgg16(1 / 16, pool5_size=1))
+        DeconvNet(3, vgg=vgg16(1 / 16, pool5_grid=1))
 
 
 def test_segnet_like_has_no_code_and_any_size_from_32_px():

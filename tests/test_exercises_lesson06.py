@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from seglib.exercises import lesson06 as ex
 from seglib.models.deconvnet import DeconvNet
+from seglib.models.vgg import vgg16
 
 
 def test_unpool_solution_passes_and_matches_torch():
@@ -35,7 +36,7 @@ def test_unpool_check_names_known_mistakes():
 
 
 def test_unpool_sizes_match_the_real_network():
-    model = DeconvNet(3, width=1 / 16, fc_size=1).eval()
+    model = DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1)).eval()
     maps = model.maps(torch.rand(1, 3, 97, 131))
     sizes = [tuple(maps[f"unpool{s}"].shape[-2:]) for s in range(5, 0, -1)]
     assert sizes == ex.solution_unpool_sizes(97, 131)

@@ -19,7 +19,7 @@ def test_local_net_sees_exactly_a_5x5_window():
 
 
 def test_vgg16_with_batch_norm_and_a_3x3_pool5_grid_classifies_96px_images():
-    vgg = vgg16(1 / 8, num_classes=5, batch_norm=True, pool5_size=3).eval()
+    vgg = vgg16(1 / 8, num_classes=5, batch_norm=True, pool5_grid=3).eval()
     assert pool5_grid(vgg) == 3 and vgg.classifier[0].in_features == 64 * 3 * 3
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in vgg.features)
     assert vgg(torch.rand(2, 3, 96, 96)).shape == (2, 5)

@@ -68,7 +68,7 @@ def test_global_average_is_the_mean_over_positions():
 @pytest.mark.parametrize("local", ["fc7", "pool5", "pool4", "pool3"])
 @pytest.mark.parametrize("fusion", ["early", "late"])
 def test_parsenet_logits_have_the_input_size_for_odd_sizes(local, fusion):
-    model = ParseNet(3, local=local, fusion=fusion, vgg=vgg16(1 / 16, num_classes=3, pool5_size=3)).eval()
+    model = ParseNet(3, local=local, fusion=fusion, vgg=vgg16(1 / 16, num_classes=3, pool5_grid=3)).eval()
     for size in [(33, 47), (65, 97), (32, 32)]:
         with torch.no_grad():
             assert model(torch.rand(1, 3, *size)).shape == (1, 3, *size)
@@ -86,7 +86,7 @@ def test_parsenet_parameter_overhead_over_fcn32s():
 
 
 def test_parsenet_starts_at_zero_and_uses_the_context():
-    model = ParseNet(3, vgg=vgg16(1 / 16, num_classes=3, pool5_size=3)).eval()
+    model = ParseNet(3, vgg=vgg16(1 / 16, num_classes=3, pool5_grid=3)).eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         assert model(x).abs().max() == 0  # zero-initialised classifier, as FCN's score layers
@@ -101,18 +101,18 @@ def test_parsenet_starts_at_zero_and_uses_the_context():
 
 def test_parsenet_refuses_unknown_options_and_bad_images():
     with pytest.raises(ValueError, match="local must be one of"):
-        ParseNet(3, local="conv4_3", vgg=vgg16(1 / 16, num_classes=3, pool5_size=3))
+        ParseNet(3, local="conv4_3", vgg=vgg16(1 / 16, num_classes=3, pool5_grid=3))
     with pytest.raises(ValueError, match="fusion 'early' or 'late'"):
-        ParseNet(3, fusion="middle", vgg=vgg16(1 / 16, num_classes=3, pool5_size=3))
+        ParseNet(3, fusion="middle", vgg=vgg16(1 / 16, num_classes=3, pool5_grid=3))
     with pytest.raises(ValueError, match=r"expected \[N, 3, H, W\]"):
-        ParseNet(3, vgg=vgg16(1 / 16, num_classes=3, pool5_size=3))(torch.rand(3, 32, 32))
+        ParseNet(3, vgg=vgg16(1 / 16, num_classes=3, pool5_grid=3))(torch.rand(3, 32, 32))
 
 
 def test_theoretical_receptive_field_of_vgg16_fc7_is_404():
     with torch.device("meta"):
         assert theoretical_receptive_field(convolutionalize(vgg16())) == 404
         assert theoretical_receptive_field(vgg16().features) == 212  # pool5
-        assert theoretical_receptive_field(FCN(3, vgg=vgg16(1 / 8, pool5_size=3))) == 276  # 3x3 fc6
+        assert theoretical_receptive_field(FCN(3, vgg=vgg16(1 / 8, pool5_grid=3))) == 276  # 3x3 fc6
 
 
 def test_empirical_receptive_field_is_zero_outside_the_theoretical_one():
@@ -129,7 +129,7 @@ def test_empirical_receptive_field_is_zero_outside_the_theoretical_one():
 
 def test_late_fusion_is_early_fusion_with_the_classifier_cut_in_two():
     torch.manual_seed(0)
-    vgg = vgg16(1 / 16, num_classes=3, pool5_size=3)
+    vgg = vgg16(1 / 16, num_classes=3, pool5_grid=3)
     early = ParseNet(3, local="pool3", vgg=vgg).eval()
     late = ParseNet(3, local="pool3", fusion="late", vgg=vgg).eval()
     late.load_state_dict(early.state_dict(), strict=False)  # backbone, fc6, fc7, scales

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from seglib.models.deconvnet import DeconvNet
+from seglib.models.vgg import vgg16
 from seglib.widgets.unpooling import UnpoolingExplorer, _unpooling_views
 
 
@@ -13,7 +14,7 @@ PNG = b"\x89PNG"
 @pytest.fixture(scope="module")
 def explorer() -> UnpoolingExplorer:
     torch.manual_seed(0)
-    model = DeconvNet(3, width=1 / 16, fc_size=1)
+    model = DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1))
     return UnpoolingExplorer(model, torch.rand(2, 3, 37, 45), class_names=["a", "b", "c"])
 
 
@@ -59,4 +60,4 @@ def test_the_model_stays_in_training_mode_and_the_snapshot_is_the_picture(explor
 
 def test_no_images_is_an_error():
     with pytest.raises(ValueError, match="at least one image"):
-        UnpoolingExplorer(DeconvNet(3, width=1 / 16, fc_size=1), [])
+        UnpoolingExplorer(DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1)), [])

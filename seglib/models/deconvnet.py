@@ -49,26 +49,28 @@ def unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int,
 class DeconvNet(nn.Module):
     """Logits ``[N, num_classes, H, W]`` for images ``[N, 3, H, W]`` in ``[0, 1]``, H and W at least 32 k.
 
-    ``width`` scales VGG16's channels (1.0: the paper's 252 M parameters with 21 classes); ``fc_size`` is
-    k, fc6's kernel (7 in the paper). A trained VGG16-BN classifier as ``vgg`` gives the encoder, fc6,
-    fc7 and k. ``decoder``: one of ``DECODERS``. ``code=False``: no fc6/fc7/fc6-deconv (SegNet-like).
+    ``width`` scales VGG16's channels (1.0: the paper's 252 M parameters with 21 classes); fc6's kernel
+    k is the classifier's pool5 grid (7 in the paper). A trained VGG16-BN classifier as ``vgg`` gives the
+    encoder, fc6, fc7 and k. ``decoder``: one of ``DECODERS``. ``code=False``: no fc6/fc7/fc6-deconv
+    (SegNet-like).
     First used in notebooks/06_deconvnet.ipynb, section 2.
     """
 
     def __init__(self, num_classes: int = 21, width: float = 1.0, vgg: VGG | None = None,
-                 fc_size: int = 7, decoder: str = "unpool", code: bool = True) -> None:
+                 decoder: str = "unpool", code: bool = True) -> None:
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-        vgg = vgg16(width, batch_norm=True, pool5_size=fc_size) if vgg is None else vgg
+        vgg = vgg16(width, batch_norm=True) if vgg is None else vgg
         if not any(isinstance(m, nn.BatchNorm2d) for m in vgg.features):
             raise ValueError("DeconvNet's encoder is VGG16 with batch norm: vgg16(batch_norm=True), vgg16_bn")
-        self.num_classes, self.decoder, self.fc_size, self.code = num_classes, decoder, pool5_grid(vgg), code
+        self.num_classes, self.decoder, self.code = num_classes, decoder, code
+        self.pool5_grid = pool5_grid(vgg)  # k: fc6's kernel
         self.normalize = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
         self.encoder = nn.ModuleList(_split_at_pools(vgg.features))
         self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
         convs = [[m for m in stage if isinstance(m, nn.Conv2d)] for stage in self.encoder]
-        c5, k, hidden = convs[-1][-1].out_channels, self.fc_size, vgg.classifier[0].out_features
+        c5, k, hidden = convs[-1][-1].out_channels, self.pool5_grid, vgg.classifier[0].out_features
         if code:
             self.fc6 = conv_bn_relu(convolutionalize_linear(vgg.classifier[0], c5, k))  # k x k -> 1 x 1
             self.fc7 = conv_bn_relu(convolutionalize_linear(vgg.classifier[3], hidden, 1))
@@ -91,7 +93,7 @@ class DeconvNet(nn.Module):
         ``fc6``, ``fc7``, ``fc6_deconv`` (with the code), ``unpool5``..``unpool1``, ``deconv5``..``deconv1``,
         ``score``."""
         validate_images(x, "DeconvNet input", channels=3)
-        k, (height, width) = self.fc_size, x.shape[-2:]
+        k, (height, width) = self.pool5_grid, x.shape[-2:]
         if self.code and min(height, width) < 32 * k:
             raise ValueError(f"DeconvNet input is {height}x{width}, but fc6 is a {k}x{k} convolution on "
                              "pool5 "

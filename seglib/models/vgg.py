@@ -27,9 +27,9 @@ def _scaled_cfg(width: float = 1.0) -> list[int | str]:
 
 
 def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes: int = 1000,
-          device: str | torch.device | None = None, batch_norm: bool = False, pool5_size: int = 7) -> VGG:
+          device: str | torch.device | None = None, batch_norm: bool = False, pool5_grid: int = 7) -> VGG:
     """torchvision's ``VGG`` (same ``state_dict`` keys) with VGG16's layout, every channel count scaled by
-    ``width``. ``device="meta"`` builds it in milliseconds, without memory, to print shapes; ``pool5_size``
+    ``width``. ``device="meta"`` builds it in milliseconds, without memory, to print shapes; ``pool5_grid``
     is the grid fc6 reads (7 for 224 px inputs). Built in notebooks/04_fcn.ipynb, section 1.
     """
     if weights is not None and (width != 1.0 or num_classes != 1000):
@@ -40,10 +40,10 @@ def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes:
         model = VGG(nn.Sequential(), num_classes=num_classes, init_weights=False)
     with torch.device("meta") if meta else (torch.device(device) if device else contextlib.nullcontext()):
         model.features = make_layers(cfg, batch_norm=batch_norm)
-        model.avgpool = nn.AdaptiveAvgPool2d(pool5_size)
+        model.avgpool = nn.AdaptiveAvgPool2d(pool5_grid)
         hidden = scaled(4096, width)  # fc6, fc7 and fc8 in torchvision's order, so the keys match
         model.classifier = nn.Sequential(
-            nn.Linear(cfg[-2] * pool5_size**2, hidden), nn.ReLU(True), nn.Dropout(0.5),
+            nn.Linear(cfg[-2] * pool5_grid**2, hidden), nn.ReLU(True), nn.Dropout(0.5),
             nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(0.5), nn.Linear(hidden, num_classes))
     if weights is not None:
         model.load_state_dict(weights.get_state_dict(progress=True, check_hash=True), assign=True)
@@ -142,6 +142,6 @@ def shapes_vgg16() -> VGG:
     if not SHAPES_WEIGHTS.is_file():
         raise FileNotFoundError(f"{SHAPES_WEIGHTS} is missing (an incomplete install?): reinstall seglib, "
                                 "or train it again with scripts/pretrain_shapes_vgg.py")
-    model = vgg16(1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_size=3)
+    model = vgg16(1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_grid=3)
     model.load_state_dict(torch.load(SHAPES_WEIGHTS, weights_only=True))
     return model
