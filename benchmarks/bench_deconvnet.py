@@ -9,10 +9,13 @@ of switches, SegNet-like (switches, no 1x1 fc code), FCN-2s (FCN-8s plus pool2 a
 Stored in seglib/results/deconvnet.json; the lesson plots it and checks its claims on it.
 
 ``what`` instead runs the lesson's study of why the switch decoders are erratic on *what* (square
-IoU): DeconvNet at 1x with one setting changed at a time (stored in deconvnet_what.json).
+IoU): DeconvNet at 1x with one setting changed at a time (stored in deconvnet_what.json); ``probe``
+fits a linear probe on each of DeconvNet's maps: where along the network is disc-or-square still
+readable, per pixel and per object (stored in deconvnet_probe.json).
 
     python benchmarks/bench_deconvnet.py [--seeds 0 1 2 3 4] [--multiples 1 2 4]
     python benchmarks/bench_deconvnet.py what [--seeds 0 1 2] [--multiples 1]
+    python benchmarks/bench_deconvnet.py probe [--seeds 0 1 2] [--multiples 1]
 """
 from __future__ import annotations
 
@@ -190,18 +193,130 @@ def derived(seed: int, multiple: int, stored: dict) -> dict[str, dict[str, float
     return table
 
 
+PROBED: dict[str, tuple[str, ...]] = {
+    "classifier as shipped": ("pool3", "pool4", "pool5"),
+    "FCN-8s": ("pool3", "pool4", "pool5", "fc7"),
+    "DeconvNet": ("pool3", "pool4", "pool5", "fc7", "deconv5", "deconv4", "deconv3", "deconv2", "deconv1"),
+    "SegNet-like": ("pool3", "pool4", "pool5", "deconv5", "deconv4", "deconv3", "deconv2", "deconv1"),
+    "DeconvNet, encoder frozen": ("pool5", "fc7", "deconv5", "deconv3", "deconv1"),
+}
+"""Network -> the maps a linear probe reads, in the order the image flows through them."""
+N_PROBE = 300  # training images the probes are fitted on
+
+
+def maps_of(network: str, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The named maps of ``network`` on ``images``: ``DeconvNet.maps``; FCN's backbone and fc7; the shipped
+    classifier's features on raw images (what it was trained on), cut at its pools."""
+    if isinstance(model, DeconvNet):
+        return model.maps(images)
+    if network == "FCN-8s":
+        features = model.backbone(model.normalize(images))
+        return {**features, "fc7": model.relu7(model.fc7(model.relu6(model.fc6(features["pool5"]))))}
+    out, h, pool = {}, images, 0
+    for layer in model.features:
+        h = layer(h)
+        if isinstance(layer, nn.MaxPool2d):
+            pool += 1
+            out[f"pool{pool}"] = h
+    return out
+
+
+def object_features(network: str, model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
+                    instances: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:
+    """Map ``name`` upsampled (bilinear) to the image: its features on every disc or square pixel, and
+    averaged over each disc or square; with their labels (1 = square)."""
+    pixels, pixel_labels, objects, object_labels = [], [], [], []
+    with torch.no_grad():
+        for i in range(0, len(images), 50):
+            h = maps_of(network, model, images[i:i + 50])[name]
+            h = nn.functional.interpolate(h, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            for f, m, inst in zip(h, masks[i:i + 50], instances[i:i + 50], strict=True):
+                shape = (m == 2) | (m == 3)
+                pixels.append(f[:, shape].T)
+                pixel_labels.append((m[shape] == 3).long())
+                for k in inst[shape].unique().tolist():
+                    where = shape & (inst == k)
+                    objects.append(f[:, where].mean(1))
+                    object_labels.append(int(m[where].mode().values == 3))
+    return torch.cat(pixels), torch.cat(pixel_labels), torch.stack(objects), torch.tensor(object_labels)
+
+
+def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                   seed: int, most: int = 20000) -> float:
+    """Test accuracy of a logistic regression (L-BFGS, a little L2) fitted on at most ``most`` rows."""
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(train_x), generator=g)[:most]
+    x, y = train_x[pick], train_y[pick].float()
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    x, test_x = (x - mean) / std, (test_x - mean) / std
+    w, b = torch.zeros(x.shape[1], requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + 1e-3 * w.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return ((test_x @ w + b > 0).long() == test_y).float().mean().item()
+
+
+def instances_of(seed: int, n: int) -> torch.Tensor:
+    """The instance maps of the first ``n`` samples of data seed ``seed``, as ``ShapesDataset`` draws them."""
+    config = ShapesConfig(size=SIZE, variant="thin")
+    return torch.stack([make_sample(i, seed, config, return_instances=True)[2] for i in range(n)])
+
+
+def own_answer(model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> float:
+    """How often the network itself calls a disc pixel disc and a square pixel square."""
+    answer = probabilities(model, images)[:, 2:].argmax(1)
+    shape = (masks == 2) | (masks == 3)
+    return (answer[shape] == (masks[shape] == 3).long()).float().mean().item()
+
+
+def probe_scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
+                 stored: dict | None = None) -> dict[str, dict[str, float]]:
+    """Is disc-or-square in the maps? A linear probe per map of the shipped classifier, the trained FCN-8s
+    and the trained DeconvNet, per pixel and per object (the map averaged over the object), fitted on
+    training images and scored on the validation images; beside them, what each network answers."""
+    train_set, images, masks = data(seed)
+    fit_images, fit_masks = train_set.tensors[0][:N_PROBE], train_set.tensors[1][:N_PROBE]
+    fit_instances, val_inst = instances_of(10 * seed, N_PROBE), val_instances(seed)
+    table = dict(stored or {})
+    for network, probed in PROBED.items():
+        if network == "classifier as shipped":
+            model = shapes_vgg16().eval()
+        else:
+            change = WHAT["encoder frozen"] if network == "DeconvNet, encoder frozen" else {}
+            model = train(network.split(",")[0], train_set, seed, multiple, **change)
+        if network != "classifier as shipped":
+            table[f"{network}: its own scores"] = {"per pixel": own_answer(model, images, masks)}
+        for name in probed:
+            px, py, ox, oy = object_features(network, model, fit_images, fit_masks, fit_instances, name)
+            tx, ty, vx, vy = object_features(network, model, images, masks, val_inst, name)
+            row = table[f"{network}: {name}"] = {"per pixel": probe_accuracy(px, py, tx, ty, seed),
+                                                 "per object": probe_accuracy(ox, oy, vx, vy, seed)}
+            print(f"  seed {seed} {multiple}x probe {network}: {name}: "
+                  + "  ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
+    shape = masks[(masks == 2) | (masks == 3)]
+    table["always the commoner shape"] = {"per pixel": max((shape == 2).float().mean().item(),
+                                                           (shape == 3).float().mean().item())}
+    return table
+
 def main() -> None:
     """Train what ``PLAN`` (or ``--models``) asks at each (seed, multiple) and is not stored; store each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", nargs="?", choices=("rivals", "what", "derive"), default="rivals")
+    parser.add_argument("study", nargs="?", choices=("rivals", "what", "derive", "probe"), default="rivals")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(sweep.SEEDS))
     parser.add_argument("--multiples", type=int, nargs="+", default=list(sweep.MULTIPLES))
     parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: PLAN[multiple]")
     args = parser.parse_args()
     set_threads()
-    name = "deconvnet_what" if args.study == "what" else "deconvnet"
-    run = {"rivals": scores, "what": what_scores, "derive": lambda s, x, _, stored: derived(s, x, stored)}[
-        args.study]
+    name = {"what": "deconvnet_what", "probe": "deconvnet_probe"}.get(args.study, "deconvnet")
+    run = {"rivals": scores, "what": what_scores, "derive": lambda s, x, _, stored: derived(s, x, stored),
+           "probe": probe_scores}[args.study]
     path = sweep.path_of(name)
     for multiple in args.multiples:
         for seed in args.seeds:
@@ -210,7 +325,7 @@ def main() -> None:
             latest = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
             # keep the rows a parallel run stored meanwhile
             sweep.store(path, name, STEPS, PROTOCOL, multiple, seed, {**latest, **result})
-    print(sweep.load(name).table(METRICS))
+    print(sweep.load(name).table(["per pixel", "per object"] if args.study == "probe" else METRICS))
 
 
 PROTOCOL = {"data": "thin", "size": SIZE, "train": N_TRAIN, "val": N_VAL, "batch": BATCH,
