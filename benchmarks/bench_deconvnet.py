@@ -211,7 +211,7 @@ def maps_of(network: str, model: nn.Module, images: torch.Tensor) -> dict[str, t
         return model.maps(images)
     if network == "FCN-8s":
         features = model.backbone(model.normalize(images))
-        return {**features, "fc7": model.relu7(model.fc7(model.relu6(model.fc6(features["pool5"]))))}
+        return {**features, "fc7": model.fc7_map(features)}
     out, h, pool = {}, images, 0
     for layer in model.features:
         h = layer(h)

@@ -58,26 +58,34 @@ class FCN(nn.Module):
         self.upscore = bilinear_upsampler(num_classes, STRIDES[variant], trainable=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        validate_images(x, f"{type(self).__name__}-{self.variant} input", channels=3)
+        name = f"FCN-{self.variant}" if type(self) is FCN else type(self).__name__  # ParseNet: own stride
+        validate_images(x, f"{name} input", channels=3)
         height, width = x.shape[-2:]
-        x = pad_to_multiple(self.normalize(x), 32)
-        features = self.backbone(x)
+        features = self.backbone(pad_to_multiple(self.normalize(x), 32))
+        return self.upscore(self.scores(features))[..., :height, :width]
+
+    def scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Class scores at the variant's stride, before the last upsampling: the coarse scores at 1/32,
+        then each skip's (pool4 at 1/16, pool3 at 1/8) added. ParseNet replaces this head."""
         score = self.coarse_scores(features)                                       # 1/32
         if self.variant in ("16s", "8s"):
             score = self.upscore2(score) + self.score_pool4(features["pool4"])     # 1/16
         if self.variant == "8s":
             score = self.upscore_pool4(score) + self.score_pool3(features["pool3"])  # 1/8
-        return self.upscore(score)[..., :height, :width]
+        return score
 
     def pretrained_parameters(self) -> list[nn.Parameter]:
         """The weights taken from the classifier (backbone, fc6, fc7; pretrained if it was), which fine-tuning
         trains at a lower rate than the new layers. Built in notebooks/06_deconvnet.ipynb, section 3."""
         return [*self.backbone.parameters(), *self.fc6.parameters(), *self.fc7.parameters()]
 
+    def fc7_map(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """fc6 and fc7 (each with ReLU and dropout) on pool5: the classifier's last features, at 1/32."""
+        return self.drop7(self.relu7(self.fc7(self.drop6(self.relu6(self.fc6(features["pool5"]))))))
+
     def coarse_scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Class scores at 1/32 of the padded input: fc6, fc7 and score_fr on pool5."""
-        h = self.drop6(self.relu6(self.fc6(features["pool5"])))
-        return self.score_fr(self.drop7(self.relu7(self.fc7(h))))
+        """Class scores at 1/32 of the padded input: score_fr on fc7."""
+        return self.score_fr(self.fc7_map(features))
 
     def init_from(self, coarser: FCN) -> FCN:
         """Copy every weight shared with ``coarser`` (the paper's staged training, 32s -> 16s -> 8s); the new

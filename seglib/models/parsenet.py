@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from seglib.core import model_mode, validate_images
-from seglib.models.fcn import FCN, pad_to_multiple, zero_conv1x1
+from seglib.models.fcn import FCN, zero_conv1x1
 from seglib.models.upsampling import bilinear_upsampler
 
 
@@ -80,7 +80,7 @@ ablation that shows what the context adds). Other arguments as ``FCN``.
 
     def scores(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Class scores at the stride of ``local`` from the backbone's ``features`` (pool3/4/5)."""
-        fc7 = self.drop7(self.relu7(self.fc7(self.drop6(self.relu6(self.fc6(features["pool5"]))))))
+        fc7 = self.fc7_map(features)
         local = self.norm_local(fc7 if self.local == "fc7" else features[self.local])
         if not self.context:
             return self.score(local)
@@ -88,11 +88,6 @@ ablation that shows what the context adds). Other arguments as ``FCN``.
         if self.fusion == "early":
             return self.score(torch.cat([local, replicate(context, local.shape[-2:])], dim=1))
         return self.score_local(local) + self.score_global(context)  # [N, K, 1, 1] broadcasts
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        validate_images(x, f"{type(self).__name__} input", channels=3)
-        score = self.scores(self.backbone(pad_to_multiple(self.normalize(x), 32)))
-        return self.upscore(score)[..., :x.shape[-2], :x.shape[-1]]
 
 
 def empirical_receptive_field(model: nn.Module, images: torch.Tensor, point: tuple[int, int] | None = None,
