@@ -39,7 +39,7 @@ from seglib.models.deconvnet import DeconvNet, FCN2s, instance_wise
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
 from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import ShapesConfig, ShapesDataset, make_sample
+from seglib.synthetic import SyntheticConfig, SyntheticDataset, make_sample
 from seglib.train import fit
 
 
@@ -61,8 +61,8 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], float]] = {
 @functools.lru_cache(maxsize=1)
 def data(seed: int) -> tuple[TensorDataset, torch.Tensor, torch.Tensor]:
     """The training set and the validation images and masks of ``seed`` (the lesson's for seed 0)."""
-    train = TensorDataset(*ShapesDataset(N_TRAIN, SIZE, "thin", seed=10 * seed).materialize())
-    images, masks = ShapesDataset(N_VAL, SIZE, "thin", seed=10 * seed + 1).materialize()
+    train = TensorDataset(*SyntheticDataset(N_TRAIN, SIZE, "thin", seed=10 * seed).materialize())
+    images, masks = SyntheticDataset(N_VAL, SIZE, "thin", seed=10 * seed + 1).materialize()
     return train, images, masks
 
 
@@ -169,7 +169,7 @@ def batch_stats(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 def val_instances(seed: int) -> torch.Tensor:
     """The instance maps of ``seed``'s validation images (the same samples ``data`` draws)."""
-    config = ShapesConfig(size=SIZE, variant="thin")
+    config = SyntheticConfig(size=SIZE, variant="thin")
     return torch.stack([make_sample(i, 10 * seed + 1, config, return_instances=True)[2]
                         for i in range(N_VAL)])
 
@@ -264,8 +264,9 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.T
 
 
 def instances_of(seed: int, n: int) -> torch.Tensor:
-    """The instance maps of the first ``n`` samples of data seed ``seed``, as ``ShapesDataset`` draws them."""
-    config = ShapesConfig(size=SIZE, variant="thin")
+    """The instance maps of the first ``n`` samples of data seed ``seed`` (as ``SyntheticDataset``
+    draws them)."""
+    config = SyntheticConfig(size=SIZE, variant="thin")
     return torch.stack([make_sample(i, seed, config, return_instances=True)[2] for i in range(n)])
 
 

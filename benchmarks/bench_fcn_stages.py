@@ -20,7 +20,7 @@ from seglib.metrics import accuracy_by_distance, pixel_scores
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
 from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import ShapesDataset
+from seglib.synthetic import SyntheticDataset
 from seglib.train import fit
 
 
@@ -31,8 +31,8 @@ RINGS = (0, 1, 2, 4, 8, 16)  # lesson 04, section 5: accuracy within these dista
 
 def scores(seed: int, multiple: int) -> sweep.Scores:
     """Section 4 of lesson 04 (seed 0 at 1x is exactly the lesson's run), every rival added."""
-    train = TensorDataset(*ShapesDataset(N_TRAIN, size=SIZE, seed=10 * seed).materialize())
-    images, masks = ShapesDataset(N_VAL, size=SIZE, seed=10 * seed + 1).materialize()
+    train = TensorDataset(*SyntheticDataset(N_TRAIN, size=SIZE, seed=10 * seed).materialize())
+    images, masks = SyntheticDataset(N_VAL, size=SIZE, seed=10 * seed + 1).materialize()
 
     def trained(model, stages, lr=RATE):
         fit(model, train, epochs=stages * multiple, lr=lr, optimizer="adam", schedule="constant", seed=seed,

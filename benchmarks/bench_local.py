@@ -10,10 +10,10 @@ seglib/results/comparison.json. Stores seglib/results/local.json; about 50 s of 
 from __future__ import annotations
 
 from seglib import compare, sweep
-from seglib.synthetic import ShapesConfig
+from seglib.synthetic import SyntheticConfig
 
 
-DEFAULTS = ShapesConfig(size=compare.TASKS["touching"].config.size, variant="touching")
+DEFAULTS = SyntheticConfig(size=compare.TASKS["touching"].config.size, variant="touching")
 """Lesson 01's "touching": the generator's defaults (1-2 px gaps, full contrast) at lesson 08's size."""
 ROW = "touching, lesson 01 defaults"
 

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from seglib.synthetic import CLASSES, ShapesConfig, ShapesDataset, make_sample
+from seglib.synthetic import CLASSES, SyntheticConfig, SyntheticDataset, make_sample
 
 
 def rate(draw, n: int, repeats: int) -> tuple[float, float]:
@@ -40,12 +40,12 @@ def main() -> None:
     print(f"{args.size}x{args.size} samples, single process, best of {args.repeats} x {args.n}")
     print(f"{'what':<30}{'samples/s (wall)':>18}{'samples/s (CPU)':>18}")
     for variant in CLASSES:
-        config = ShapesConfig(size=args.size, variant=variant)
+        config = SyntheticConfig(size=args.size, variant=variant)
         wall, cpu = rate(lambda i, config=config: make_sample(i, 0, config), args.n, args.repeats)
         print(f"{'make_sample ' + variant:<30}{wall:>18,.0f}{cpu:>18,.0f}")
-    dataset = ShapesDataset(args.n, size=args.size)
+    dataset = SyntheticDataset(args.n, size=args.size)
     wall, cpu = rate(dataset.__getitem__, args.n, args.repeats)
-    print(f"{'ShapesDataset[i] shapes':<30}{wall:>18,.0f}{cpu:>18,.0f}")
+    print(f"{'SyntheticDataset[i] shapes':<30}{wall:>18,.0f}{cpu:>18,.0f}")
 
 
 if __name__ == "__main__":

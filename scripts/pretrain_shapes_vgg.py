@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from seglib.models.vgg import SHAPES_CLASSES, SHAPES_WEIGHTS, vgg16
-from seglib.synthetic import ShapesConfig, make_sample
+from seglib.models.vgg import SHAPES_CLASSES, SHAPES_PLAIN_WEIGHTS, SHAPES_WEIGHTS, vgg16
+from seglib.synthetic import SyntheticConfig, make_sample
 
 
 SIZE = 96
-CONFIG = ShapesConfig(size=SIZE, num_objects=(1, 1), min_object_size=12.0, max_object_fraction=0.9)
+CONFIG = SyntheticConfig(size=SIZE, num_objects=(1, 1), min_object_size=12.0, max_object_fraction=0.9)
 
 
 def batch(n: int, start: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,10 +37,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--out", type=Path, default=SHAPES_WEIGHTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-batch-norm", action="store_true",
+                        help="plain VGG16 (lesson 05's real scale gap between layers)")
     args = parser.parse_args()
+    args.out = args.out or (SHAPES_PLAIN_WEIGHTS if args.no_batch_norm else SHAPES_WEIGHTS)
     torch.manual_seed(0)
-    model = vgg16(width=1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_grid=SIZE // 32)
+    model = vgg16(width=1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=not args.no_batch_norm,
+                  pool5_grid=SIZE // 32)
+    if args.no_batch_norm:  # without batch norm, 16 layers train only from a He initialisation
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                torch.nn.init.zeros_(m.bias)
     opt = torch.optim.Adam(model.parameters(), args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - s / args.steps) ** 0.9)
     val_x, val_y = batch(1000, 0, seed=1)

@@ -25,13 +25,13 @@ from seglib.models.unet import (
     weight_map,
     weighted_cross_entropy,
 )
-from seglib.synthetic import ShapesConfig, make_sample
+from seglib.synthetic import SyntheticConfig, make_sample
 from seglib.train import fit
 from seglib.transforms import elastic_rot_flip
 
 
 SIZE, WIDTH, DEPTH, BATCH, LR = 68, 8, 3, 2, 1e-3
-CONFIG = ShapesConfig(size=SIZE, variant="touching", cell_gap=(1, 1), gap_contrast=0.5)  # faint 1 px gaps
+CONFIG = SyntheticConfig(size=SIZE, variant="touching", cell_gap=(1, 1), gap_contrast=0.5)  # faint 1 px gaps
 TILE = SIZE + 88   # the unpadded depth-3 U-Net's input for a 68 x 68 output
 
 

@@ -24,7 +24,7 @@ from seglib.models.local import LocalNet
 from seglib.models.parsenet import ParseNet
 from seglib.models.unet import UNet, weight_map, weighted_cross_entropy
 from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import CLASSES, ShapesConfig, make_sample
+from seglib.synthetic import CLASSES, SyntheticConfig, make_sample
 from seglib.train import fit
 
 
@@ -35,7 +35,7 @@ class Task:
 
     lesson: str
     column: str
-    config: ShapesConfig
+    config: SyntheticConfig
     scores: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]]
     class_weights: tuple[float, ...] | None = None
 
@@ -50,11 +50,12 @@ def _instance_scores(logits: torch.Tensor, masks: torch.Tensor, instances: torch
 
 
 TASKS: dict[str, Task] = {
-    "shapes": Task("04", "band mIoU", ShapesConfig(size=128), _pixel_scores),
-    "context": Task("05", "what", ShapesConfig(size=128, variant="context"), _pixel_scores),
-    "thin": Task("06", "IoU 1", ShapesConfig(size=96, variant="thin"), _pixel_scores, (1.0, 5.0, 1.0, 1.0)),
-    "touching": Task("07", "AP", ShapesConfig(size=96, variant="touching", cell_gap=(1, 1), gap_contrast=0.5),
-                     _instance_scores),
+    "shapes": Task("04", "band mIoU", SyntheticConfig(size=128), _pixel_scores),
+    "context": Task("05", "what", SyntheticConfig(size=128, variant="context"), _pixel_scores),
+    "thin": Task("06", "IoU 1", SyntheticConfig(size=96, variant="thin"), _pixel_scores,
+                 (1.0, 5.0, 1.0, 1.0)),
+    "touching": Task("07", "AP", SyntheticConfig(size=96, variant="touching", cell_gap=(1, 1),
+                                                 gap_contrast=0.5), _instance_scores),
 }
 """Data set -> the lesson that designed it, the score it was designed for (context: boat vs car
 on the blobs; thin: the wires' IoU; touching: mask AP), its images, its scores."""
@@ -83,7 +84,7 @@ STORED = Path(__file__).resolve().parent / "results"
 """The benchmark's stored scores and pictures (package data, so lesson 08 also finds them on Colab)."""
 
 
-def data(task: str, seed: int, n: int, start: int = 0, config: ShapesConfig | None = None
+def data(task: str, seed: int, n: int, start: int = 0, config: SyntheticConfig | None = None
          ) -> tuple[torch.Tensor, ...]:
     """Images, masks and instance maps of samples ``start .. start+n-1`` of ``task``'s data (drawn with
     ``config`` instead of the task's own, if given: lesson 01 scores the local net at its defaults).
@@ -124,7 +125,7 @@ def class_weighted_loss(weights: tuple[float, ...]) -> Callable:
 
 
 def train_network(network: str, task: str, seed: int, steps: int = STEPS,
-                  config: ShapesConfig | None = None, lr: float | None = None,
+                  config: SyntheticConfig | None = None, lr: float | None = None,
                   border_weights: bool = True) -> nn.Module:
     """``network`` trained on ``task``'s data (or ``config``'s) for ``steps`` steps of ``BATCH`` images
     (Adam, new layers at ``lr`` or the network's own rate), each image seen once; on touching with
@@ -147,7 +148,7 @@ def train_network(network: str, task: str, seed: int, steps: int = STEPS,
     return model.eval()
 
 
-def score_network(model: nn.Module, task: str, seed: int, config: ShapesConfig | None = None
+def score_network(model: nn.Module, task: str, seed: int, config: SyntheticConfig | None = None
              ) -> tuple[dict[str, float], torch.Tensor]:
     """``task``'s scores of ``model`` on ``N_VAL`` held-out images (of ``config``'s, if given), and its
     label maps.

@@ -22,7 +22,7 @@ from seglib.models.fcn import FCN
 from seglib.models.parsenet import ParseNet
 from seglib.models.pooled import PooledNet
 from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import CLASSES, ShapesDataset
+from seglib.synthetic import CLASSES, SyntheticDataset
 from seglib.train import fit
 
 
@@ -75,10 +75,11 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], float]] = {
 def data(seed: int) -> dict[str, TensorDataset]:
     """Seed ``seed``'s ``"train"`` and ``"val"`` sets, and the ``"water"``/``"grass"`` versions of the first
     ``N_SWAP`` validation scenes (identical but for the frame's colour)."""
-    sets = {"train": ShapesDataset(N_TRAIN, size=SIZE, variant="context", seed=10 * seed),
-            "val": ShapesDataset(N_VAL, size=SIZE, variant="context", seed=10 * seed + 1)}
+    sets = {"train": SyntheticDataset(N_TRAIN, size=SIZE, variant="context", seed=10 * seed),
+            "val": SyntheticDataset(N_VAL, size=SIZE, variant="context", seed=10 * seed + 1)}
     for cue in ("water", "grass"):
-        sets[cue] = ShapesDataset(N_SWAP, size=SIZE, variant="context", seed=10 * seed + 1, context_cue=cue)
+        sets[cue] = SyntheticDataset(N_SWAP, size=SIZE, variant="context", seed=10 * seed + 1,
+                                     context_cue=cue)
     return {name: TensorDataset(*d.materialize()) for name, d in sets.items()}
 
 

@@ -138,9 +138,9 @@ def make_cell_tracking_tree(root: str | Path, frames: int = 2, size: tuple[int, 
     PhC-C2DH-U373's real frames are ``size=(520, 696)``, 115 per sequence."""
     import tifffile
 
-    from seglib.synthetic import ShapesConfig, make_sample
+    from seglib.synthetic import SyntheticConfig, make_sample
     root = Path(root)
-    config = ShapesConfig(size=max(size), variant="touching")
+    config = SyntheticConfig(size=max(size), variant="touching")
     for s, sequence in enumerate(("01", "02")):
         (root / sequence).mkdir(parents=True, exist_ok=True)
         (root / f"{sequence}_ST" / "SEG").mkdir(parents=True, exist_ok=True)

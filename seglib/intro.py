@@ -18,7 +18,7 @@ from torch.utils.data import TensorDataset
 from seglib.metrics import object_class_accuracy, pixel_scores
 from seglib.models.local import LocalNet
 from seglib.models.pooled import PooledNet
-from seglib.synthetic import CLASSES, ShapesDataset
+from seglib.synthetic import CLASSES, SyntheticDataset
 from seglib.train import fit
 
 
@@ -41,7 +41,7 @@ def data(seed: int, split: str) -> TensorDataset:
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     n, offset = (N_TRAIN, 0) if split == "train" else (N_VAL, 1)
-    return TensorDataset(*ShapesDataset(n, size=SIZE, seed=2 * seed + offset).materialize())
+    return TensorDataset(*SyntheticDataset(n, size=SIZE, seed=2 * seed + offset).materialize())
 
 
 def train(network: str, seed: int, multiple: int = 1, **fit_kwargs) -> tuple[nn.Module, dict]:

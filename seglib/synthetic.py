@@ -37,7 +37,7 @@ _COORDS = np.arange(4096, dtype=np.float32)  # pixel centres along an axis; slic
 
 
 @dataclass(frozen=True)
-class ShapesConfig:
+class SyntheticConfig:
     """Knobs of the generators; invalid values raise ``ValueError`` naming the field.
 
     Pairs ``(lo, hi)`` are inclusive ranges that each image draws from.
@@ -82,7 +82,7 @@ class ShapesConfig:
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(f"ShapesConfig: {message}")
+        raise ValueError(f"SyntheticConfig: {message}")
 
 
 def _check_range(name: str, value: Any, lo: int, hi: int) -> None:
@@ -94,7 +94,7 @@ def _check_range(name: str, value: Any, lo: int, hi: int) -> None:
 
 # --- public API --------------------------------------------------------------------------
 
-def make_sample(index: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
+def make_sample(index: int, seed: int = 0, config: SyntheticConfig = SyntheticConfig(),
                 return_instances: bool = False) -> tuple[torch.Tensor, ...]:
     """Sample ``index`` of dataset ``seed``: image float32 ``[3, H, W]`` in ``[0, 1]``, mask int64 ``[H, W]``
     (indices into ``CLASSES[variant]``), and with ``return_instances`` the visible objects numbered 1..K.
@@ -112,7 +112,7 @@ def make_sample(index: int, seed: int = 0, config: ShapesConfig = ShapesConfig()
     return out
 
 
-def make_batch(n: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
+def make_batch(n: int, seed: int = 0, config: SyntheticConfig = SyntheticConfig(),
                start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``start .. start+n-1`` stacked: images ``[n, 3, H, W]``, masks ``[n, H, W]``.
     First used in notebooks/02_metrics.ipynb, section 6."""
@@ -125,26 +125,27 @@ def make_batch(n: int, seed: int = 0, config: ShapesConfig = ShapesConfig(),
     return images, masks
 
 
-class ShapesDataset(torch.utils.data.Dataset):
+class SyntheticDataset(torch.utils.data.Dataset):
     """``n`` synthetic samples, drawn on the fly: ``(tv_tensors.Image, tv_tensors.Mask)``.
 
     ``transforms`` is a torchvision transforms v2 callable taking ``(image, mask)``; v2
     knows a ``Mask`` holds labels, so it flips and crops it with the image and resizes it
-    with nearest-neighbour. Extra keyword arguments go to ``ShapesConfig``, e.g.
-    ``ShapesDataset(500, noise=0.1, num_objects=(1, 3))``.
+    with nearest-neighbour. Extra keyword arguments go to ``SyntheticConfig``, e.g.
+    ``SyntheticDataset(500, noise=0.1, num_objects=(1, 3))``.
     First used in notebooks/01_datasets.ipynb, section 5.
     """
 
     def __init__(self, n: int, size: int = 64, variant: str = "shapes", seed: int = 0,
                  transforms: Callable | None = None, **config_overrides: Any) -> None:
         if not isinstance(n, int) or n < 0:
-            raise ValueError(f"ShapesDataset: n must be an int >= 0, got {n!r}")
-        known = {f.name for f in fields(ShapesConfig)} - {"size", "variant"}
+            raise ValueError(f"SyntheticDataset: n must be an int >= 0, got {n!r}")
+        known = {f.name for f in fields(SyntheticConfig)} - {"size", "variant"}
         unknown = sorted(set(config_overrides) - known)
         if unknown:
-            raise ValueError(f"ShapesDataset: unknown ShapesConfig options {unknown}; known: {sorted(known)}")
+            raise ValueError(f"SyntheticDataset: unknown SyntheticConfig options {unknown}; "
+                             f"known: {sorted(known)}")
         self.n, self.seed, self.transforms = n, seed, transforms
-        self.config = ShapesConfig(size=size, variant=variant, **config_overrides)
+        self.config = SyntheticConfig(size=size, variant=variant, **config_overrides)
         self.classes: tuple[str, ...] = CLASSES[variant]
         self.num_classes: int = len(self.classes)
 
@@ -154,7 +155,7 @@ class ShapesDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
         i = operator.index(i)
         if not -self.n <= i < self.n:
-            raise IndexError(f"ShapesDataset: index {i} out of range for {self.n} samples")
+            raise IndexError(f"SyntheticDataset: index {i} out of range for {self.n} samples")
         image, mask = make_sample(i % self.n, self.seed, self.config)
         image, mask = tv_tensors.Image(image), tv_tensors.Mask(mask)
         if self.transforms is not None:
@@ -166,7 +167,7 @@ class ShapesDataset(torch.utils.data.Dataset):
         return make_batch(self.n, self.seed, self.config)
 
     def __repr__(self) -> str:
-        return (f"ShapesDataset(n={self.n}, size={self.config.size}, variant={self.config.variant!r}, "
+        return (f"SyntheticDataset(n={self.n}, size={self.config.size}, variant={self.config.variant!r}, "
                 f"seed={self.seed}, classes={self.classes})")
 
 
@@ -287,7 +288,7 @@ def _object_sizes(t: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.sort(lo * (hi / lo) ** t)[::-1]
 
 
-def _draw_objects(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfig,
+def _draw_objects(canvas: _Canvas, rng: np.random.Generator, config: SyntheticConfig,
                   names: tuple[str, ...], first_label: int = 1) -> None:
     """Objects of the classes ``names`` (labels ``first_label``, ...), tiny to large (large ones may be cut
     by the border)."""
@@ -313,7 +314,7 @@ def _add_noise(rng: np.random.Generator, image: np.ndarray, level: float) -> Non
 _Drawn = tuple[np.ndarray, np.ndarray, np.ndarray]  # image [3, H, W], mask [H, W], instances [H, W]
 
 
-def _shapes_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
+def _shapes_scene(rng: np.random.Generator, config: SyntheticConfig) -> _Drawn:
     """FCN's data: shapes whose class only their outline tells, over clutter of the same colours."""
     size = config.size
     canvas = _new_canvas(rng, size, saturation=0.5)
@@ -333,7 +334,7 @@ def _any_colours(uniforms: np.ndarray) -> list[np.ndarray]:
     return [_hsv(360 * h, 0.3 + 0.7 * s, 0.35 + 0.65 * v) for h, s, v in uniforms.T.tolist()]
 
 
-def _context_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
+def _context_scene(rng: np.random.Generator, config: SyntheticConfig) -> _Drawn:
     """ParseNet's data: identical grey blobs whose class only the far-away frame tells.
 
     The cue is drawn first and used last, so a scene differs between cues only in its
@@ -363,7 +364,7 @@ def _context_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
     return canvas.finish()
 
 
-def _thin_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
+def _thin_scene(rng: np.random.Generator, config: SyntheticConfig) -> _Drawn:
     """DeconvNet's data: 1-2 px wires over discs and squares from tiny to huge."""
     canvas = _new_canvas(rng, config.size, saturation=0.15)
     _draw_objects(canvas, rng, config, ("disc", "square"), first_label=2)
@@ -372,7 +373,7 @@ def _thin_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
     return canvas.finish()
 
 
-def _draw_wire(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfig) -> None:
+def _draw_wire(canvas: _Canvas, rng: np.random.Generator, config: SyntheticConfig) -> None:
     """A straight or bent wire: walk along a quadratic Bezier curve and paint the pixels."""
     size = config.size
     p0, p2 = rng.uniform(0, size - 1, (2, 2))
@@ -394,7 +395,7 @@ def _draw_wire(canvas: _Canvas, rng: np.random.Generator, config: ShapesConfig) 
     canvas.paint((0, size, 0, size), region, _any_colours(rng.random((3, 1)))[0], 1)
 
 
-def _touching_scene(rng: np.random.Generator, config: ShapesConfig) -> _Drawn:
+def _touching_scene(rng: np.random.Generator, config: SyntheticConfig) -> _Drawn:
     """U-Net's data: touching cells kept apart only by a 1-2 px gap of background, where the pixels next
     to the other cell are given back to the background."""
     size = config.size
@@ -470,7 +471,7 @@ def _relabel(instances: np.ndarray) -> np.ndarray:
     return lut[instances]
 
 
-_DRAWERS: dict[str, Callable[[np.random.Generator, ShapesConfig], _Drawn]] = {
+_DRAWERS: dict[str, Callable[[np.random.Generator, SyntheticConfig], _Drawn]] = {
     "shapes": _shapes_scene,
     "context": _context_scene,
     "thin": _thin_scene,

@@ -84,11 +84,11 @@ UNPOOLING_CELLS = [
     "from seglib.core import set_threads\n"
     "from seglib.models.deconvnet import DeconvNet\n"
     "from seglib.models.vgg import vgg16\n"
-    "from seglib.synthetic import CLASSES, ShapesConfig, make_batch\n"
+    "from seglib.synthetic import CLASSES, SyntheticConfig, make_batch\n"
     "from seglib.widgets.unpooling import UnpoolingExplorer\n\n"
     "set_threads()\n"
     "torch.manual_seed(0)\n"
-    'images, _ = make_batch(3, seed=0, config=ShapesConfig(size=64, variant="thin"))',
+    'images, _ = make_batch(3, seed=0, config=SyntheticConfig(size=64, variant="thin"))',
     "tiny = DeconvNet(4, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1))",
     'UnpoolingExplorer(tiny, images, class_names=CLASSES["thin"])',
 ]

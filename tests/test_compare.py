@@ -81,11 +81,11 @@ def test_adam_takes_only_the_parameters_fit_passes_and_the_models_own_pretrained
 
 def test_data_draws_with_a_given_config_instead_of_the_tasks_own():
     from seglib.compare import data
-    from seglib.synthetic import ShapesConfig, make_sample
+    from seglib.synthetic import SyntheticConfig, make_sample
 
     own = data("touching", seed=3, n=2)
     assert own[0].shape == (2, 3, 96, 96)
-    defaults = ShapesConfig(size=32, variant="touching")
+    defaults = SyntheticConfig(size=32, variant="touching")
     images, masks, instances = data("touching", seed=3, n=2, start=1, config=defaults)
     assert images.shape == (2, 3, 32, 32) and masks.shape == instances.shape == (2, 32, 32)
     image, mask, cells = make_sample(2, 3, defaults, return_instances=True)  # sample start + 1
@@ -95,9 +95,9 @@ def test_data_draws_with_a_given_config_instead_of_the_tasks_own():
 def test_train_takes_its_steps_and_config():
     """Two steps on 16 px images: the model comes back in eval mode and scores on that config's data."""
     from seglib.compare import score_network, train_network
-    from seglib.synthetic import ShapesConfig
+    from seglib.synthetic import SyntheticConfig
 
-    small = ShapesConfig(size=16, min_object_size=4.0, variant="thin")
+    small = SyntheticConfig(size=16, min_object_size=4.0, variant="thin")
     model = train_network("local-only", "thin", seed=0, steps=2, config=small)
     assert not model.training
     scores, labels = score_network(model, "thin", seed=0, config=small)

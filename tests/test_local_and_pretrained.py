@@ -7,7 +7,7 @@ import torch
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
 from seglib.models.vgg import SHAPES_CLASSES, convolutionalize, pool5_grid, shapes_vgg16, vgg16
-from seglib.synthetic import CLASSES, ShapesConfig, make_sample
+from seglib.synthetic import CLASSES, SyntheticConfig, make_sample
 
 
 def test_local_net_sees_exactly_a_5x5_window():
@@ -28,7 +28,7 @@ def test_vgg16_with_batch_norm_and_a_3x3_pool5_grid_classifies_96px_images():
 
 def test_shipped_shape_classifier_names_shapes_it_never_saw():
     vgg = shapes_vgg16().eval()
-    config = ShapesConfig(size=96, num_objects=(1, 1), max_object_fraction=0.9)
+    config = SyntheticConfig(size=96, num_objects=(1, 1), max_object_fraction=0.9)
     pairs = [make_sample(i, seed=12345, config=config) for i in range(60)]
     images = torch.stack([x for x, _ in pairs])
     labels = torch.stack([m.max() - 1 for _, m in pairs])

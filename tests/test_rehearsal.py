@@ -61,8 +61,8 @@ def test_rehearsal_from_the_command_line_kills_a_child_with_sigkill(tmp_path, ca
 
 def test_step_probe_times_each_step_and_pauses_where_asked(tmp_path):
     from seglib.models.local import LocalNet
-    from seglib.synthetic import ShapesDataset
-    data = ShapesDataset(8, size=32, seed=0)
+    from seglib.synthetic import SyntheticDataset
+    data = SyntheticDataset(8, size=32, seed=0)
     probe, model = rehearsal.StepProbe(), LocalNet(data.num_classes)
     with probe.watch(model, "tiny", 2, 4, tmp_path / "x.pt"):
         fit(model, data, epochs=1, lr=0.01, batch_size=2, progress=False)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seglib.synthetic import CLASSES, ShapesConfig, ShapesDataset, make_batch, make_sample
+from seglib.synthetic import CLASSES, SyntheticConfig, SyntheticDataset, make_batch, make_sample
 
 
 N = 200  # samples per statistical check: enough for stable counts, fast on a CPU
@@ -23,7 +23,7 @@ def dilate(binary: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def samples(variant: str, n: int = N, **overrides) -> list[tuple[torch.Tensor, ...]]:
-    config = ShapesConfig(variant=variant, **overrides)
+    config = SyntheticConfig(variant=variant, **overrides)
     return [make_sample(i, 0, config, return_instances=True) for i in range(n)]
 
 
@@ -39,7 +39,7 @@ def test_variants_list_background_first():
 @pytest.mark.parametrize("variant", sorted(CLASSES))
 @pytest.mark.parametrize("size", [64, 96])
 def test_sample_shapes_dtypes_and_ranges(variant, size):
-    config = ShapesConfig(size=size, variant=variant)
+    config = SyntheticConfig(size=size, variant=variant)
     for index in range(5):
         image, mask, instances = make_sample(index, 3, config, return_instances=True)
         assert image.shape == (3, size, size) and image.dtype == torch.float32
@@ -52,7 +52,7 @@ def test_sample_shapes_dtypes_and_ranges(variant, size):
 
 @pytest.mark.parametrize("variant", sorted(CLASSES))
 def test_same_seed_and_index_give_the_same_sample(variant):
-    config = ShapesConfig(variant=variant)
+    config = SyntheticConfig(variant=variant)
     image, mask = make_sample(7, 1, config)
     for other in range(3):  # other calls in between must not matter
         make_sample(other, 1, config)
@@ -63,7 +63,7 @@ def test_same_seed_and_index_give_the_same_sample(variant):
 
 
 def test_make_batch_equals_stacked_samples():
-    config = ShapesConfig(variant="thin", size=48)
+    config = SyntheticConfig(variant="thin", size=48)
     images, masks = make_batch(4, seed=5, config=config, start=10)
     assert images.shape == (4, 3, 48, 48) and masks.shape == (4, 48, 48)
     for i in range(4):
@@ -126,8 +126,8 @@ def test_instances_are_numbered_consecutively_with_one_class_each():
 def test_context_same_blobs_change_class_with_the_frame():
     frame = 64 // 16
     for index in range(20):
-        water = make_sample(index, 0, ShapesConfig(variant="context", context_cue="water"))
-        grass = make_sample(index, 0, ShapesConfig(variant="context", context_cue="grass"))
+        water = make_sample(index, 0, SyntheticConfig(variant="context", context_cue="water"))
+        grass = make_sample(index, 0, SyntheticConfig(variant="context", context_cue="grass"))
         inside = (slice(None), slice(frame, -frame), slice(frame, -frame))
         assert torch.equal(water[0][inside], grass[0][inside])  # pixel-identical scene...
         assert not torch.equal(water[0], grass[0])  # ...but a different frame
@@ -163,7 +163,7 @@ def test_thin_wires_vanish_after_one_erosion():
 
 def test_thin_wires_are_one_or_two_pixels_wide():
     def wire_pixels(width: int) -> int:
-        config = ShapesConfig(variant="thin", line_width=(width, width))
+        config = SyntheticConfig(variant="thin", line_width=(width, width))
         return sum(int((make_sample(i, 0, config)[1] == 1).sum()) for i in range(30))
 
     assert 1.6 < wire_pixels(2) / wire_pixels(1) < 2.4  # the same wires, twice the pixels
@@ -199,7 +199,7 @@ def test_touching_gap_width_follows_the_config():
     """With 1 px gaps, many background pixels sit between two cells; with 2 px, few do."""
     counts = {}
     for gap in (1, 2):
-        config = ShapesConfig(variant="touching", cell_gap=(gap, gap))
+        config = SyntheticConfig(variant="touching", cell_gap=(gap, gap))
         counts[gap] = sum(one_pixel_separators(make_sample(i, 0, config, return_instances=True)[2])
                           for i in range(20))
     assert counts[1] > 20 * 100 and counts[2] < 0.25 * counts[1], counts
@@ -208,7 +208,7 @@ def test_touching_gap_width_follows_the_config():
 # --- the dataset ------------------------------------------------------------------------------
 
 def test_dataset_returns_tv_tensors_and_checks_indices():
-    data = ShapesDataset(10, size=48, variant="touching", seed=3)
+    data = SyntheticDataset(10, size=48, variant="touching", seed=3)
     assert len(data) == 10 and data.classes == CLASSES["touching"] and data.num_classes == 2
     image, mask = data[4]
     assert isinstance(image, tv_tensors.Image) and isinstance(mask, tv_tensors.Mask)
@@ -221,9 +221,9 @@ def test_dataset_returns_tv_tensors_and_checks_indices():
 
 
 def test_dataset_v2_transforms_keep_the_mask_labels():
-    plain = ShapesDataset(4)
-    flipped = ShapesDataset(4, transforms=v2.RandomHorizontalFlip(p=1.0))
-    resized = ShapesDataset(4, transforms=v2.Compose([v2.RandomHorizontalFlip(p=1.0), v2.Resize(40)]))
+    plain = SyntheticDataset(4)
+    flipped = SyntheticDataset(4, transforms=v2.RandomHorizontalFlip(p=1.0))
+    resized = SyntheticDataset(4, transforms=v2.Compose([v2.RandomHorizontalFlip(p=1.0), v2.Resize(40)]))
     for i in range(4):
         image, mask = plain[i]
         f_image, f_mask = flipped[i]
@@ -235,7 +235,7 @@ def test_dataset_v2_transforms_keep_the_mask_labels():
 
 
 def test_dataset_materialize_and_config_overrides():
-    data = ShapesDataset(6, size=32, seed=2, num_objects=(1, 2), noise=0.0)
+    data = SyntheticDataset(6, size=32, seed=2, num_objects=(1, 2), noise=0.0)
     images, masks = data.materialize()
     assert images.shape == (6, 3, 32, 32)
     assert torch.equal(images[5], data[5][0]) and torch.equal(masks[5], data[5][1])
@@ -262,7 +262,7 @@ def test_dataset_materialize_and_config_overrides():
 ])
 def test_bad_config_raises_a_clear_error(bad, field):
     with pytest.raises(ValueError, match=field):
-        ShapesConfig(**bad)
+        SyntheticConfig(**bad)
 
 
 def test_bad_arguments_raise_clear_errors():
@@ -271,15 +271,15 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="n must be"):
         make_batch(-1)
     with pytest.raises(ValueError, match="n must be"):
-        ShapesDataset(-5)
+        SyntheticDataset(-5)
     with pytest.raises(ValueError, match="colour_noise"):
-        ShapesDataset(5, colour_noise=0.1)
+        SyntheticDataset(5, colour_noise=0.1)
     with pytest.raises(ValueError, match="variant"):
-        ShapesDataset(5, variant="nope")
+        SyntheticDataset(5, variant="nope")
 
 
 def test_shapes_classes_share_one_colour_family_so_no_local_colour_tells_the_class():
     """Lesson 04 needs 'what' to come from the outline: per-class mean colours must agree."""
-    images, masks = ShapesDataset(150, size=64, seed=3).materialize()
+    images, masks = SyntheticDataset(150, size=64, seed=3).materialize()
     means = torch.stack([images.permute(1, 0, 2, 3)[:, masks == k].mean(1) for k in range(1, 6)])
     assert (means - means.mean(0)).abs().max() < 0.06

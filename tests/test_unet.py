@@ -26,7 +26,7 @@ from seglib.models.unet import (
     weight_map,
     weighted_cross_entropy,
 )
-from seglib.synthetic import ShapesConfig, make_sample
+from seglib.synthetic import SyntheticConfig, make_sample
 from seglib.train import fit
 from seglib.transforms import elastic_displacement, elastic_rot_flip
 
@@ -110,7 +110,7 @@ def test_overlap_tile_equals_one_whole_image_prediction():
 
 
 def test_weight_map_matches_brute_force_and_balances_classes():
-    _, _, cells = make_sample(3, 0, ShapesConfig(size=24, variant="touching"), return_instances=True)
+    _, _, cells = make_sample(3, 0, SyntheticConfig(size=24, variant="touching"), return_instances=True)
     cells = cells.numpy()
     assert cells.max() >= 2
     np.testing.assert_allclose(weight_map(cells, 10, 5), brute_force_weight_map(cells, 10, 5), rtol=1e-5)
@@ -169,7 +169,7 @@ def test_elastic_rot_flip_moves_image_and_labels_together():
 
 
 def test_cell_tiles_give_padded_images_masks_and_weights():
-    config = ShapesConfig(size=20, variant="touching")
+    config = SyntheticConfig(size=20, variant="touching")
     samples = [make_sample(i, 0, config, return_instances=True) for i in range(2)]
     images, cells = torch.stack([s[0] for s in samples]), torch.stack([s[2] for s in samples])
     image, mask, w = CellTiles(images, cells, 40, weight_map, augment=False)[1]
@@ -198,8 +198,8 @@ def test_fit_passes_extra_sample_items_to_the_loss():
 
 
 def test_gap_contrast_brightens_only_the_gaps():
-    plain = make_sample(4, 0, ShapesConfig(size=32, variant="touching"), return_instances=True)
-    faint = make_sample(4, 0, ShapesConfig(size=32, variant="touching", gap_contrast=0.5),
+    plain = make_sample(4, 0, SyntheticConfig(size=32, variant="touching"), return_instances=True)
+    faint = make_sample(4, 0, SyntheticConfig(size=32, variant="touching", gap_contrast=0.5),
                         return_instances=True)
     assert plain[1].equal(faint[1]) and plain[2].equal(faint[2])
     changed = (faint[0] - plain[0]).abs().amax(0) > 1e-6
@@ -356,7 +356,7 @@ def test_instance_scores_grow_restores_shrunken_cells():
 
 def test_cell_tiles_take_a_target_function():
     from seglib.models.unet import three_class_target
-    config = ShapesConfig(size=20, variant="touching")
+    config = SyntheticConfig(size=20, variant="touching")
     samples = [make_sample(i, 0, config, return_instances=True) for i in range(2)]
     images, cells = torch.stack([s[0] for s in samples]), torch.stack([s[2] for s in samples])
     _, mask, _ = CellTiles(images, cells, 40, augment=False, target=three_class_target)[0]

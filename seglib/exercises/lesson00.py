@@ -13,7 +13,7 @@ from seglib.exercises.core import Case, CheckResult, cases, compare, run_checks,
 from seglib.models.local import LocalNet
 from seglib.models.parsenet import empirical_receptive_field
 from seglib.models.pooled import PooledNet
-from seglib.synthetic import ShapesConfig, make_sample
+from seglib.synthetic import SyntheticConfig, make_sample
 
 
 def solution_classes_present(mask: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -51,7 +51,7 @@ def _compare_present(got: Any, expected: torch.Tensor) -> str | None:
 def check_classes_present(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """Run your ``classes_present`` on known masks and say what is wrong, if anything.
     First used in notebooks/00_introduction.ipynb, section 7."""
-    shapes = make_sample(3, seed=0, config=ShapesConfig(size=32))[1]
+    shapes = make_sample(3, seed=0, config=SyntheticConfig(size=32))[1]
     shapes[0, :] = IGNORE_INDEX  # a VOC-like ignore strip
     return run_checks("classes_present", fn, cases(solution_classes_present, [
         ("classes 1 and 2 on background; class 3 absent", torch.tensor([[0, 1, 1], [2, 2, 0]]), 4),
