@@ -128,7 +128,6 @@ class VGGBackbone(nn.Module):
 
 
 SHAPES_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vgg16bn_w8_shapes.pt"
-SHAPES_PLAIN_WEIGHTS = SHAPES_WEIGHTS.with_name("vgg16_w8_shapes.pt")  # the same, without batch norm
 SHAPES_CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "ring", "cross")
 """What ``shapes_vgg16``'s output ``k`` names, fixed by its shipped weights: the object classes of
 ``seglib.synthetic``'s ``"shapes"`` data, background left out (a test checks the two agree)."""
