@@ -127,37 +127,37 @@ def boundary_pixels(target: torch.Tensor) -> torch.Tensor:
     return edge.view_as(target)
 
 
-def boundary_band(target: torch.Tensor, width: int = 2) -> torch.Tensor:
-    """The pixels at most ``width`` px (chessboard distance) from a boundary pixel: the "trimap" of Kohli
+def boundary_band(target: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """The pixels at most ``radius`` px (chessboard distance) from a boundary pixel: the "trimap" of Kohli
     et al. (2009), where coarse predictions go wrong. Built in notebooks/02_metrics.ipynb, section 7."""
-    if int(width) != width or width < 0:
-        raise ValueError(f"width must be an integer >= 0, got {width!r}")
+    if int(radius) != radius or radius < 0:
+        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
     edge = boundary_pixels(target).reshape(-1, 1, *target.shape[-2:]).float()
-    band = F.max_pool2d(edge, kernel_size=2 * width + 1, stride=1, padding=width)  # a square dilation
+    band = F.max_pool2d(edge, kernel_size=2 * radius + 1, stride=1, padding=radius)  # a square dilation
     return band.bool().view_as(target)
 
 
 class BandConfusionMatrix(ConfusionMatrix):
-    """A :class:`ConfusionMatrix` that counts only pixels within ``width`` px of a boundary: its mIoU is the
+    """A :class:`ConfusionMatrix` that counts only pixels within ``radius`` px of a boundary: its mIoU is the
     boundary-band mIoU (notebooks/02_metrics.ipynb, section 7).
 
-    >>> cm = BandConfusionMatrix(num_classes=2, width=0)
+    >>> cm = BandConfusionMatrix(num_classes=2, radius=0)
     >>> cm.update(torch.tensor([[[0, 0, 1, 1]]]), torch.tensor([[[0, 0, 0, 1]]]))
     >>> cm.matrix.tolist()   # only the two pixels beside the 0|1 edge are counted
     [[0, 1], [0, 1]]
     First used in notebooks/04_fcn.ipynb, section 4.
     """
 
-    def __init__(self, num_classes: int, width: int = 2, ignore_index: int = IGNORE_INDEX,
+    def __init__(self, num_classes: int, radius: int = 2, ignore_index: int = IGNORE_INDEX,
                  device: torch.device | str | None = None) -> None:
         super().__init__(num_classes, ignore_index=ignore_index, device=device)
-        boundary_band(torch.zeros(1, 1, dtype=torch.long), width)  # validate width now, not at update
-        self.width = width
+        boundary_band(torch.zeros(1, 1, dtype=torch.long), radius)  # validate radius now, not at update
+        self.radius = radius
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """As :meth:`ConfusionMatrix.update`, counting only the band's pixels."""
         validate_labels(target, self.num_classes, "target", self.ignore_index)
-        super().update(pred, target.masked_fill(~boundary_band(target, self.width), self.ignore_index))
+        super().update(pred, target.masked_fill(~boundary_band(target, self.radius), self.ignore_index))
 
 
 def rand_scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -311,11 +311,11 @@ def instance_scores(probs: torch.Tensor, instances: torch.Tensor, reach: int = 3
     return {"separation": kept / max(pairs, 1), "AP": coco_mask_metrics(predictions, targets)["AP"]}
 
 
-def pixel_scores(logits: torch.Tensor, target: torch.Tensor, band_width: int = 2) -> dict[str, float]:
+def pixel_scores(logits: torch.Tensor, target: torch.Tensor, band_radius: int = 2) -> dict[str, float]:
     """The scores every lesson's table reports: mIoU, boundary-band mIoU, "what" (object-class accuracy)
     and each class's IoU (``"IoU 0"``, ...). Built in notebooks/04_fcn.ipynb, section 4."""
     _check_logits(logits, target, "pixel_scores")
-    whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], width=band_width)
+    whole, band = ConfusionMatrix(logits.shape[1]), BandConfusionMatrix(logits.shape[1], radius=band_radius)
     whole.update(logits, target)
     band.update(logits, target)
     scores = whole.compute()

@@ -28,7 +28,7 @@ def test_the_ignore_label_counts_as_a_label_for_boundaries():
     assert boundary_pixels(mask).tolist() == [[False, True, True, True, False]]
 
 
-def test_band_width_grows_by_one_pixel_per_side():
+def test_band_grows_by_one_pixel_per_side():
     line = torch.tensor([[0] * 6 + [1] * 6])
     assert boundary_band(line, 0).nonzero()[:, 1].tolist() == [5, 6]
     assert boundary_band(line, 2).nonzero()[:, 1].tolist() == [3, 4, 5, 6, 7, 8]
@@ -39,14 +39,14 @@ def test_band_keeps_the_input_shape_and_rejects_bad_input():
     batch = torch.stack([square(), square(label=2)])
     assert boundary_band(batch, 1).shape == (2, 8, 8)
     assert boundary_band(square(), 1).shape == (8, 8)
-    with pytest.raises(ValueError, match="width"):
+    with pytest.raises(ValueError, match="radius"):
         boundary_band(square(), -1)
     with pytest.raises(ValueError, match="integer labels"):
         boundary_band(square().float(), 1)
 
 
-def band_metrics(pred, target, num_classes, width):
-    matrix = BandConfusionMatrix(num_classes, width)
+def band_metrics(pred, target, num_classes, radius):
+    matrix = BandConfusionMatrix(num_classes, radius)
     matrix.update(pred, target)
     return matrix.compute()
 
@@ -62,27 +62,27 @@ def test_band_confusion_counts_only_pixels_near_boundaries():
     target = square(12, 3, 9).unsqueeze(0)
     blob = torch.zeros_like(target)
     blob[:, 4:8, 4:8] = 1                                # right inside, wrong along the outline
-    matrix = BandConfusionMatrix(num_classes=2, width=0)
+    matrix = BandConfusionMatrix(num_classes=2, radius=0)
     matrix.update(blob, target)
     assert matrix.matrix.sum() == boundary_band(target, 0).sum() == 44
     # The band: the object's 20 outline pixels, all missed (the blob lies strictly inside
     # them), and the 24 background pixels just outside, all right.
     assert matrix.matrix.tolist() == [[24, 0], [20, 0]]
-    whole = band_metrics(blob, target, 2, width=100)["mean_iou"]
-    near = band_metrics(blob, target, 2, width=0)["mean_iou"]
+    whole = band_metrics(blob, target, 2, radius=100)["mean_iou"]
+    near = band_metrics(blob, target, 2, radius=0)["mean_iou"]
     assert near < whole                                  # a blob looks worse near boundaries
 
 
 def test_band_metrics_on_logits_and_perfect_predictions():
     target = torch.stack([square(), square(label=2)])
     logits = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float()
-    result = band_metrics(logits, target, num_classes=3, width=1)
+    result = band_metrics(logits, target, num_classes=3, radius=1)
     assert result["mean_iou"] == 1.0 and result["pixel_accuracy"] == 1.0
 
 
 def test_band_confusion_validates_like_the_confusion_matrix():
-    with pytest.raises(ValueError, match="width"):
-        BandConfusionMatrix(2, width=1.5)
-    matrix = BandConfusionMatrix(2, width=1)
+    with pytest.raises(ValueError, match="radius"):
+        BandConfusionMatrix(2, radius=1.5)
+    matrix = BandConfusionMatrix(2, radius=1)
     with pytest.raises(DatasetError, match="outside"):
         matrix.update(torch.zeros(1, 8, 8, dtype=torch.long), square(label=7).unsqueeze(0))

@@ -15,10 +15,10 @@ def test_library_boundary_band_passes_and_a_wrong_band_names_the_pixel():
     assert ex.check_boundary_band(boundary_band).passed
     assert ex.check_boundary_band(ex.solution_boundary_band).passed
 
-    def one_pixel_short(target, width):  # a band one pixel narrower than asked
-        return boundary_band(target, max(width - 1, 0))
+    def one_pixel_short(target, radius):  # a band one pixel narrower than asked
+        return boundary_band(target, max(radius - 1, 0))
     result = ex.check_boundary_band(one_pixel_short)
-    assert not result.passed and "case 2" in result.message  # width 0 passes, width 2 does not
+    assert not result.passed and "case 2" in result.message  # radius 0 passes, radius 2 does not
     assert "pixel(s) wrong, the first at index (0, 3): expected True, got False" in result.message
     assert "expected a bool tensor" in ex.check_boundary_band(lambda t, w: boundary_band(t, w).int()).message
 

@@ -22,9 +22,9 @@ from seglib.exercises.core import (
 from seglib.metrics import ConfusionMatrix, boundary_band, iou_per_class, mean_iou
 
 
-def solution_boundary_band(target: torch.Tensor, width: int) -> torch.Tensor:
-    """Bool map of the pixels at most ``width`` px (chessboard distance) from a boundary pixel, a pixel
-    whose 4-neighbour has another label (both sides of every edge): a (2 width + 1) square dilation.
+def solution_boundary_band(target: torch.Tensor, radius: int) -> torch.Tensor:
+    """Bool map of the pixels at most ``radius`` px (chessboard distance) from a boundary pixel, a pixel
+    whose 4-neighbour has another label (both sides of every edge): a (2 radius + 1) square dilation.
     First used in notebooks/02_metrics.ipynb, section 10."""
     labels = target.reshape(-1, *target.shape[-2:])
     edge = torch.zeros_like(labels, dtype=torch.bool)
@@ -33,7 +33,7 @@ def solution_boundary_band(target: torch.Tensor, width: int) -> torch.Tensor:
     edge[:, :-1] |= down
     edge[:, :, 1:] |= right
     edge[:, :, :-1] |= right
-    band = F.max_pool2d(edge[:, None].float(), 2 * width + 1, stride=1, padding=width)
+    band = F.max_pool2d(edge[:, None].float(), 2 * radius + 1, stride=1, padding=radius)
     return band[:, 0].bool().view_as(target)
 
 
@@ -114,9 +114,9 @@ def _ap_at_points(points: list[float]) -> Callable:
 
 def _band_from(edge_fn: Callable, dilate: Callable) -> Callable:
     """A ``boundary_band`` with another edge test or another dilation (usual slips)."""
-    def band(target: torch.Tensor, width: int) -> torch.Tensor:
+    def band(target: torch.Tensor, radius: int) -> torch.Tensor:
         labels = target.reshape(-1, *target.shape[-2:])
-        return dilate(edge_fn(labels), width).view_as(target)
+        return dilate(edge_fn(labels), radius).view_as(target)
     return band
 
 
@@ -137,16 +137,16 @@ def _edges(labels: torch.Tensor, both_sides: bool = True, diagonals: bool = Fals
     return edge
 
 
-def _square(edge: torch.Tensor, width: int, size: int | None = None) -> torch.Tensor:
-    k = 2 * width + 1 if size is None else size
+def _square(edge: torch.Tensor, radius: int, size: int | None = None) -> torch.Tensor:
+    k = 2 * radius + 1 if size is None else size
     return F.max_pool2d(edge[:, None].float(), k, stride=1, padding=k // 2)[:, 0, :edge.shape[1],
                                                                             :edge.shape[2]].bool()
 
 
-def _diamond(edge: torch.Tensor, width: int) -> torch.Tensor:
+def _diamond(edge: torch.Tensor, radius: int) -> torch.Tensor:
     band = edge[:, None].float()
     cross = torch.tensor([[0.0, 1, 0], [1, 1, 1], [0, 1, 0]])[None, None]
-    for _ in range(width):
+    for _ in range(radius):
         band = (F.conv2d(band, cross, padding=1) > 0).float()
     return band[:, 0].bool()
 
@@ -158,11 +158,11 @@ BAND_MISTAKES: dict[str, Callable] = {
     "diagonal neighbours were compared too: the boundary uses the 4-neighbours only (up, down, left, "
     "right)":
         _band_from(lambda labels: _edges(labels, diagonals=True), _square),
-    "the band grew as a diamond (4-neighbour steps); the band is a square: every pixel within width "
-    "px in chessboard distance, max(|dy|, |dx|) <= width":
+    "the band grew as a diamond (4-neighbour steps); the band is a square: every pixel within radius "
+    "px in chessboard distance, max(|dy|, |dx|) <= radius":
         _band_from(_edges, _diamond),
-    "the square is width px wide; it reaches width px to each side: kernel 2 * width + 1":
-        _band_from(_edges, lambda edge, width: _square(edge, width, size=max(width, 1) | 1)),
+    "the square's side was the radius; it reaches radius px to each side: kernel 2 * radius + 1":
+        _band_from(_edges, lambda edge, radius: _square(edge, radius, size=max(radius, 1) | 1)),
 }
 
 MASK_IOU_MISTAKES: dict[str, Callable] = {
@@ -269,7 +269,7 @@ def _compare_band(got: Any, expected: torch.Tensor) -> str | None:
 
 
 def check_boundary_band(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """``fn(target, width)`` must give ``seglib.metrics.boundary_band``'s band.
+    """``fn(target, radius)`` must give ``seglib.metrics.boundary_band``'s band.
     First used in notebooks/02_metrics.ipynb, section 10."""
     line = torch.zeros(1, 12, dtype=torch.long)
     line[:, 6:] = 1
@@ -280,12 +280,12 @@ def check_boundary_band(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Chec
     ringed = square.clone()
     ringed[2, 2:8] = 255  # an ignore label on the outline counts as a label of its own
     return run_checks("boundary_band", fn, cases(boundary_band, [
-        ("one row, 0|1 edge between columns 5 and 6, width 0", line, 0),
-        ("the same edge, width 2", line, 2),
-        ("a 4x4 square in a 10x10 image, width 1", square, 1),
-        ("the square, width 3", square, 3),
-        ("a batch [2, 10, 10] of 2x2 blocks, width 1", blobs, 1),
-        ("255 along part of the outline, width 1", ringed, 1),
+        ("one row, 0|1 edge between columns 5 and 6, radius 0", line, 0),
+        ("the same edge, radius 2", line, 2),
+        ("a 4x4 square in a 10x10 image, radius 1", square, 1),
+        ("the square, radius 3", square, 3),
+        ("a batch [2, 10, 10] of 2x2 blocks, radius 1", blobs, 1),
+        ("255 along part of the outline, radius 1", ringed, 1),
     ]), comparer=_compare_band, mistakes=BAND_MISTAKES)
 
 
