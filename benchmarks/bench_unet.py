@@ -47,7 +47,8 @@ def run(seed: int, multiple: int) -> sweep.Scores:
 if __name__ == "__main__":
     sweep.main("unet", run, steps=STEPS, description=__doc__,
                protocol={"data": "touching, 68 px, cell_gap 1, gap_contrast 0.5, 30 train / 20 val",
-                         "net": "UNet(3, 2|3, width=8, depth=3) unpadded unless named", "epochs_1x": EPOCHS,
+                         "net": "UNet(3, 2|3, channels=8, depth=3) unpadded unless named",
+                         "epochs_1x": EPOCHS,
                          "optimizer": "adam 1e-3 constant", "batch": 2, "elastic std": 10.0,
                          "rows beyond 1x": {str(k): list(v) for k, v in BUDGETS.items()}},
                metrics=["separation", "AP", "AP grown", "IoU"])

@@ -40,7 +40,8 @@ if __name__ == "__main__":
     sweep.main("unet_nuclei", run, steps=STEPS, description=__doc__,
                protocol={"data": "stardist img2d/mask2d, train 3 quarters as 48 68-px tiles "
                                  "(contacts carved), test rows 256-511 cols 0-255",
-                         "net": "UNet(3, 2|3, width=8, depth=3) unpadded unless named", "epochs_1x": EPOCHS,
+                         "net": "UNet(3, 2|3, channels=8, depth=3) unpadded unless named",
+                         "epochs_1x": EPOCHS,
                          "optimizer": "adam 1e-3 constant", "batch": 2, "elastic std": 10.0,
                          "4x rows": list(FULL_BUDGET)},
                metrics=["separation", "AP", "AP grown", "IoU"])

@@ -1,6 +1,6 @@
 """Lesson 07's experiment, shared by the lesson and its benchmark so that the lesson's live run is the
 stored sweep's seed 0: touching cells (synthetic, or the real nuclei tile), one training recipe
-(width-8 depth-3 U-Net, Adam 1e-3, batch 2, elastic deformation) and the runs that differ only in
+(8-channel depth-3 U-Net, Adam 1e-3, batch 2, elastic deformation) and the runs that differ only in
 the target, the loss weights or the network. Built in notebooks/07_unet.ipynb, sections 5-7.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from seglib.train import fit
 from seglib.transforms import elastic_rot_flip
 
 
-SIZE, WIDTH, DEPTH, BATCH, LR = 68, 8, 3, 2, 1e-3
+SIZE, CHANNELS, DEPTH, BATCH, LR = 68, 8, 3, 2, 1e-3
 CONFIG = SyntheticConfig(size=SIZE, variant="touching", cell_gap=(1, 1), gap_contrast=0.5)  # faint 1 px gaps
 TILE = SIZE + 88   # the unpadded depth-3 U-Net's input for a 68 x 68 output
 
@@ -94,9 +94,9 @@ class Cropped(nn.Module):
 def build(run: Run) -> nn.Module:
     """The run's network, 3 input channels, freshly initialised from the global RNG."""
     if run.net == "unet":
-        return UNet(3, run.classes, width=WIDTH, depth=DEPTH)
+        return UNet(3, run.classes, channels=CHANNELS, depth=DEPTH)
     if run.net == "padded":  # 68 + 92 = 160, a multiple of 2**3
-        return Cropped(UNet(3, run.classes, width=WIDTH, depth=DEPTH, padding="same"), 92)
+        return Cropped(UNet(3, run.classes, channels=CHANNELS, depth=DEPTH, padding="same"), 92)
     if run.net == "local":
         return Cropped(LocalNet(run.classes), 88)
     raise ValueError(f"Run.net must be 'unet', 'padded' or 'local', got {run.net!r}")

@@ -65,7 +65,7 @@ NETWORKS: dict[str, tuple[Callable[[int], nn.Module], float]] = {
     "FCN-8s": (lambda c: FCN(c, "8s", vgg=shapes_vgg16()), 1e-3),
     "ParseNet": (lambda c: ParseNet(c, local="pool3", vgg=shapes_vgg16(), scale=20.0), 3e-3),
     "DeconvNet": (lambda c: DeconvNet(c, vgg=shapes_vgg16()), 5e-3),
-    "U-Net": (lambda c: UNet(3, c, width=8, depth=4, padding="same"), 1e-3),
+    "U-Net": (lambda c: UNet(3, c, channels=8, depth=4, padding="same"), 1e-3),
 }
 """Network -> (constructor from the number of classes, Adam rate of its new layers: each lesson's)."""
 

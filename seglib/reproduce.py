@@ -198,14 +198,14 @@ def _unet(setup: Setup) -> dict:
     )
     root = _u373(setup)
     if setup.smoke:
-        depth, width = 2, 4
+        depth, channels = 2, 4
     else:
-        depth, width = 4, max(1, round(64 * (setup.rehearsal.width if setup.rehearsal else 1)))
+        depth, channels = 4, max(1, round(64 * (setup.rehearsal.width if setup.rehearsal else 1)))
     train_images, train_cells = _cell_frames(root, "01")
     side = min(train_images.shape[-2:])
     tile = max(n for n in valid_sizes(400, depth) if (output_size(n, depth) or 0) <= min(side, 388))
     out = output_size(tile, depth)
-    model = UNet(1, 2, width=width, depth=depth)
+    model = UNet(1, 2, channels=channels, depth=depth)
     tiles = CellTiles(*_corner_tiles(train_images, train_cells, out), model.margin, weight_map)
     setup.fit(model, tiles, "07-unet", epochs=100, lr=0.01, batch=1, loss_fn=weighted_cross_entropy,
               optimizer=lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.99),

@@ -42,7 +42,7 @@ def old_adam(model, new_lr, pretrained_lr=1e-3):
 MODELS = {"FCN-8s": lambda: FCN(3, "8s", width=1 / 16),
           "ParseNet": lambda: ParseNet(3, local="pool3", width=1 / 16),
           "DeconvNet": lambda: DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1)),
-          "U-Net": lambda: UNet(3, 3, width=4, depth=2, padding="same")}
+          "U-Net": lambda: UNet(3, 3, channels=4, depth=2, padding="same")}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -75,7 +75,7 @@ def test_adam_takes_only_the_parameters_fit_passes_and_the_models_own_pretrained
     deconvnet = DeconvNet(3, vgg=vgg16(1 / 16, batch_norm=True, pool5_grid=1))
     assert {id(p) for p in deconvnet.pretrained_parameters()} == {
         id(p) for m in (deconvnet.encoder, deconvnet.fc6, deconvnet.fc7) for p in m.parameters()}
-    unet = UNet(3, 2, width=4, depth=2)  # trained from scratch: one group
+    unet = UNet(3, 2, channels=4, depth=2)  # trained from scratch: one group
     assert [g["lr"] for g in adam(unet, 5e-3)(unet.parameters()).param_groups] == [5e-3]
 
 

@@ -37,7 +37,7 @@ def test_library_versions_and_other_correct_answers_pass_without_a_hint():
 
 
 def test_output_size_solution_matches_the_real_network_and_rejects_a_float_none_mixup():
-    model = UNet(1, 2, width=2, depth=1).eval()
+    model = UNet(1, 2, channels=2, depth=1).eval()
     for n in (30, 32, 34):
         assert model(torch.zeros(1, 1, n, n)).shape[-1] == ex.solution_output_size(n, 1)
     result = ex.check_output_size(lambda n, depth=4: output_size(n, depth) or 0)

@@ -33,7 +33,7 @@ from seglib.transforms import elastic_displacement, elastic_rot_flip
 
 def test_paper_network_has_31_030_658_parameters_23_convolutions_and_maps_572_to_388():
     with torch.device("meta"):
-        model = UNet(1, 2, width=64)
+        model = UNet(1, 2, channels=64)
         out = model(torch.empty(1, 1, 572, 572))
     assert sum(p.numel() for p in model.parameters()) == 31_030_658
     convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
@@ -44,7 +44,7 @@ def test_paper_network_has_31_030_658_parameters_23_convolutions_and_maps_572_to
 def test_valid_sizes_follow_the_rule_and_match_the_network():
     assert valid_sizes(4) == [188, 204, 220, 236] and output_size(572) == 388
     assert all((n - 124) % 16 == 0 for n in valid_sizes(20, start=189))
-    model = UNet(1, 2, width=2, depth=2).eval()
+    model = UNet(1, 2, channels=2, depth=2).eval()
     for n in range(20, 60):
         expected = output_size(n, depth=2)
         if expected is None:
@@ -62,7 +62,7 @@ def test_a_wrong_size_names_the_nearest_valid_ones():
 
 
 def test_padded_variant_keeps_the_size_and_refuses_non_multiples():
-    model = UNet(3, 4, width=4, depth=3, padding="same").eval()
+    model = UNet(3, 4, channels=4, depth=3, padding="same").eval()
     assert model(torch.zeros(2, 3, 48, 40)).shape == (2, 4, 48, 40) and model.margin == 0
     with pytest.raises(ValueError, match="multiples of 8"):
         model(torch.zeros(1, 3, 50, 48))
@@ -70,7 +70,7 @@ def test_padded_variant_keeps_the_size_and_refuses_non_multiples():
 
 def test_he_initialisation_and_zero_biases():
     torch.manual_seed(0)
-    conv = UNet(1, 2, width=32).down[2][0]  # 64 -> 128 channels: fan-in 64 * 9
+    conv = UNet(1, 2, channels=32).down[2][0]  # 64 -> 128 channels: fan-in 64 * 9
     assert conv.weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.02)
     assert conv.bias.abs().max() == 0
 
@@ -91,7 +91,7 @@ def test_mirror_pad_matches_numpy_reflect_even_beyond_the_image(pad):
 
 def test_overlap_tile_equals_one_whole_image_prediction():
     torch.manual_seed(0)
-    model = UNet(1, 2, width=4, depth=2).eval()
+    model = UNet(1, 2, channels=4, depth=2).eval()
     image = torch.rand(1, 1, 45, 61)
     with torch.no_grad():
         tiled = predict_tiles(model, image, tile=52)    # 12 x 12 outputs, stepping by 8
@@ -104,7 +104,7 @@ def test_overlap_tile_equals_one_whole_image_prediction():
     with pytest.raises(ValueError, match="pad 'mirror' or 'zeros'"):
         predict_tiles(model, image, tile=52, pad="reflect")
     with pytest.raises(ValueError, match="unpadded U-Net"):
-        predict_tiles(UNet(1, 2, width=4, depth=2, padding="same"), image, tile=52)
+        predict_tiles(UNet(1, 2, channels=4, depth=2, padding="same"), image, tile=52)
     with pytest.raises(ValueError, match="input side 50 is not valid"):
         predict_tiles(model, image, tile=50)
 
@@ -224,7 +224,7 @@ def test_weighted_cross_entropy_is_cross_entropy_times_the_weights():
 def runs_exactly(depth: int, n: int) -> int | None:
     """Run the unpadded U-Net itself (meta device, size check off) on an n x n input: its output side if
     every map entering a max-pool had an even side and every convolution had room, else None."""
-    model = UNet(1, 2, width=1, depth=depth).to("meta")
+    model = UNet(1, 2, channels=1, depth=depth).to("meta")
     sides, skips = [], []
     x = torch.zeros(1, 1, n, n, device="meta")
     try:  # UNet.forward, step by step
@@ -257,7 +257,7 @@ def test_the_size_rule_and_its_message_match_the_network_at_every_depth(depth, s
 
 @pytest.mark.parametrize("depth, smallest, next_valid", [(3, 92, 100), (4, 188, 204)])
 def test_predict_tiles_explains_a_tile_too_small_to_step_on_the_pooling_grid(depth, smallest, next_valid):
-    model = UNet(1, 2, width=1, depth=depth)
+    model = UNet(1, 2, channels=1, depth=depth)
     image = torch.rand(1, 1, 20, 20)
     with pytest.raises(ValueError, match=f"tile {smallest} gives 4 x 4 outputs.*at least {next_valid}"):
         predict_tiles(model, image, smallest)
@@ -266,10 +266,10 @@ def test_predict_tiles_explains_a_tile_too_small_to_step_on_the_pooling_grid(dep
 
 def test_unet_names_the_channels_it_expects():
     with pytest.raises(ValueError, match=re.escape("got shape (2, 3, 44, 44); expected [N, 1, H, W]")):
-        UNet(1, 2, width=2, depth=2)(torch.rand(2, 3, 44, 44))
+        UNet(1, 2, channels=2, depth=2)(torch.rand(2, 3, 44, 44))
     message = "predict_tiles: images: got shape (1, 3, 30, 30); expected [N, 1, H, W]"
     with pytest.raises(ValueError, match=re.escape(message)):
-        predict_tiles(UNet(1, 2, width=2, depth=2), torch.rand(1, 3, 30, 30), 44)
+        predict_tiles(UNet(1, 2, channels=2, depth=2), torch.rand(1, 3, 30, 30), 44)
 
 
 def test_weight_map_refuses_what_is_not_an_integer_instance_map():

@@ -1,4 +1,4 @@
-"""U-Net (Ronneberger, Fischer and Brox, MICCAI 2015): the paper's network (``width=64, depth=4``:
+"""U-Net (Ronneberger, Fischer and Brox, MICCAI 2015): the paper's network (``channels=64, depth=4``:
 572 x 572 in, 388 x 388 out; ``padding="same"`` for the padded variant), its size rule,
 overlap-tile prediction and the border weight map that separates touching cells.
 Built in notebooks/07_unet.ipynb, sections 1-4.
@@ -87,24 +87,24 @@ def _validate_size(n: int, depth: int = 4) -> None:
 class UNet(nn.Module):
     """Logits ``[N, num_classes, h, w]``; ``h = H - margin`` unpadded, ``h = H`` with ``padding="same"``.
 
-    ``width``: channels of the first level (64 in the paper), doubled at each of ``depth``
+    ``channels``: channels of the first level (64 in the paper), doubled at each of ``depth``
     levels. ``dropout``: rate of the dropout on the deepest map (the end of the contracting path).
     First used in notebooks/07_unet.ipynb, section 2.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, width: int = 64, depth: int = 4,
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, channels: int = 64, depth: int = 4,
                  padding: str = "valid", dropout: float = 0.5) -> None:
         super().__init__()
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' (the paper) or 'same', got {padding!r}")
         self.depth, self.padding, pad = depth, padding, int(padding == "same")
-        chans = [width * 2 ** i for i in range(depth + 1)]
+        chans = [channels * 2 ** i for i in range(depth + 1)]
         ins = [in_channels] + chans[:-1]
         self.down = nn.ModuleList(double_conv(c_in, c, pad) for c_in, c in zip(ins, chans, strict=True))
         self.dropout = nn.Dropout(dropout)
         self.up = nn.ModuleList(nn.ConvTranspose2d(c, c // 2, 2, stride=2) for c in chans[:0:-1])
         self.up_convs = nn.ModuleList(double_conv(c, c // 2, pad) for c in chans[:0:-1])
-        self.head = nn.Conv2d(width, num_classes, 1)
+        self.head = nn.Conv2d(channels, num_classes, 1)
         for m in self.modules():  # He et al. (2015): std sqrt(2 / N), N = inputs of one output unit
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 fan_in = m.weight[0].numel() if isinstance(m, nn.Conv2d) else m.weight[:, 0].numel()
