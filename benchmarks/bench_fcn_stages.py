@@ -13,59 +13,33 @@ Stored in seglib/results/fcn.json, which lesson 04 plots. About 12 minutes a see
 from __future__ import annotations
 
 import torch
-from torch.utils.data import TensorDataset
 
-from seglib import sweep
+from seglib import stages, sweep
 from seglib.metrics import accuracy_by_distance, pixel_scores
-from seglib.models.fcn import FCN
-from seglib.models.local import LocalNet
-from seglib.models.vgg import shapes_vgg16
-from seglib.synthetic import SyntheticDataset
-from seglib.train import fit
 
 
-SIZE, N_TRAIN, N_VAL, STEPS, C = 128, 1200, 200, 150, 6
-RATE, RETUNED_RATE, LOCAL_RATE = 1e-3, 3e-4, 1e-2
 RINGS = (0, 1, 2, 4, 8, 16)  # lesson 04, section 5: accuracy within these distances of a boundary
 
 
 def scores(seed: int, multiple: int) -> sweep.Scores:
     """Section 4 of lesson 04 (seed 0 at 1x is exactly the lesson's run), every rival added."""
-    train = TensorDataset(*SyntheticDataset(N_TRAIN, size=SIZE, seed=10 * seed).materialize())
-    images, masks = SyntheticDataset(N_VAL, size=SIZE, seed=10 * seed + 1).materialize()
-
-    def trained(model, stages, lr=RATE):
-        fit(model, train, epochs=stages * multiple, lr=lr, optimizer="adam", schedule="constant", seed=seed,
-            progress=False)
-        return model.eval()
-
-    def copy_of(model):
-        twin = FCN(C, "32s", vgg=shapes_vgg16())
-        twin.load_state_dict(model.state_dict())
-        return twin
-
-    torch.manual_seed(seed)
-    runs = {"local-only": trained(LocalNet(C), 1, lr=LOCAL_RATE),
-            "FCN-32s": trained(FCN(C, "32s", vgg=shapes_vgg16()), 1)}
-    runs["FCN-32s, trained on"] = trained(copy_of(runs["FCN-32s"]), 2)
-    runs["FCN-32s, trained on at 3e-4"] = trained(copy_of(runs["FCN-32s"]), 2, lr=RETUNED_RATE)
-    fcn16 = FCN(C, "16s", vgg=shapes_vgg16()).init_from(runs["FCN-32s"])
-    runs["FCN-16s (from 32s)"] = trained(fcn16, 1)
-    runs["FCN-8s (from 16s)"] = trained(FCN(C, "8s", vgg=shapes_vgg16()).init_from(fcn16), 1)
-    runs["FCN-8s at once"] = trained(FCN(C, "8s", vgg=shapes_vgg16()), 3)
+    train, images, masks = stages.data(seed)
+    runs = stages.train_stages(train, seed, multiple)
     objects = masks[(masks > 0) & (masks != 255)]
     table = {"always the commonest shape": {"what": torch.bincount(objects).max().item() / objects.numel()}}
     for name, model in runs.items():
         with torch.no_grad():
-            logits = torch.cat([model(images[i:i + 50]) for i in range(0, N_VAL, 50)])
+            logits = torch.cat([model(images[i:i + 50]) for i in range(0, len(images), 50)])
         rings = accuracy_by_distance(logits.argmax(1), masks, RINGS)
         table[name] = {**pixel_scores(logits, masks), **{f"ring {k}": v for k, v in enumerate(rings)}}
     return table
 
 
 if __name__ == "__main__":
-    sweep.main("fcn", scores, steps=STEPS, description=__doc__.splitlines()[0],
-               protocol={"size": SIZE, "train": N_TRAIN, "val": N_VAL, "batch": 8, "optimizer": "adam",
-                         "rates": {"FCN": RATE, "retuned control": RETUNED_RATE, "local": LOCAL_RATE},
-                         "steps per stage at 1x": STEPS},
+    sweep.main("fcn", scores, steps=stages.STEPS, description=__doc__.splitlines()[0],
+               protocol={"size": stages.SIZE, "train": stages.N_TRAIN, "val": stages.N_VAL, "batch": 8,
+                         "optimizer": "adam",
+                         "rates": {"FCN": stages.RATE, "retuned control": stages.RETUNED_RATE,
+                                   "local": stages.LOCAL_RATE},
+                         "steps per stage at 1x": stages.STEPS},
                metrics=["mIoU", "band mIoU", "what"])
