@@ -84,7 +84,8 @@ def data(seed: int) -> dict[str, TensorDataset]:
 
 
 def train(name: str, train_set: TensorDataset, seed: int, multiple: int = 1) -> nn.Module:
-    """Model ``name`` built under ``seed`` and trained for ``multiple`` x ``STEPS`` steps; in eval mode."""
+    """Model ``name`` built under ``seed`` and trained for ``multiple`` x ``STEPS`` steps; in eval mode.
+    First used in notebooks/05_parsenet.ipynb, section 5."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {list(MODELS)}, got {name!r}")
     make, lr = MODELS[name]

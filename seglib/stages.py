@@ -25,7 +25,8 @@ NUM_CLASSES = len(CLASSES["shapes"])
 
 def data(seed: int, n_train: int = N_TRAIN, n_val: int = N_VAL, size: int = SIZE
          ) -> tuple[TensorDataset, torch.Tensor, torch.Tensor]:
-    """Seed ``seed``'s training set and validation images and masks (data seeds 10 seed and 10 seed + 1)."""
+    """Seed ``seed``'s training set and validation images and masks (data seeds 10 seed and 10 seed + 1).
+    Built in notebooks/04_fcn.ipynb, section 3."""
     train = TensorDataset(*SyntheticDataset(n_train, size=size, seed=10 * seed).materialize())
     images, masks = SyntheticDataset(n_val, size=size, seed=10 * seed + 1).materialize()
     return train, images, masks
@@ -39,7 +40,8 @@ def train_stages(train: TensorDataset, seed: int, multiple: int = 1, rivals: boo
                  ) -> dict[str, nn.Module]:
     """Every model of the lesson's table trained on ``train``, in eval mode: ``multiple`` x S steps for
     the local net and FCN-32s, then 2 x ``multiple`` x S more for the control and for the stages (S each);
-    with ``rivals``, the control at ``RETUNED_RATE`` and FCN-8s at once (3 x ``multiple`` x S)."""
+    with ``rivals``, the control at ``RETUNED_RATE`` and FCN-8s at once (3 x ``multiple`` x S).
+    Built in notebooks/04_fcn.ipynb, section 4."""
     def trained(model: nn.Module, stages: int, lr: float = RATE) -> nn.Module:
         fit(model, train, epochs=stages * multiple, lr=lr, optimizer="adam", schedule="constant", seed=seed,
             progress=False)
