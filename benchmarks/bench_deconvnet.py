@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +34,6 @@ from torch.utils.data import TensorDataset
 
 from seglib import sweep
 from seglib.compare import TASKS, adam, class_weighted_loss
-from seglib.core import set_threads
 from seglib.metrics import pixel_scores
 from seglib.models.deconvnet import DeconvNet, FCN2s, instance_wise
 from seglib.models.fcn import FCN
@@ -306,27 +306,28 @@ def probe_scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
                                                            (shape == 3).float().mean().item())}
     return table
 
+STUDIES: dict[str, tuple[str, Callable[..., dict], list[str]]] = {
+    "rivals": ("deconvnet", scores, METRICS),
+    "what": ("deconvnet_what", what_scores, METRICS),
+    "derive": ("deconvnet", lambda seed, x, names, stored: derived(seed, x, stored), METRICS),
+    "probe": ("deconvnet_probe", probe_scores, ["per pixel", "per object"]),
+}
+"""Study -> (stored sweep, ``run(seed, multiple, names, stored)``, the metrics its table prints)."""
+
+
 def main() -> None:
-    """Train what ``PLAN`` (or ``--models``) asks at each (seed, multiple) and is not stored; store each."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", nargs="?", choices=("rivals", "what", "derive", "probe"), default="rivals")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(sweep.SEEDS))
-    parser.add_argument("--multiples", type=int, nargs="+", default=list(sweep.MULTIPLES))
-    parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: PLAN[multiple]")
-    args = parser.parse_args()
-    set_threads()
-    name = {"what": "deconvnet_what", "probe": "deconvnet_probe"}.get(args.study, "deconvnet")
-    run = {"rivals": scores, "what": what_scores, "derive": lambda s, x, _, stored: derived(s, x, stored),
-           "probe": probe_scores}[args.study]
-    path = sweep.path_of(name)
-    for multiple in args.multiples:
-        for seed in args.seeds:
-            stored = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
-            result = run(seed, multiple, tuple(args.models) if args.models else None, stored)
-            latest = sweep.load(name).runs.get(multiple, {}).get(seed, {}) if path.exists() else {}
-            # keep the rows a parallel run stored meanwhile
-            sweep.store(path, name, STEPS, PROTOCOL, multiple, seed, {**latest, **result})
-    print(sweep.load(name).table(["per pixel", "per object"] if args.study == "probe" else METRICS))
+    """``sweep.main``, row by row: each study trains what ``PLAN`` (or ``--models``) asks at each (seed,
+    multiple) and is not stored, and stores its rows beside the stored ones."""
+    study = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in STUDIES else "rivals"  # the study comes first
+    name, run, metrics = STUDIES[study]
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("study", nargs="?", choices=STUDIES, default="rivals")
+        parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: PLAN[multiple]")
+
+    sweep.main(name, lambda seed, x, stored, args: run(seed, x, tuple(args.models or ()) or None, stored),
+               steps=STEPS, protocol=PROTOCOL, description=__doc__.splitlines()[0], metrics=metrics,
+               by_row=True, add_arguments=add_arguments)
 
 
 PROTOCOL = {"data": "thin", "size": SIZE, "train": N_TRAIN, "val": N_VAL, "batch": BATCH,

@@ -141,40 +141,48 @@ def machine() -> str:
 
 
 def store(path: Path, name: str, steps: int, protocol: dict, multiple: int, seed: int,
-          scores: Scores) -> None:
-    """Add one (multiple, seed) to the stored sweep, atomically and under the lock."""
+          scores: Scores, merge: bool = False) -> None:
+    """Add one (multiple, seed) to the stored sweep, atomically and under the lock; with ``merge``, its
+    rows join the ones already stored for it (a benchmark that adds rows, or runs several at once)."""
     def add(raw: dict) -> None:
         if raw.get("steps", steps) != steps or raw.get("protocol", protocol) != protocol:
             raise ValueError(f"{path} was stored with other settings (steps {raw.get('steps')}, protocol "
                              f"{raw.get('protocol')}): delete it, or pass --redo, to measure afresh")
         clean = {m: {k: round(float(v), 6) for k, v in s.items() if not math.isnan(float(v))}
                  for m, s in scores.items()}
-        raw.setdefault("runs", {}).setdefault(str(multiple), {})[str(seed)] = clean
+        by_seed = raw.setdefault("runs", {}).setdefault(str(multiple), {})
+        by_seed[str(seed)] = {**by_seed.get(str(seed), {}), **clean} if merge else clean
         raw.update(name=name, steps=steps, protocol=protocol, machine=machine())
     update_json(path, add)
 
 
-def main(name: str, scores: Callable[[int, int], Scores], *, steps: int, protocol: dict,
-         description: str, metrics: Sequence[str]) -> Sweep:
-    """A benchmark's command line: ``[--seeds ...] [--multiples ...] [--redo] [--out PATH]``. Runs every
-    (seed, multiple) not yet stored, stores each as it finishes, prints the table; returns the sweep.
-    First used in notebooks/04_fcn.ipynb, section 5."""
+def main(name: str, scores: Callable[..., Scores], *, steps: int, protocol: dict,
+         description: str, metrics: Sequence[str], by_row: bool = False,
+         add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> Sweep:
+    """A benchmark's command line: ``[--seeds ...] [--multiples ...] [--redo] [--out PATH]`` (and whatever
+    ``add_arguments`` adds). Runs every (seed, multiple) not yet stored as ``scores(seed, multiple)``,
+    stores each as it finishes, prints the table; returns the sweep. ``by_row``: a benchmark that
+    resumes row by row gets every (seed, multiple) as ``scores(seed, multiple, stored_rows, args)`` and
+    its rows are merged into what is stored. First used in notebooks/04_fcn.ipynb, section 5."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--multiples", type=int, nargs="+", default=list(MULTIPLES))
     parser.add_argument("--redo", action="store_true", help="measure again what is already stored")
     parser.add_argument("--out", type=Path, default=path_of(name), help="default: seglib/results/NAME.json")
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args()
     set_threads()
     if args.redo and args.out.exists():
         args.out.unlink()
     for multiple in args.multiples:
         for seed in args.seeds:
-            if not args.redo and args.out.exists() and seed in load(name, args.out).runs.get(multiple, {}):
+            stored = load(name, args.out).runs.get(multiple, {}).get(seed) if args.out.exists() else None
+            if stored is not None and not by_row:
                 continue
             start = time.perf_counter()
-            result = scores(seed, multiple)
-            store(args.out, name, steps, protocol, multiple, seed, result)
+            result = scores(seed, multiple, stored or {}, args) if by_row else scores(seed, multiple)
+            store(args.out, name, steps, protocol, multiple, seed, result, merge=by_row)
             print(f"{name}: seed {seed} at {multiple}x ({multiple * steps} steps) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
     sweep = load(name, args.out)

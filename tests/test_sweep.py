@@ -130,3 +130,25 @@ def test_bench_comparison_waits_for_the_lock_so_no_seed_is_lost(tmp_path):
         path.write_text(json.dumps({"seeds": {"0": {}}}, indent=1) + "\n")
     child.join()
     assert child.exitcode == 0 and sorted(json.loads(path.read_text())["seeds"]) == ["0", "1"]
+
+
+def test_main_skips_stored_seeds_and_by_row_merges_rows(tmp_path, monkeypatch):
+    path, calls = tmp_path / "demo.json", []
+
+    def whole(seed, multiple):
+        calls.append((seed, multiple))
+        return fake_scores(seed, multiple)
+
+    monkeypatch.setattr(sys, "argv", ["bench", "--seeds", "0", "1", "--multiples", "1", "--out", str(path)])
+    sweep.main("demo", whole, steps=10, protocol={}, description="", metrics=["mIoU"])
+    sweep.main("demo", whole, steps=10, protocol={}, description="", metrics=["mIoU"])
+    assert calls == [(0, 1), (1, 1)]                      # the second run found both stored
+
+    def extra_row(seed, multiple, stored, args):           # adds a row, keeps what is stored
+        assert set(stored) == {"idea", "baseline"} and args.seeds == [0, 1]
+        return {"rival": {"mIoU": 0.3}}
+
+    sweep.main("demo", extra_row, steps=10, protocol={}, description="", metrics=["mIoU"], by_row=True)
+    s = sweep.load("demo", path)
+    assert s.models == ["idea", "baseline", "rival"] and s.values("rival", "mIoU") == [0.3, 0.3]
+    assert s.values("idea", "mIoU") == pytest.approx([0.6, 0.61])
