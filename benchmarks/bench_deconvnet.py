@@ -38,7 +38,7 @@ from seglib.metrics import pixel_scores
 from seglib.models.deconvnet import DeconvNet, FCN2s, instance_wise
 from seglib.models.fcn import FCN
 from seglib.models.local import LocalNet
-from seglib.models.vgg import shapes_vgg16
+from seglib.models.vgg import VGGBackbone, shapes_vgg16
 from seglib.synthetic import SyntheticConfig, SyntheticDataset, make_sample
 from seglib.train import fit
 
@@ -167,11 +167,16 @@ def batch_stats(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return probs
 
 
+def instances_of(seed: int, n: int) -> torch.Tensor:
+    """The instance maps of the first ``n`` samples of data seed ``seed`` (as ``SyntheticDataset``
+    draws them)."""
+    config = SyntheticConfig(size=SIZE, variant="thin")
+    return torch.stack([make_sample(i, seed, config, return_instances=True)[2] for i in range(n)])
+
+
 def val_instances(seed: int) -> torch.Tensor:
     """The instance maps of ``seed``'s validation images (the same samples ``data`` draws)."""
-    config = SyntheticConfig(size=SIZE, variant="thin")
-    return torch.stack([make_sample(i, 10 * seed + 1, config, return_instances=True)[2]
-                        for i in range(N_VAL)])
+    return instances_of(10 * seed + 1, N_VAL)
 
 
 def derived(seed: int, multiple: int, stored: dict) -> dict[str, dict[str, float]]:
@@ -206,19 +211,13 @@ N_PROBE = 300  # training images the probes are fitted on
 
 def maps_of(network: str, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
     """The named maps of ``network`` on ``images``: ``DeconvNet.maps``; FCN's backbone and fc7; the shipped
-    classifier's features on raw images (what it was trained on), cut at its pools."""
+    classifier's pool3-pool5 on raw images (what it was trained on)."""
     if isinstance(model, DeconvNet):
         return model.maps(images)
     if network == "FCN-8s":
         features = model.backbone(model.normalize(images))
         return {**features, "fc7": model.fc7_map(features)}
-    out, h, pool = {}, images, 0
-    for layer in model.features:
-        h = layer(h)
-        if isinstance(layer, nn.MaxPool2d):
-            pool += 1
-            out[f"pool{pool}"] = h
-    return out
+    return VGGBackbone(model.features)(images)
 
 
 def object_features(network: str, model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
@@ -263,13 +262,6 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.T
         return ((test_x @ w + b > 0).long() == test_y).float().mean().item()
 
 
-def instances_of(seed: int, n: int) -> torch.Tensor:
-    """The instance maps of the first ``n`` samples of data seed ``seed`` (as ``SyntheticDataset``
-    draws them)."""
-    config = SyntheticConfig(size=SIZE, variant="thin")
-    return torch.stack([make_sample(i, seed, config, return_instances=True)[2] for i in range(n)])
-
-
 def own_answer(model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> float:
     """How often the network itself calls a disc pixel disc and a square pixel square."""
     answer = probabilities(model, images)[:, 2:].argmax(1)
@@ -287,12 +279,13 @@ def probe_scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
     fit_instances, val_inst = instances_of(10 * seed, N_PROBE), val_instances(seed)
     table = dict(stored or {})
     for network, probed in PROBED.items():
+        if all(f"{network}: {name}" in table for name in probed):
+            continue                                      # stored already: no need to train it again
         if network == "classifier as shipped":
             model = shapes_vgg16().eval()
         else:
             change = WHAT["encoder frozen"] if network == "DeconvNet, encoder frozen" else {}
             model = train(network.split(",")[0], train_set, seed, multiple, **change)
-        if network != "classifier as shipped":
             table[f"{network}: its own scores"] = {"per pixel": own_answer(model, images, masks)}
         for name in probed:
             px, py, ox, oy = object_features(network, model, fit_images, fit_masks, fit_instances, name)
