@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from seglib.compare import (
     BATCH,
@@ -37,32 +38,31 @@ from seglib.sweep import machine, update_json
 SHOWN = 3  # validation images whose predictions lesson 08 draws
 
 
+def trained_and_scored(label: str, network: str, task: str, seed: int, **options
+                       ) -> tuple[dict, torch.Tensor]:
+    """``compare.train_network`` then ``score_network``: the scores with the training time, the label maps."""
+    start = time.perf_counter()
+    model = train_network(network, task, seed, **options)
+    seconds = time.perf_counter() - start
+    values, labels = score_network(model, task, seed)
+    column = TASKS[task].column
+    print(f"seed {seed} {label:<30} {column} {values[column]:.3f}  ({seconds:.0f} s)", flush=True)
+    return {**values, "seconds": round(seconds, 1)}, labels
+
+
 def run(seed: int) -> tuple[dict, dict]:
     scores, pictures = {}, {}
     for task in TASKS:
         for network in NETWORKS:
-            start = time.perf_counter()
-            model = train_network(network, task, seed)
-            seconds = time.perf_counter() - start
-            values, labels = score_network(model, task, seed)
-            scores.setdefault(task, {})[network] = {**values, "seconds": round(seconds, 1)}
+            row, labels = trained_and_scored(f"{task:<9} {network}", network, task, seed)
+            scores.setdefault(task, {})[network] = row
             pictures[f"{task}/{network}"] = labels[:SHOWN].numpy().astype(np.uint8)
-            print(f"seed {seed} {task:<9} {network:<11} {TASKS[task].column} "
-                  f"{values[TASKS[task].column]:.3f}  ({seconds:.0f} s)", flush=True)
     return scores, pictures
 
 
 def run_controls(seed: int) -> dict:
-    scores = {}
-    for name, (network, task, lr, border_weights) in CONTROLS.items():
-        start = time.perf_counter()
-        model = train_network(network, task, seed, lr=lr, border_weights=border_weights)
-        seconds = time.perf_counter() - start
-        values, _ = score_network(model, task, seed)
-        scores[name] = {**values, "seconds": round(seconds, 1)}
-        column = TASKS[task].column
-        print(f"seed {seed} {name:<30} {column} {values[column]:.3f}  ({seconds:.0f} s)", flush=True)
-    return scores
+    return {name: trained_and_scored(name, network, task, seed, lr=lr, border_weights=border_weights)[0]
+            for name, (network, task, lr, border_weights) in CONTROLS.items()}
 
 
 def update_controls(path: Path, seed: int, scores: dict) -> dict:
