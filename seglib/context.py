@@ -83,14 +83,16 @@ def data(seed: int) -> dict[str, TensorDataset]:
     return {name: TensorDataset(*d.materialize()) for name, d in sets.items()}
 
 
-def train(name: str, train_set: TensorDataset, seed: int, multiple: int = 1) -> nn.Module:
-    """Model ``name`` built under ``seed`` and trained for ``multiple`` x ``STEPS`` steps; in eval mode.
+def train(name: str, train_set: TensorDataset, seed: int, multiple: int = 1,
+          make: Callable[[], nn.Module] | None = None) -> nn.Module:
+    """Model ``name`` (or ``make()`` in its place, at ``name``'s rate: exercise 4's variant) built under
+    ``seed`` and trained for ``multiple`` x ``STEPS`` steps; in eval mode.
     First used in notebooks/05_parsenet.ipynb, section 5."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {list(MODELS)}, got {name!r}")
-    make, lr = MODELS[name]
+    own_make, lr = MODELS[name]
     torch.manual_seed(seed)
-    model = make()
+    model = (make or own_make)()
     fit(model, train_set, epochs=multiple, lr=lr, optimizer="adam", schedule="constant",
         batch_size=BATCH, seed=seed, progress=False)
     return model.eval()

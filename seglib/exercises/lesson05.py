@@ -174,15 +174,14 @@ def compare_pools(pool: Callable[[torch.Tensor], torch.Tensor], seeds: tuple[int
     on seeds ``seeds``: ``{"average" | "yours": {seed: {"mIoU", "what", "follows"}}}``. About 4 s a run."""
     from seglib import context
     from seglib.models.pooled import PooledNet
-    from seglib.train import fit
+
+    def yours() -> PooledNet:
+        return PooledNet(context.NUM_CLASSES, context.TINY_WIDTHS, global_context=True, pool=pool)
 
     results: dict[str, dict[int, dict[str, float]]] = {"average": {}, "yours": {}}
     for seed in seeds:
         sets = context.data(seed)
-        for row, options in (("average", {}), ("yours", {"pool": pool})):
-            torch.manual_seed(seed)
-            model = PooledNet(context.NUM_CLASSES, context.TINY_WIDTHS, global_context=True, **options)
-            fit(model, sets["train"], epochs=multiple, lr=context.TINY_LR, optimizer="adam",
-                schedule="constant", batch_size=context.BATCH, seed=seed, progress=False)
-            results[row][seed] = context.scores(model.eval(), sets)
+        for row, make in (("average", None), ("yours", yours)):
+            model = context.train("tiny net + global average", sets["train"], seed, multiple, make=make)
+            results[row][seed] = context.scores(model, sets)
     return results
