@@ -35,12 +35,12 @@ CONFIG = SyntheticConfig(size=SIZE, variant="touching", cell_gap=(1, 1), gap_con
 TILE = SIZE + 88   # the unpadded depth-3 U-Net's input for a 68 x 68 output
 
 
-def balanced(instances: np.ndarray) -> np.ndarray:
+def _balanced(instances: np.ndarray) -> np.ndarray:
     """The weight map's class term ``w_c`` alone (``w0 = 0``)."""
     return weight_map(instances, w0=0.0)
 
 
-def background_x10(instances: np.ndarray) -> np.ndarray:
+def _background_x10(instances: np.ndarray) -> np.ndarray:
     """A class weight alone, as heavy as the weight map's border term: 10 on every background pixel."""
     return np.where(np.asarray(instances) > 0, 1.0, 10.0).astype(np.float32)
 
@@ -48,7 +48,8 @@ def background_x10(instances: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Run:
     """One row of the table: the network (``"unet"``, ``"padded"``: the same U-Net with padded
-    convolutions, ``"local"``: the 5 x 5 LocalNet), the per-pixel weights, 2 or 3 classes, elastic std."""
+    convolutions, ``"local"``: the 5 x 5 LocalNet), the per-pixel weights, 2 or 3 classes, elastic std.
+    First used in notebooks/07_unet.ipynb, section 7."""
 
     net: str = "unet"
     weights: Callable | None = None
@@ -58,8 +59,8 @@ class Run:
 
 SYNTHETIC_RUNS = {
     "plain CE": Run(),
-    "class-balanced": Run(weights=balanced),
-    "background x10": Run(weights=background_x10),
+    "class-balanced": Run(weights=_balanced),
+    "background x10": Run(weights=_background_x10),
     "weight map": Run(weights=weight_map),
     "weight map, no elastic": Run(weights=weight_map, std=0.0),
     "3-class target": Run(classes=3),
@@ -77,7 +78,7 @@ NUCLEI_RUNS = {
 """The rows on the real nuclei tile (lesson 07, section 7)."""
 
 
-class Cropped(nn.Module):
+class _Cropped(nn.Module):
     """A padded network trained and scored like the unpadded U-Net: fed the same mirror-padded input
     tile, its output cut to the centre (``margin`` smaller), so every row sees the same context."""
 
@@ -91,14 +92,14 @@ class Cropped(nn.Module):
         return out[..., m:out.shape[-2] - m, m:out.shape[-1] - m]
 
 
-def build(run: Run) -> nn.Module:
+def _build(run: Run) -> nn.Module:
     """The run's network, 3 input channels, freshly initialised from the global RNG."""
     if run.net == "unet":
         return UNet(3, run.classes, channels=CHANNELS, depth=DEPTH)
     if run.net == "padded":  # 68 + 92 = 160, a multiple of 2**3
-        return Cropped(UNet(3, run.classes, channels=CHANNELS, depth=DEPTH, padding="same"), 92)
+        return _Cropped(UNet(3, run.classes, channels=CHANNELS, depth=DEPTH, padding="same"), 92)
     if run.net == "local":
-        return Cropped(LocalNet(run.classes), 88)
+        return _Cropped(LocalNet(run.classes), 88)
     raise ValueError(f"Run.net must be 'unet', 'padded' or 'local', got {run.net!r}")
 
 
@@ -106,7 +107,7 @@ def train_run(run: Run, images: torch.Tensor, instances: torch.Tensor, epochs: i
     """Train ``run``'s network on 68 x 68 tiles ``[N, 3, 68, 68]`` and their instance maps (eval mode).
     First used in notebooks/07_unet.ipynb, section 7."""
     torch.manual_seed(seed)
-    model = build(run)
+    model = _build(run)
     target = three_class_target if run.classes == 3 else None
     data = CellTiles(images, instances, model.margin, run.weights, std=run.std, target=target)
     fit(model, data, epochs=epochs, lr=LR, optimizer="adam", schedule="constant", batch_size=BATCH,
@@ -138,7 +139,8 @@ def scores(model: nn.Module, images: torch.Tensor, instances: torch.Tensor) -> d
 
 
 def border_scores(model: nn.Module, images: torch.Tensor, instances: torch.Tensor) -> dict[str, float]:
-    """Pixel accuracy on the 4-pixel band along the image border, its context mirrored or zeros."""
+    """Pixel accuracy on the 4-pixel band along the image border, its context mirrored or zeros.
+    Built in notebooks/07_unet.ipynb, section 6; used by benchmarks/bench_unet.py."""
     band = torch.ones(images.shape[-2:], dtype=torch.bool)
     band[4:-4, 4:-4] = False
     truth = (instances > 0).long()
@@ -151,14 +153,16 @@ def border_scores(model: nn.Module, images: torch.Tensor, instances: torch.Tenso
 
 
 def synthetic_cells(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` "touching" images ``[n, 3, 68, 68]`` and their instance maps ``[n, 68, 68]``."""
+    """``n`` "touching" images ``[n, 3, 68, 68]`` and their instance maps ``[n, 68, 68]``.
+    Built in notebooks/07_unet.ipynb, section 1; used by benchmarks/bench_unet.py."""
     samples = [make_sample(i, seed, CONFIG, return_instances=True) for i in range(n)]
     return torch.stack([s[0] for s in samples]), torch.stack([s[2] for s in samples])
 
 
 def bent(images: torch.Tensor, instances: torch.Tensor, seed: int, std: float = 10.0):
     """The held-out images bent by elastic fields of their own (mirror-padded first: no black corners),
-    drawn from a generator seeded ``1000 + seed``, whatever the global RNG holds."""
+    drawn from a generator seeded ``1000 + seed``, whatever the global RNG holds.
+    Built in notebooks/07_unet.ipynb, section 6; used by benchmarks/bench_unet.py."""
     p, state = 20, torch.get_rng_state()
     torch.manual_seed(1000 + seed)
     pairs = [elastic_rot_flip(x, c, std=std) for x, c in zip(mirror_pad(images, p, p, p, p),

@@ -22,11 +22,13 @@ class DatasetError(ValueError):
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file exists but cannot be used (corrupt, or written for other settings)."""
+    """A checkpoint file exists but cannot be used (corrupt, or written for other settings).
+    Raised by seglib.train.fit when it cannot resume (not built in a lesson)."""
 
 
 def listed(items: Sequence, limit: int = 10) -> str:
-    """``{1, 2, 3}``: at most ``limit`` items, then how many were left out."""
+    """``{1, 2, 3}``: at most ``limit`` items, then how many were left out.
+    First used in notebooks/01_datasets.ipynb, section 6."""
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return "{" + ", ".join(str(i) for i in items[:limit]) + "}" + more
 
@@ -56,7 +58,8 @@ def validate_labels(labels: torch.Tensor, num_classes: int, source: str = "label
 def validate_instances(instances, source: str = "instances", dims: int = 2) -> torch.Tensor:
     """``instances`` (an array or tensor) as a tensor, after raising ``DatasetError`` naming ``source``
     unless it is an instance map of ``dims`` dimensions (``[H, W]`` or ``[N, H, W]``) holding integer ids:
-    0 for the background, one positive id per object. Float maps are refused, never truncated."""
+    0 for the background, one positive id per object. Float maps are refused, never truncated.
+    First used in notebooks/07_unet.ipynb, section 1."""
     tensor = torch.as_tensor(instances)
     integer = not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
     if not integer or tensor.dim() != dims:
@@ -70,7 +73,8 @@ def validate_instances(instances, source: str = "instances", dims: int = 2) -> t
 
 
 def validate_images(images: torch.Tensor, source: str = "images", channels: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``)."""
+    """Raise ``ValueError`` unless ``images`` is a float batch ``[N, C, H, W]`` (with ``C == channels``).
+    First used in notebooks/00_introduction.ipynb, section 6."""
     shape = tuple(images.shape)
     if not images.is_floating_point():
         raise ValueError(f"{source}: got dtype {images.dtype}; expected float images in [0, 1] "
@@ -95,7 +99,8 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
 
 
 def model_device(model: torch.nn.Module, default: torch.device | None = None) -> torch.device:
-    """The device ``model``'s weights are on; for a model without weights, ``default`` or the best one."""
+    """The device ``model``'s weights are on; for a model without weights, ``default`` or the best one.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     param = next(model.parameters(), None)
     return param.device if param is not None else (default or pick_device())
 
@@ -105,7 +110,8 @@ def model_mode(model: torch.nn.Module, training: bool = False) -> Iterator[torch
     """``with model_mode(model):`` runs the block in eval mode (``training=True``: in training mode) and
     puts back the mode the model had, even after an error: helpers that run a model leave it as they
     found it, every submodule's own mode included (e.g. batch norm frozen in eval mode). The one place the
-    library saves and restores ``model.training``."""
+    library saves and restores ``model.training``.
+    First used in notebooks/00_introduction.ipynb, section 6."""
     modes = [(m, m.training) for m in model.modules()]
     model.train(training)
     try:
@@ -135,7 +141,7 @@ def get_profile(run_full: bool = False) -> str:
 
 
 def on_colab() -> bool:
-    """True inside a Google Colab runtime."""
+    """True inside a Google Colab runtime. First used in notebooks/00_introduction.ipynb, section 5."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
@@ -166,7 +172,8 @@ def checkpoint_root() -> Path:
 
 def results_root() -> Path:
     """Folder for the full profiles' results files: the checkout's ``results/``, else
-    ``<checkpoint_root>/results`` (on Colab: beside the checkpoints, on Drive). Not created here."""
+    ``<checkpoint_root>/results`` (on Colab: beside the checkpoints, on Drive). Not created here.
+    First used in notebooks/08_comparison.ipynb, its set-up cell (before section 1)."""
     checkout = Path(__file__).resolve().parent.parent
     return checkout / "results" if (checkout / "pyproject.toml").exists() else checkpoint_root() / "results"
 
@@ -174,7 +181,8 @@ def results_root() -> Path:
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path`` (``<name>.tmp-<pid>-*``), flush it to disk,
     then ``os.replace`` it over ``path``: a crash mid-write leaves the previous file intact.
-    The one atomic write of the library (checkpoints, stored results)."""
+    The one atomic write of the library (checkpoints, stored results).
+    First used in notebooks/04_fcn.ipynb, section 7 (fit's checkpoints)."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-{os.getpid()}-")

@@ -76,7 +76,8 @@ def label_ids_to_train_ids(mask: torch.Tensor) -> torch.Tensor:
 
 def validate_dataset_folder(root: str | Path, required: list[str], name: str, how_to_get: str) -> Path:
     """Check that every path in ``required`` (relative to ``root``) exists, or say whether the data was
-    never downloaded or only partly extracted; return ``root``."""
+    never downloaded or only partly extracted; return ``root``.
+    First used in notebooks/01_datasets.ipynb, section 2."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{name} not found: the folder {root} does not exist.\n{how_to_get}")

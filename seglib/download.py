@@ -31,7 +31,8 @@ CITYSCAPES_ARCHIVES = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip"
 
 
 def voc2012_instructions(root: str | Path) -> str:
-    """Where VOC 2012 must end up, and how to put it there by hand (a browser, or Kaggle's copy)."""
+    """Where VOC 2012 must end up, and how to put it there by hand (a browser, or Kaggle's copy).
+    First used in notebooks/01_datasets.ipynb, section 6."""
     root = Path(root)
     return (f"To get PASCAL VOC 2012: call seglib.download.download_voc2012({str(root)!r}), or download "
             f"{VOC2012_ARCHIVE} (2 GB, md5 {VOC2012_MD5}) in a browser from any of\n  "
@@ -98,7 +99,8 @@ def download_u373(root: str | Path | None = None, sha256: str | None = U373_SHA2
                   timeout: float = 60.0) -> Path:
     """The cell tracking challenge's PhC-C2DH-U373 training set (sequences 01, 02) in ``root/PhC-C2DH-U373``:
     downloaded unless ``root/PhC-C2DH-U373.zip`` is there (put by hand), extracted; prints the archive's
-    sha256 and md5, checked against ``sha256`` once pinned. Returns the dataset folder."""
+    sha256 and md5, checked against ``sha256`` once pinned. Returns the dataset folder.
+    Used by seglib.reproduce for lesson 07's full profile (not built in a lesson)."""
     from zipfile import BadZipFile, ZipFile
     root = Path(root).expanduser() if root is not None else data_root()
     folder, archive = root / U373, root / f"{U373}.zip"

@@ -64,7 +64,7 @@ def check_environment(min_torch: str = "2.2") -> list[str]:
     return problems
 
 
-def tips(report: dict) -> list[str]:
+def _tips(report: dict) -> list[str]:
     """Friendly advice that is not a problem (e.g. no GPU: the quick profile still runs)."""
     advice = []
     if report["device"] == "cpu":
@@ -88,7 +88,7 @@ def print_environment_report(min_torch: str = "2.2") -> None:
     print("\nProblems" if problems else "\nNo problems found: you are ready for the course.")
     for problem in problems:
         print(f"  ✗ {problem}")
-    advice = tips(report)
+    advice = _tips(report)
     if advice:
         print("\nTips")
     for tip in advice:

@@ -135,7 +135,8 @@ def make_cityscapes_tree(root: str | Path, n_train: int = 3, n_val: int = 2, siz
 def make_cell_tracking_tree(root: str | Path, frames: int = 2, size: tuple[int, int] = (96, 112)) -> Path:
     """A tree in the cell tracking challenge's format (``01/t000.tif``, ``01_ST/SEG/man_seg000.tif``, and
     the same for ``02``) with synthetic touching cells: the U-Net full profile's code path, offline.
-    PhC-C2DH-U373's real frames are ``size=(520, 696)``, 115 per sequence."""
+    PhC-C2DH-U373's real frames are ``size=(520, 696)``, 115 per sequence.
+    Used by seglib.reproduce (lesson 07's smoke run) and seglib.rehearsal (not built in a lesson)."""
     import tifffile
 
     from seglib.synthetic import SyntheticConfig, make_sample

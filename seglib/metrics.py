@@ -112,7 +112,8 @@ class ConfusionMatrix:
 
 def boundary_pixels(target: torch.Tensor) -> torch.Tensor:
     """Boolean map, True where a 4-neighbour has another label (both sides of every edge; the ignore label
-    counts as a label: VOC's 255 band sits on the object outlines)."""
+    counts as a label: VOC's 255 band sits on the object outlines).
+    First used in notebooks/00_introduction.ipynb, section 6 (pixel_scores' band mIoU)."""
     if target.dim() not in (2, 3) or target.is_floating_point():
         raise ValueError(f"target must be integer labels [H, W] or [N, H, W], got {target.dtype} "
                          f"of shape {tuple(target.shape)}")

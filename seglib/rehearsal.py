@@ -29,7 +29,7 @@ from seglib.fixtures import VOC2012_SIZES, make_cell_tracking_tree, make_voc_tre
 from seglib.train import fit
 
 
-__all__ = ["PAUSED", "Rehearsal", "SimulatedKill", "StepProbe", "fit_rehearsal", "rehearse", "u373_tree",
+__all__ = ["PAUSED", "Rehearsal", "StepProbe", "fit_rehearsal", "rehearse", "u373_tree",
            "voc_tree"]
 
 
@@ -38,7 +38,8 @@ class Rehearsal:
     """A rehearsal of the full profile: generated data at the real sizes (VOC's 1,464 + 1,449 images of about
     500 x 375; U373's frames of 696 x 520), random weights in place of ImageNet's, ``steps`` training steps
     per stage (one epoch of a subset), ``val`` images scored, loader ``workers`` (None: fit's own choice),
-    and, if ``kill_after``, a kill after that many steps of the first stage and a resume."""
+    and, if ``kill_after``, a kill after that many steps of the first stage and a resume.
+    Used by seglib.reproduce (``--rehearse``) and benchmarks/bench_rehearsal.py (not built in a lesson)."""
 
     steps: int = 20
     batch: int | None = None           # None: the recipe's batch
@@ -64,7 +65,7 @@ PAUSED = "rehearsal: paused to be killed"
 """What a rehearsal's child process prints (with the checkpoint and step) when it waits for its SIGKILL."""
 
 
-class SimulatedKill(RuntimeError):
+class _SimulatedKill(RuntimeError):
     """Raised in place of a SIGKILL by a rehearsal that simulates its kill in-process (the tests)."""
 
 
@@ -73,7 +74,8 @@ class StepProbe:
     (its batch is loaded) and ends when the optimizer has stepped (on CUDA after a synchronize); the gap
     between one step's end and the next one's start is the wait for data. ``kill_after``: in the first stage,
     at the start of step ``kill_after + 1`` (its checkpoint written), ``"pause"`` (wait for a SIGKILL) or
-    ``"raise"`` (``SimulatedKill``)."""
+    ``"raise"`` (``_SimulatedKill``).
+    Used by seglib.reproduce's rehearsal runs (not built in a lesson)."""
 
     def __init__(self, kill_after: int | None = None, kill: str = "pause") -> None:
         if kill not in ("pause", "raise"):
@@ -119,7 +121,7 @@ class StepProbe:
 
     def _kill(self, checkpoint: Path, step: int) -> None:
         if self.kill == "raise":
-            raise SimulatedKill(f"killed (simulated) at the start of step {step + 1}; "
+            raise _SimulatedKill(f"killed (simulated) at the start of step {step + 1}; "
                                 f"{checkpoint} holds step {step}")
         print(f"{PAUSED}: {checkpoint} step {step}", flush=True)
         time.sleep(600)
@@ -145,7 +147,7 @@ def _tree(folder: Path, build: Callable[[Path], Path]) -> Path:
 
 def voc_tree(data: Path, r: Rehearsal) -> Path:
     """The generated VOC-format tree at the rehearsal's counts and size, under ``data`` (built once, then
-    reused)."""
+    reused). Used by seglib.reproduce's rehearsal runs (not built in a lesson)."""
     folder = data / f"rehearsal-voc-{r.size[0]}x{r.size[1]}-{r.n_train}-{r.n_val}"
     return _tree(folder, lambda root: make_voc_tree(root, r.n_train, r.n_val, r.size,
                                                     portrait=VOC2012_SIZES["portrait"]))
@@ -153,7 +155,8 @@ def voc_tree(data: Path, r: Rehearsal) -> Path:
 
 def u373_tree(data: Path, r: Rehearsal) -> Path:
     """Generated U373 frames at the rehearsal's size, as many as its steps and scoring read (4 training
-    tiles per frame), under ``data`` (built once, then reused)."""
+    tiles per frame), under ``data`` (built once, then reused).
+    Used by seglib.reproduce's rehearsal runs (not built in a lesson)."""
     frames = max(math.ceil(r.steps * (r.batch or 1) / 4), r.val)
     folder = data / f"rehearsal-u373-{r.cell_size[0]}x{r.cell_size[1]}-{frames}"
     return _tree(folder, lambda root: make_cell_tracking_tree(root, frames, r.cell_size))
@@ -162,7 +165,8 @@ def u373_tree(data: Path, r: Rehearsal) -> Path:
 def fit_rehearsal(model: torch.nn.Module, data: Dataset, name: str, r: Rehearsal, probe: StepProbe | None,
                   checkpoint: Path, *, lr: float, batch: int, **kwargs) -> dict:
     """``fit`` for one epoch of the first ``r.steps x batch`` samples (``r.batch`` overrides ``batch``),
-    watched by ``probe``; with a kill planned, a checkpoint after every step (the kill finds one)."""
+    watched by ``probe``; with a kill planned, a checkpoint after every step (the kill finds one).
+    Used by seglib.reproduce's rehearsal runs (not built in a lesson)."""
     batch = r.batch or batch
     data = Subset(data, range(min(len(data), r.steps * batch)))
     probe = probe or StepProbe()
@@ -264,7 +268,7 @@ def _simulated_kill(run: Callable[[], dict]) -> dict:
     """The same kill in-process: the probe raises where the child would wait for its SIGKILL."""
     try:
         run()
-    except SimulatedKill as exc:
+    except _SimulatedKill as exc:
         checkpoint = Path(str(exc).split("; ", 1)[1].rsplit(" holds", 1)[0])
         return {"how": "simulated in-process (an exception at the kill point)", "returncode": None,
                 "checkpoint": checkpoint}

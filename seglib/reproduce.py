@@ -35,13 +35,15 @@ __all__ = ["RECIPES", "NoGPUError", "Recipe", "Setup", "hardware", "main", "reci
 
 
 class NoGPUError(RuntimeError):
-    """The full profile was asked for on a machine without a CUDA GPU."""
+    """The full profile was asked for on a machine without a CUDA GPU.
+    Raised by seglib.reproduce.reproduce (not built in a lesson)."""
 
 
 @dataclass(frozen=True)
 class Setup:
     """What one run uses: real data on a GPU, the fixture tree on the CPU (``smoke``), or generated data at
-    the real sizes with random weights (``rehearsal``, watched by ``probe``)."""
+    the real sizes with random weights (``rehearsal``, watched by ``probe``).
+    First used in notebooks/08_comparison.ipynb, section 7."""
 
     smoke: bool
     data: Path
@@ -245,7 +247,7 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def no_gpu_message(lesson: str) -> str:
+def _no_gpu_message(lesson: str) -> str:
     """What to do when there is no GPU: Colab, or the smoke run."""
     return (f"No CUDA GPU here: lesson {lesson}'s full profile ({RECIPES[lesson].network} on "
             f"{RECIPES[lesson].dataset}) needs one: hours on a Colab GPU, days on a CPU.\n"
@@ -256,13 +258,14 @@ def no_gpu_message(lesson: str) -> str:
 
 
 def hardware() -> str:
-    """The GPU's name, else the CPU's."""
+    """The GPU's name, else the CPU's. First used in notebooks/08_comparison.ipynb, section 7."""
     return (torch.cuda.get_device_name() if torch.cuda.is_available()
             else platform.processor() or platform.machine())
 
 
 def write_json(path: Path, record: dict) -> Path:
-    """Write ``record`` to ``path`` as indented JSON, atomically (a reader never sees half a file)."""
+    """Write ``record`` to ``path`` as indented JSON, atomically (a reader never sees half a file).
+    First used in notebooks/08_comparison.ipynb, section 7."""
     return atomic_write(path, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
 
 
@@ -279,7 +282,7 @@ def reproduce(lesson: str, smoke: bool = False, data: Path | None = None,
     First used in notebooks/08_comparison.ipynb, section 7."""
     recipe = recipe_for(lesson)
     if not smoke and not torch.cuda.is_available():
-        raise NoGPUError(no_gpu_message(lesson))
+        raise NoGPUError(_no_gpu_message(lesson))
     work = Path(data or data_root())
     setup = Setup(smoke, work, Path(checkpoints or (work / "smoke" if smoke else checkpoint_root())))
     setup.checkpoints.mkdir(parents=True, exist_ok=True)

@@ -88,14 +88,14 @@ class Sweep:
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
 
-def path_of(name: str) -> Path:
+def _path_of(name: str) -> Path:
     return RESULTS / f"{name}.json"
 
 
 def load(name: str, path: str | Path | None = None) -> Sweep:
     """The stored sweep ``name`` (from ``seglib/results/``, or ``path``).
     First used in notebooks/04_fcn.ipynb, section 5."""
-    path = Path(path) if path is not None else path_of(name)
+    path = Path(path) if path is not None else _path_of(name)
     if not path.is_file():
         raise FileNotFoundError(f"no stored sweep at {path}: run the lesson's benchmark "
                                 f"(benchmarks/bench_*.py) to make it")
@@ -125,7 +125,8 @@ def _locked(path: Path) -> Iterator[None]:
 def update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
     """Read the JSON object at ``path`` (``{}`` if there is none), let ``change`` edit it in place, write it
     back with :func:`seglib.core.atomic_write` (indent 1), all under ``path``'s lock: parallel benchmark
-    processes never lose each other's results. Returns what was written."""
+    processes never lose each other's results. Returns what was written.
+    Used by seglib.sweep.main and benchmarks/bench_comparison.py (not built in a lesson)."""
     path = Path(path)
     with _locked(path):
         raw = json.loads(path.read_text()) if path.exists() else {}
@@ -136,11 +137,12 @@ def update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
 
 
 def machine() -> str:
-    """How the stored numbers were measured: ``"x86_64 CPU, 1 torch thread, torch 2.x"``."""
+    """How the stored numbers were measured: ``"x86_64 CPU, 1 torch thread, torch 2.x"``.
+    Used by seglib.sweep.main and benchmarks/bench_comparison.py (not built in a lesson)."""
     return f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}"
 
 
-def store(path: Path, name: str, steps: int, protocol: dict, multiple: int, seed: int,
+def _store(path: Path, name: str, steps: int, protocol: dict, multiple: int, seed: int,
           scores: Scores, merge: bool = False) -> None:
     """Add one (multiple, seed) to the stored sweep, atomically and under the lock; with ``merge``, its
     rows join the ones already stored for it (a benchmark that adds rows, or runs several at once)."""
@@ -168,7 +170,7 @@ def main(name: str, scores: Callable[..., Scores], *, steps: int, protocol: dict
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--multiples", type=int, nargs="+", default=list(MULTIPLES))
     parser.add_argument("--redo", action="store_true", help="measure again what is already stored")
-    parser.add_argument("--out", type=Path, default=path_of(name), help="default: seglib/results/NAME.json")
+    parser.add_argument("--out", type=Path, default=_path_of(name), help="default: seglib/results/NAME.json")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args()
@@ -182,7 +184,7 @@ def main(name: str, scores: Callable[..., Scores], *, steps: int, protocol: dict
                 continue
             start = time.perf_counter()
             result = scores(seed, multiple, stored or {}, args) if by_row else scores(seed, multiple)
-            store(args.out, name, steps, protocol, multiple, seed, result, merge=by_row)
+            _store(args.out, name, steps, protocol, multiple, seed, result, merge=by_row)
             print(f"{name}: seed {seed} at {multiple}x ({multiple * steps} steps) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
     sweep = load(name, args.out)

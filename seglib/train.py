@@ -359,7 +359,8 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, num_classes: int | No
 def predict(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
             batch_size: int = 32) -> torch.Tensor:
     """Label maps (argmax of the logits, int64, on the CPU): ``[N, 3, H, W]`` gives ``[N, H, W]``,
-    one ``[3, H, W]`` gives ``[H, W]``. Runs on the best device."""
+    one ``[3, H, W]`` gives ``[H, W]``. Runs on the best device.
+    For learners' own models (README, ``seglib.train``); no lesson or benchmark calls it."""
     single = isinstance(images, torch.Tensor) and images.dim() == 3
     batch = images.unsqueeze(0) if single else images
     batch = batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))

@@ -16,6 +16,7 @@ from seglib.core import IGNORE_INDEX, validate_labels
 
 def voc_palette(n: int = 256) -> torch.Tensor:
     """The VOC colour table, ``uint8 [n, 3]``: the bits of class ``c`` spread over R, G, B.
+    First used in notebooks/00_introduction.ipynb, section 1 (colorize's colours).
 
     >>> voc_palette()[[0, 1, 15, 255]].tolist()
     [[0, 0, 0], [128, 0, 0], [192, 128, 128], [224, 224, 192]]

@@ -52,9 +52,9 @@ def test_missing_jupyterlab_is_not_a_problem(monkeypatch):
 def test_colab_detection_and_tips(monkeypatch):
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-x")
     assert on_colab()
-    tips = env.tips({"device": "cpu", "colab": True})
+    tips = env._tips({"device": "cpu", "colab": True})
     assert any("Change runtime type" in t for t in tips) and any("Google Drive" in t for t in tips)
-    assert env.tips({"device": "cuda", "colab": False}) == []
+    assert env._tips({"device": "cuda", "colab": False}) == []
 
 
 @pytest.mark.parametrize("min_torch, expect", [("2.2", "No problems found"), ("99.0", "✗ torch")])

@@ -45,7 +45,7 @@ def test_nuclei_split_holds_out_the_quarter_with_most_touching_pairs():
 def test_every_row_gives_logits_for_68_pixel_tiles_and_whole_quarters(name):
     torch.manual_seed(0)
     run = C.SYNTHETIC_RUNS[name]
-    model = C.build(run).eval()
+    model = C._build(run).eval()
     x = torch.rand(2, 3, 68 + model.margin, 68 + model.margin)
     with torch.no_grad():
         assert model(x).shape == (2, run.classes, 68, 68)

@@ -70,7 +70,7 @@ def test_step_probe_times_each_step_and_pauses_where_asked(tmp_path):
     assert stage["steps"] == 4 and stage["timed_steps"] == 3 and stage["images_per_s"] > 0
     assert 0 <= stage["data_wait_share"] < 1
     probe, model = rehearsal.StepProbe(kill_after=2, kill="raise"), LocalNet(data.num_classes)
-    with pytest.raises(rehearsal.SimulatedKill, match="start of step 3"), \
+    with pytest.raises(rehearsal._SimulatedKill, match="start of step 3"), \
             probe.watch(model, "tiny", 2, 4, tmp_path / "x.pt"):
         fit(model, data, epochs=1, lr=0.01, batch_size=2, progress=False)
     assert probe.stages[0]["steps"] == 2

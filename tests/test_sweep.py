@@ -14,14 +14,14 @@ def fake_scores(seed: int, multiple: int) -> dict:
 
 
 def _store_one(path, seed):
-    sweep.store(path, "demo", 10, {"lr": 1e-3}, 1, seed, fake_scores(seed, 1))
+    sweep._store(path, "demo", 10, {"lr": 1e-3}, 1, seed, fake_scores(seed, 1))
 
 
 def test_store_load_values_and_holds(tmp_path):
     path = tmp_path / "demo.json"
     for multiple in (1, 2):
         for seed in (0, 1, 2):
-            sweep.store(path, "demo", 10, {"lr": 1e-3}, multiple, seed, fake_scores(seed, multiple))
+            sweep._store(path, "demo", 10, {"lr": 1e-3}, multiple, seed, fake_scores(seed, multiple))
     s = sweep.load("demo", path)
     assert s.steps == 10 and s.multiples == [1, 2] and s.seeds(2) == [0, 1, 2]
     assert s.models == ["idea", "baseline"]
@@ -36,9 +36,9 @@ def test_store_load_values_and_holds(tmp_path):
 
 def test_store_refuses_other_settings(tmp_path):
     path = tmp_path / "demo.json"
-    sweep.store(path, "demo", 10, {"lr": 1e-3}, 1, 0, fake_scores(0, 1))
+    sweep._store(path, "demo", 10, {"lr": 1e-3}, 1, 0, fake_scores(0, 1))
     with pytest.raises(ValueError, match="other settings"):
-        sweep.store(path, "demo", 20, {"lr": 1e-3}, 1, 1, fake_scores(1, 1))
+        sweep._store(path, "demo", 20, {"lr": 1e-3}, 1, 1, fake_scores(1, 1))
     assert sorted(json.loads(path.read_text())["runs"]["1"]) == ["0"]
 
 
@@ -63,7 +63,7 @@ def test_load_missing_names_the_benchmark(tmp_path):
 def test_plot_draws_one_line_per_model(tmp_path):
     path = tmp_path / "demo.json"
     for multiple in (1, 2, 4):
-        sweep.store(path, "demo", 10, {}, multiple, 0, fake_scores(0, multiple))
+        sweep._store(path, "demo", 10, {}, multiple, 0, fake_scores(0, multiple))
     ax = sweep.plot(sweep.load("demo", path), "mIoU")
     assert [line.get_label() for line in ax.get_lines()] == ["idea", "baseline"]
     assert list(ax.get_lines()[0].get_xdata()) == [10, 20, 40]
@@ -72,7 +72,7 @@ def test_plot_draws_one_line_per_model(tmp_path):
 
 def test_values_skip_models_without_the_metric(tmp_path):
     path = tmp_path / "demo.json"
-    sweep.store(path, "demo", 10, {}, 1, 0, {"chance": {"what": 0.3}, "idea": {"what": 0.9, "mIoU": 0.5}})
+    sweep._store(path, "demo", 10, {}, 1, 0, {"chance": {"what": 0.3}, "idea": {"what": 0.9, "mIoU": 0.5}})
     s = sweep.load("demo", path)
     assert s.values("chance", "mIoU") == [] and s.values("chance", "what") == [0.3]
     assert "chance" in s.table(["mIoU", "what"])

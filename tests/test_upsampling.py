@@ -11,6 +11,7 @@ from seglib.models.upsampling import (
     UPSAMPLERS,
     _train_upsampler,
     _transposed_linear,
+    _upsampler,
     bilinear_kernel,
     bilinear_upsampler,
     conv_transpose2d_by_hand,
@@ -23,7 +24,6 @@ from seglib.models.upsampling import (
     smooth_images,
     transposed_conv_steps,
     transposed_output_size,
-    upsampler,
     upsampling_rivals,
 )
 
@@ -226,24 +226,24 @@ def test_interior_drops_the_border():
 
 @pytest.mark.parametrize("kind", UPSAMPLERS)
 def test_every_upsampler_doubles_the_size(kind):
-    assert upsampler(kind)(torch.rand(2, 1, 12, 10)).shape == (2, 1, 24, 20)
+    assert _upsampler(kind)(torch.rand(2, 1, 12, 10)).shape == (2, 1, 24, 20)
 
 
 def test_fcn_recipe_starts_as_bilinear_interpolation_and_unknown_kinds_fail():
     x = torch.rand(2, 1, 12, 12)
     with torch.no_grad():
-        got = upsampler("FCN: kernel 4, bilinear start")(x)
+        got = _upsampler("FCN: kernel 4, bilinear start")(x)
     expected = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
     torch.testing.assert_close(interior(got, 1), interior(expected, 1))
     with pytest.raises(ValueError, match="unknown upsampler 'kernel 5'"):
-        upsampler("kernel 5")
+        _upsampler("kernel 5")
 
 
 def test_training_lowers_the_interior_error():
     targets = smooth_images(32, seed=0)
     inputs = F.avg_pool2d(targets, 2)
     torch.manual_seed(0)
-    model = upsampler("resize, then conv 3x3")
+    model = _upsampler("resize, then conv 3x3")
 
     def mse():
         with torch.no_grad():

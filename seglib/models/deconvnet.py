@@ -217,7 +217,8 @@ def oracle_proposals(instances: torch.Tensor, generator: torch.Generator, enlarg
 def score_proposals(model: nn.Module, image: torch.Tensor, boxes: list[Box], size: int = 96
                     ) -> list[torch.Tensor]:
     """Class probabilities ``[C, b - t, r - le]`` for each box ``(t, le, b, r)`` of ``image`` ``[3, H, W]``:
-    the box resized to ``size`` x ``size``, scored by ``model`` (in eval mode), resized back to the box."""
+    the box resized to ``size`` x ``size``, scored by ``model`` (in eval mode), resized back to the box.
+    First used in notebooks/06_deconvnet.ipynb, section 5."""
     if not boxes:
         raise ValueError("merge_proposals: no boxes given (each image needs at least one proposal)")
     crops = torch.cat([F.interpolate(image[None, :, t:b, le:r], size=(size, size), mode="bilinear",
@@ -242,7 +243,8 @@ def merge_proposals(model: nn.Module, image: torch.Tensor, boxes: list[Box], siz
 def instance_wise(model: nn.Module, images: torch.Tensor, instances: torch.Tensor, seed: int = 0,
                   size: int = 96) -> torch.Tensor:
     """Probabilities ``[N, C, H, W]`` of ``images`` by :func:`merge_proposals` on each image's
-    :func:`oracle_proposals` (jittered ground-truth boxes, drawn from a generator seeded by ``seed``)."""
+    :func:`oracle_proposals` (jittered ground-truth boxes, drawn from a generator seeded by ``seed``).
+    Infrastructure for benchmarks/bench_deconvnet.py (not built in a lesson)."""
     generator = torch.Generator().manual_seed(seed)
     return torch.stack([merge_proposals(model, image, oracle_proposals(inst, generator), size)
                         for image, inst in zip(images, instances, strict=True)])

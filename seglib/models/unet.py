@@ -35,7 +35,7 @@ def output_size(n: int, depth: int = 4) -> int | None:
     """Output side for input side ``n`` of the unpadded U-Net, or None if ``n`` is not valid: each level
     takes 4 pixels off (two 3x3 convolutions), every pool needs an even size, every up-convolution doubles.
     Valid: ``n = 2**depth * b + 4 * (2**(depth+1) - 1)``, ``b`` the deepest map's side, at least
-    :func:`smallest_bottom`; the output side is then ``2**depth * (b - 4) + 4``.
+    :func:`_smallest_bottom`; the output side is then ``2**depth * (b - 4) + 4``.
     First used in notebooks/07_unet.ipynb, section 2."""
     for _ in range(depth):
         n -= 4
@@ -50,7 +50,7 @@ def output_size(n: int, depth: int = 4) -> int | None:
     return n
 
 
-def smallest_bottom(depth: int = 4) -> int:
+def _smallest_bottom(depth: int = 4) -> int:
     """The smallest side ``b`` of the deepest map: 4 (3 at depth 1), since the way up takes 4 pixels off
     after each doubling (``b -> 2 b - 4``) and must keep at least one. At depth 3 the smallest input is 92,
     at depth 4 188."""
@@ -80,7 +80,7 @@ def _validate_size(n: int, depth: int = 4) -> None:
     near = f"{smaller[-1]} or {larger}" if smaller else f"{larger} (the smallest)"
     raise ValueError(f"U-Net (unpadded, depth {depth}): input side {n} is not valid; every map entering a "
                      f"2x2 max-pool must have an even side and the output at least one pixel, so valid "
-                     f"sides are {step}*b + {4 * (2 ** (depth + 1) - 1)} for b >= {smallest_bottom(depth)}. "
+                     f"sides are {step}*b + {4 * (2 ** (depth + 1) - 1)} for b >= {_smallest_bottom(depth)}. "
                      f"Nearest valid sizes: {near} (or mirror-pad and use predict_tiles)")
 
 

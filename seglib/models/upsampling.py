@@ -67,7 +67,8 @@ def transposed_output_size(size: int, kernel_size: int, stride: int = 1, padding
 @dataclass(frozen=True)
 class TransposedConvStep:
     """Input cell ``position`` stamped ``contribution`` into ``window`` (top, left, bottom, right;
-    exclusive) of the uncropped output; ``partial`` is that output so far, ``output`` it cropped."""
+    exclusive) of the uncropped output; ``partial`` is that output so far, ``output`` it cropped.
+    First used in notebooks/03_upsampling.ipynb, section 2."""
 
     position: tuple[int, int]
     window: tuple[int, int, int, int]
@@ -178,7 +179,7 @@ UPSAMPLERS = ("kernel 3, stride 2", "kernel 4, stride 2", "resize, then conv 3x3
 """The trained upsamplers of section 6; the first three add a ReLU and a 1x1 convolution (8 channels)."""
 
 
-def upsampler(kind: str) -> nn.Module:
+def _upsampler(kind: str) -> nn.Module:
     """A fresh 2x upsampler ``[N, 1, h, w] -> [N, 1, 2h, 2w]`` of the ``kind`` named in ``UPSAMPLERS``:
     FCN's is one linear bilinear-initialised layer without bias (as in FCN); the others are the layer
     with 8 output channels, a ReLU and a 1x1 convolution. Section 6."""
@@ -235,7 +236,7 @@ def _transposed_linear(kernel_size: int, stride: int = 2, bias: bool = True) -> 
     return fn, k2 + int(bias)
 
 
-def resize_conv_linear(kernel_size: int = 3, factor: int = 2) -> tuple[Callable, int]:
+def _resize_conv_linear(kernel_size: int = 3, factor: int = 2) -> tuple[Callable, int]:
     """Nearest upsampling then one ``k x k`` convolution with bias, as ``(fn(x, params), n_params)``."""
     k2 = kernel_size * kernel_size
 
@@ -247,7 +248,7 @@ def resize_conv_linear(kernel_size: int = 3, factor: int = 2) -> tuple[Callable,
 
 
 LINEAR_FORMS = {"kernel 3": lambda: _transposed_linear(3), "kernel 4": lambda: _transposed_linear(4),
-                "resize, conv 3x3": lambda: resize_conv_linear(3),
+                "resize, conv 3x3": lambda: _resize_conv_linear(3),
                 "kernel 4, no bias": lambda: _transposed_linear(4, bias=False)}
 """Each trained upsampler's linear form (drop the ReLU; FCN's is linear already, without bias)."""
 
@@ -315,7 +316,7 @@ def upsampling_rivals(seed: int, steps: int, n_train: int = 256, n_test: int = 6
     for kind in UPSAMPLERS:
         torch.manual_seed(seed)
         lr = 0.002 if kind.startswith("FCN") else 0.02  # FCN's layer starts at a good answer: fine-tune
-        models[kind] = _train_upsampler(upsampler(kind), train_inputs, train_targets, steps, lr,
+        models[kind] = _train_upsampler(_upsampler(kind), train_inputs, train_targets, steps, lr,
                                        border=border)
         with torch.no_grad():
             scores[kind] = score(models[kind](test_inputs))

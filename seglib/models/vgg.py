@@ -14,7 +14,7 @@ from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import VGG, cfgs, make_layers
 
 
-def scaled(channels: int, width: float) -> int:
+def _scaled(channels: int, width: float) -> int:
     """A channel count scaled by ``width``, at least 1."""
     return max(1, round(channels * width))
 
@@ -23,7 +23,7 @@ def _scaled_cfg(width: float = 1.0) -> list[int | str]:
     """VGG16's layout (torchvision's; ``"M"``: a max-pool) with every conv channel count times ``width``."""
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
-    return [v if v == "M" else scaled(v, width) for v in cfgs["D"]]
+    return [v if v == "M" else _scaled(v, width) for v in cfgs["D"]]
 
 
 def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes: int = 1000,
@@ -41,7 +41,7 @@ def vgg16(width: float = 1.0, weights: VGG16_Weights | None = None, num_classes:
     with torch.device("meta") if meta else (torch.device(device) if device else contextlib.nullcontext()):
         model.features = make_layers(cfg, batch_norm=batch_norm)
         model.avgpool = nn.AdaptiveAvgPool2d(pool5_grid)
-        hidden = scaled(4096, width)  # fc6, fc7 and fc8 in torchvision's order, so the keys match
+        hidden = _scaled(4096, width)  # fc6, fc7 and fc8 in torchvision's order, so the keys match
         model.classifier = nn.Sequential(
             nn.Linear(cfg[-2] * pool5_grid**2, hidden), nn.ReLU(True), nn.Dropout(0.5),
             nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(0.5), nn.Linear(hidden, num_classes))

@@ -9,7 +9,8 @@ import IPython.display as ipd
 class StillThenPanel:
     """Mixin for the course's panels: by default a panel's widget is ``self.widget`` and the PNG
     it shows now is in ``self.picture`` (override ``_panel``, ``_still_png`` otherwise);
-    ``show_snapshot = False`` skips the still."""
+    ``show_snapshot = False`` skips the still.
+    First used in notebooks/03_upsampling.ipynb, section 2 (TransposedConvStepper)."""
 
     show_snapshot: bool = True
 

@@ -26,9 +26,9 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2g}"
 
 
-def draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = None,
-              box: tuple[int, int, int, int] | None = None,
-              keep: tuple[int, int, int, int] | None = None) -> None:
+def _draw_grid(ax: Axes, values: torch.Tensor, title: str, vmax: float | None = None,
+               box: tuple[int, int, int, int] | None = None,
+               keep: tuple[int, int, int, int] | None = None) -> None:
     """Draw ``values`` as a grid of numbered cells; outline ``box`` in red, ``keep`` dashed (boxes are
     ``(top, left, bottom, right)``, exclusive ends)."""
     values = values.detach().double().numpy()
@@ -54,11 +54,12 @@ def plot_steps(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2, padding: 
     fig = Figure(figsize=figsize, layout="constrained")
     widths = [x.shape[1], kernel.shape[1]] + [all_steps[0].partial.shape[1]] * len(steps)
     axes = fig.subplots(1, 2 + len(steps), gridspec_kw={"width_ratios": widths})
-    draw_grid(axes[0], x, "input x")
-    draw_grid(axes[1], kernel, "kernel")
+    _draw_grid(axes[0], x, "input x")
+    _draw_grid(axes[1], kernel, "kernel")
     for ax, t in zip(axes[2:], steps, strict=True):
         step = all_steps[t]
-        draw_grid(ax, step.partial, f"after step {t + 1}: x{list(step.position)}", vmax=vmax, box=step.window)
+        _draw_grid(ax, step.partial, f"after step {t + 1}: x{list(step.position)}", vmax=vmax,
+                   box=step.window)
     return fig
 
 
@@ -125,12 +126,12 @@ class TransposedConvStepper(StillThenPanel, widgets.VBox):
         rows, cols = step.partial.shape
         fig = Figure(figsize=(10, 2.8), layout="constrained")
         axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [x.shape[1], k, k, cols]})
-        draw_grid(axes[0], x, "input x", box=(i, j, i + 1, j + 1))
-        draw_grid(axes[1], kernel, "kernel")
-        draw_grid(axes[2], step.contribution, f"x[{i},{j}] = {_fmt(x[i, j].item())} × kernel")
-        draw_grid(axes[3], step.partial, "output so far" + (" (kept: dashed)" if p else ""),
-                  vmax=self.steps[-1].partial.abs().max().item(), box=step.window,
-                  keep=(p, p, rows - p, cols - p) if p else None)
+        _draw_grid(axes[0], x, "input x", box=(i, j, i + 1, j + 1))
+        _draw_grid(axes[1], kernel, "kernel")
+        _draw_grid(axes[2], step.contribution, f"x[{i},{j}] = {_fmt(x[i, j].item())} × kernel")
+        _draw_grid(axes[3], step.partial, "output so far" + (" (kept: dashed)" if p else ""),
+                   vmax=self.steps[-1].partial.abs().max().item(), box=step.window,
+                   keep=(p, p, rows - p, cols - p) if p else None)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80)
         self.image.value = buffer.getvalue()
