@@ -1,25 +1,24 @@
-"""Lesson 08's table over seeds 0-4: every network on every lesson's data, at one budget.
+"""Lesson 08's table over seeds 0-4: every network on every lesson's data, at 1x, 2x and 4x its budget.
 
-For each seed, task (``seglib.compare.TASKS``) and network (``seglib.compare.NETWORKS``) it
-trains for ``STEPS`` steps, scores on held-out images and stores the scores (and, for seed 0,
-the label maps of the first validation images) in ``seglib/results/comparison.json`` and
-``seglib/results/comparison_predictions.npz``, which lesson 08 reads. Seeds already stored are kept,
-so seeds can run in separate processes (one per core). About 3 minutes a seed on an idle core.
+For each seed, multiple, task (``seglib.compare.TASKS``) and network (``seglib.compare.NETWORKS``) it
+trains for multiple x ``STEPS`` steps, scores on held-out images and stores the scores as the row
+``"task/network"`` of the sweep ``seglib/results/comparison.json`` (``seglib.sweep``'s format), and,
+for seed 0 at 1x, the label maps of the first validation images in
+``seglib/results/comparison_predictions.npz``; lesson 08 reads both. At 1x it also trains the
+``CONTROLS`` rows (equal rates on shapes, touching without the weight map), stored as
+``"control: <name>"``. Rows already stored are kept, so seeds can run in separate processes (one per
+core). About 4 minutes a seed at 1x on an idle core, 6 at 2x, 12 at 4x.
 
-    python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4] [--controls]
-
-``--controls`` trains only the ``CONTROLS`` rows (equal rates on shapes, touching without the weight map)
-and stores them under ``"controls"``; about 1 minute a seed.
+    python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4] [--multiples 1 2 4]
 """
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from seglib import sweep
 from seglib.compare import (
     BATCH,
     CONTROLS,
@@ -28,11 +27,11 @@ from seglib.compare import (
     STEPS,
     STORED,
     TASKS,
+    row_name,
     score_network,
     train_network,
 )
-from seglib.core import atomic_write, set_threads
-from seglib.sweep import machine, update_json
+from seglib.core import atomic_write
 
 
 SHOWN = 3  # validation images whose predictions lesson 08 draws
@@ -50,67 +49,35 @@ def trained_and_scored(label: str, network: str, task: str, seed: int, **options
     return {**values, "seconds": round(seconds, 1)}, labels
 
 
-def run(seed: int) -> tuple[dict, dict]:
-    scores, pictures = {}, {}
+def scores(seed: int, multiple: int, stored: dict, args) -> dict:
+    """Every row not yet in ``stored`` for seed ``seed`` at ``multiple`` x ``STEPS`` (the controls at 1x
+    only); seed 0 at 1x also stores its networks' first label maps."""
+    rows, pictures = {}, {}
     for task in TASKS:
         for network in NETWORKS:
-            row, labels = trained_and_scored(f"{task:<9} {network}", network, task, seed)
-            scores.setdefault(task, {})[network] = row
-            pictures[f"{task}/{network}"] = labels[:SHOWN].numpy().astype(np.uint8)
-    return scores, pictures
+            if (key := row_name(task, network)) not in stored:
+                rows[key], labels = trained_and_scored(key, network, task, seed, steps=multiple * STEPS)
+                pictures[key] = labels[:SHOWN].numpy().astype(np.uint8)
+    if multiple == 1:
+        for name, (network, task, lr, border_weights) in CONTROLS.items():
+            if (key := f"control: {name}") not in stored:
+                rows[key] = trained_and_scored(key, network, task, seed, lr=lr,
+                                               border_weights=border_weights)[0]
+    if seed == 0 and multiple == 1 and pictures:
+        path = STORED / "comparison_predictions.npz"
+        kept = dict(np.load(path)) if path.exists() else {}
+        atomic_write(path, lambda f: np.savez_compressed(f, **kept, **pictures))
+    return rows
 
 
-def run_controls(seed: int) -> dict:
-    return {name: trained_and_scored(name, network, task, seed, lr=lr, border_weights=border_weights)[0]
-            for name, (network, task, lr, border_weights) in CONTROLS.items()}
-
-
-def update_controls(path: Path, seed: int, scores: dict) -> dict:
-    """Add one seed's control rows to the stored file (under its lock, atomically)."""
-    def add(stored: dict) -> None:
-        stored.setdefault("controls", {})[str(seed)] = scores
-        stored["controls protocol"] = {
-            name: {"network": n, "task": t, "new layers' rate": lr or NETWORKS[n][1], "weight map": w}
-            for name, (n, t, lr, w) in CONTROLS.items()}
-    return update_json(path, add)
-
-
-def update(path: Path, seed: int, scores: dict) -> dict:
-    """Add one seed's scores to the stored file, under its lock and atomically (``seglib.sweep.update_json``:
-    other processes may add their seeds at the same time)."""
-    def add(stored: dict) -> None:
-        stored.setdefault("seeds", {})[str(seed)] = scores
-        stored["protocol"] = {"steps": STEPS, "batch": BATCH, "validation images": N_VAL,
-                              "tasks": {t: {"lesson": v.lesson, "column": v.column, "size": v.config.size}
-                                        for t, v in TASKS.items()},
-                              "rates": {n: lr for n, (_, lr) in NETWORKS.items()}}
-        stored["machine"] = machine()
-    return update_json(path, add)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--controls", action="store_true", help="train only the CONTROLS rows")
-    args = parser.parse_args()
-    set_threads()
-    STORED.mkdir(exist_ok=True)
-    if args.controls:
-        for seed in args.seeds:
-            update_controls(STORED / "comparison.json", seed, run_controls(seed))
-        return
-    for seed in args.seeds:
-        scores, pictures = run(seed)
-        stored = update(STORED / "comparison.json", seed, scores)
-        if seed == 0:
-            atomic_write(STORED / "comparison_predictions.npz",
-                         lambda f, p=pictures: np.savez_compressed(f, **p))
-    for task, spec in TASKS.items():
-        print(f"{task} ({spec.column}), seeds {sorted(stored['seeds'])}:")
-        for network in NETWORKS:
-            values = [s[task][network][spec.column] for s in stored["seeds"].values()]
-            print(f"  {network:<11} {np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+PROTOCOL = {"steps per multiple": STEPS, "batch": BATCH, "validation images": N_VAL,
+            "tasks": {t: {"lesson": v.lesson, "column": v.column, "size": v.config.size}
+                      for t, v in TASKS.items()},
+            "rates": {n: lr for n, (_, lr) in NETWORKS.items()},
+            "controls (at 1x)": {name: {"network": n, "task": t, "new layers' rate": lr or NETWORKS[n][1],
+                                        "weight map": w} for name, (n, t, lr, w) in CONTROLS.items()}}
 
 
 if __name__ == "__main__":
-    main()
+    sweep.main("comparison", scores, steps=STEPS, protocol=PROTOCOL, description=__doc__.splitlines()[0],
+               metrics=sorted({spec.column for spec in TASKS.values()}), by_row=True)

@@ -1,6 +1,6 @@
-"""The course's networks side by side: each trained on each lesson's data at one budget, scored
+"""The course's networks side by side: each trained on each lesson's data for the same steps, scored
 on the failure that data was designed for. Lesson 08's table; ``benchmarks/bench_comparison.py``
-runs it for seeds 0-4 and stores the results that the lesson reads in ``STORED``.
+runs it for seeds 0-4 at 1x, 2x and 4x ``STEPS`` and stores the sweep the lesson reads in ``STORED``.
 Built in notebooks/08_comparison.ipynb, section 3.
 """
 from __future__ import annotations
@@ -82,6 +82,12 @@ STEPS, BATCH, N_VAL = 150, 8, 200
 
 STORED = Path(__file__).resolve().parent / "results"
 """The benchmark's stored scores and pictures (package data, so lesson 08 also finds them on Colab)."""
+
+
+def row_name(task: str, network: str) -> str:
+    """The row of ``network`` on ``task``'s data in the stored sweep ``"comparison"`` (and the key of its
+    label maps in ``comparison_predictions.npz``). First used in notebooks/08_comparison.ipynb, section 3."""
+    return f"{task}/{network}"
 
 
 def data(task: str, seed: int, n: int, start: int = 0, config: SyntheticConfig | None = None

@@ -4,9 +4,12 @@ import multiprocessing
 import sys
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+import torch
 
 from seglib import sweep
+from seglib.compare import CONTROLS, NETWORKS, STEPS, TASKS, row_name
 
 
 def fake_scores(seed: int, multiple: int) -> dict:
@@ -89,47 +92,34 @@ def _bench_comparison():
     return module
 
 
-def _update_five(update, path, worker):
-    for seed in range(5 * worker, 5 * worker + 5):
-        update(path, seed, {"shapes": {"FCN-8s": {"band mIoU": seed / 100}}})
+def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch):
+    """Rows are added to a stored (seed, multiple) one by one; the controls and pictures belong to 1x."""
+    bench, calls = _bench_comparison(), []
+
+    def fake(label, network, task, seed, **options):
+        calls.append((label, options))
+        return {"what": 0.5}, torch.zeros(4, 8, 8, dtype=torch.long)
+
+    monkeypatch.setattr(bench, "trained_and_scored", fake)
+    monkeypatch.setattr(bench, "STORED", tmp_path)
+    every = [row_name(t, n) for t in TASKS for n in NETWORKS]
+    rows = bench.scores(1, 2, {r: {} for r in every[1:]}, None)
+    assert list(rows) == [every[0]] and calls == [(every[0], {"steps": 2 * STEPS})]
+    calls.clear()
+    rows = bench.scores(1, 1, {}, None)
+    assert list(rows) == every + [f"control: {name}" for name in CONTROLS] and len(calls) == len(rows)
+    assert not (tmp_path / "comparison_predictions.npz").exists()        # pictures: seed 0 only
+    bench.scores(0, 1, {}, None)
+    pictures = np.load(tmp_path / "comparison_predictions.npz")
+    assert sorted(pictures) == sorted(every) and pictures[every[0]].shape == (3, 8, 8)
 
 
-def test_bench_comparison_keeps_every_parallel_seed_and_its_file_format(tmp_path):
-    """Its read-modify-write had no lock: a seed stored by another process in between was lost."""
-    update, path = _bench_comparison().update, tmp_path / "comparison.json"
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_update_five, args=(update, path, worker)) for worker in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-        assert p.exitcode == 0
-    stored = json.loads(path.read_text())
-    assert sorted(stored["seeds"], key=int) == [str(s) for s in range(10)]
-    assert list(stored) == ["seeds", "protocol", "machine"] and stored["protocol"]["steps"] == 150
-    assert path.read_text() == json.dumps(stored, indent=1) + "\n"  # the format lesson 08 reads
-    assert not list(tmp_path.glob("*.tmp*")), "no temporary file is left behind"
-
-
-def _update_when_told(update, path, ready):
-    ready.set()
-    update(path, 1, {"shapes": {"FCN-8s": {"band mIoU": 0.1}}})
-
-
-def test_bench_comparison_waits_for_the_lock_so_no_seed_is_lost(tmp_path):
-    """Deterministic version of the race: another process holds the file's lock mid read-modify-write."""
-    update, path = _bench_comparison().update, tmp_path / "comparison.json"
-    ctx = multiprocessing.get_context("fork")
-    ready = ctx.Event()
-    child = ctx.Process(target=_update_when_told, args=(update, path, ready))
-    with sweep._locked(path):  # we are the other process, storing seed 0
-        child.start()
-        assert ready.wait(60)
-        child.join(timeout=1.0)
-        assert child.is_alive() and not path.exists(), "the update did not wait for the lock"
-        path.write_text(json.dumps({"seeds": {"0": {}}}, indent=1) + "\n")
-    child.join()
-    assert child.exitcode == 0 and sorted(json.loads(path.read_text())["seeds"]) == ["0", "1"]
+def test_the_stored_comparison_is_a_sweep_with_every_row_on_seeds_0_to_4():
+    s = sweep.load("comparison")
+    every = [row_name(t, n) for t in TASKS for n in NETWORKS] + [f"control: {name}" for name in CONTROLS]
+    assert s.steps == STEPS and s.seeds(1) == [0, 1, 2, 3, 4]
+    assert all(set(s.runs[1][seed]) == set(every) for seed in s.seeds(1))
+    assert all(TASKS[t].column in s.runs[1][0][row_name(t, n)] for t in TASKS for n in NETWORKS)
 
 
 def test_main_skips_stored_seeds_and_by_row_merges_rows(tmp_path, monkeypatch):
