@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from seglib import context
+from seglib import context, sweep
 from seglib.models.parsenet import ParseNet
 from seglib.models.pooled import PooledNet
 from seglib.models.vgg import shapes_vgg16
@@ -53,12 +53,35 @@ def test_follows_the_frame_is_one_for_a_model_reading_it_and_zero_for_one_that_d
 
 def test_every_model_gives_logits_of_the_input_size():
     x = torch.rand(2, 3, 64, 64)
-    for name, (make, lr) in context.MODELS.items():
+    for name, (make, lr) in (context.MODELS | context.PLAIN_MODELS).items():
         torch.manual_seed(0)
         model = make().eval()
         with torch.no_grad():
             assert model(x).shape == (2, 3, 64, 64), name
         assert lr > 0
+
+
+def test_the_plain_classifier_has_no_batch_norm_and_a_real_scale_gap_from_pool3_to_global_fc7():
+    """The plain rows rest on a gap the network really has (about 65x), not on an injected factor."""
+    plain = shapes_vgg16(batch_norm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in shapes_vgg16().modules())
+    model = context.PLAIN_MODELS["plain: ParseNet"][0]().eval()
+    images = context.data(0)["val"].tensors[0][:8]
+    with torch.no_grad():
+        features = model.backbone(model.normalize(images))
+        pool3 = features["pool3"].norm(dim=1).median()
+        global_fc7 = model.fc7_map(features).mean(dim=(2, 3)).norm(dim=1).median()
+    assert global_fc7 / pool3 > 20
+
+
+def test_the_plain_rows_train_at_their_own_rate_for_four_times_the_steps(monkeypatch):
+    calls = []
+    monkeypatch.setattr(context, "fit", lambda model, data, **kw: calls.append(kw))
+    tiny = TensorDataset(torch.rand(8, 3, 64, 64), torch.zeros(8, 64, 64, dtype=torch.long))
+    context.train("plain: ParseNet", tiny, seed=0, multiple=2)
+    context.train("ParseNet", tiny, seed=0, multiple=2)
+    assert [(c["epochs"], c["lr"]) for c in calls] == [(8, context.PLAIN_LR), (2, context.LR)]
 
 
 def test_the_no_context_models_ignore_the_rest_of_the_image():
@@ -91,3 +114,13 @@ def test_the_global_branch_carries_a_far_change_to_every_pixel():
 def test_train_refuses_an_unknown_model():
     with pytest.raises(ValueError, match="model must be one of"):
         context.train("FCN-4s", TensorDataset(torch.rand(1, 3, 8, 8), torch.zeros(1, 8, 8)), seed=0)
+
+
+@pytest.mark.parametrize("name, models", [("parsenet", context.MODELS),
+                                          ("parsenet_plain", context.PLAIN_MODELS)])
+def test_the_stored_sweeps_hold_every_model_on_seeds_0_to_4_at_1_2_and_4x(name, models):
+    """Lesson 05 plots and asserts on these: a row missing or left over from an older table is a defect."""
+    s = sweep.load(name)
+    assert s.multiples == [1, 2, 4] and all(s.seeds(x) == [0, 1, 2, 3, 4] for x in s.multiples)
+    assert set(s.models) == set(models) | {"(commonest class)"}
+    assert s.steps == context.STEPS * (context.PLAIN_EPOCHS if name == "parsenet_plain" else 1)

@@ -66,3 +66,6 @@ def test_a_missing_weights_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(vgg_module, "SHAPES_WEIGHTS", tmp_path / "gone.pt")
     with pytest.raises(FileNotFoundError, match=re.escape("gone.pt is missing")):
         vgg_module.shapes_vgg16()
+    monkeypatch.setattr(vgg_module, "PLAIN_SHAPES_WEIGHTS", tmp_path / "plain.pt")
+    with pytest.raises(FileNotFoundError, match=re.escape("plain.pt is missing")):
+        vgg_module.shapes_vgg16(batch_norm=False)

@@ -128,20 +128,25 @@ class VGGBackbone(nn.Module):
 
 
 SHAPES_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vgg16bn_w8_shapes.pt"
+PLAIN_SHAPES_WEIGHTS = SHAPES_WEIGHTS.with_name("vgg16_w8_shapes_plain.pt")
+"""``scripts/pretrain_shapes_vgg.py --no-batch-norm --init glorot --lr 1e-4 --out`` this path."""
 SHAPES_CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "ring", "cross")
 """What ``shapes_vgg16``'s output ``k`` names, fixed by its shipped weights: the object classes of
 ``seglib.synthetic``'s ``"shapes"`` data, background left out (a test checks the two agree)."""
 
 
-def shapes_vgg16() -> VGG:
+def shapes_vgg16(batch_norm: bool = True) -> VGG:
     """The quick profile's stand-in for an ImageNet VGG16 (1/8 width, batch norm, 96 px inputs), trained
     to name the one shape in an image by ``scripts/pretrain_shapes_vgg.py``; shipped, not downloaded.
     It read raw ``[0, 1]`` images; FCN and DeconvNet feed it ImageNet-normalised ones, a near-uniform
     per-channel scale and shift that the BatchNorm after conv1 removes in training mode.
+    ``batch_norm=False``: the plain VGG16 trained the same way (Glorot start, 0.74 accuracy against
+    0.99), whose layers' feature norms really differ (lesson 05, section 3).
     First used in notebooks/04_fcn.ipynb, section 1."""
-    if not SHAPES_WEIGHTS.is_file():
-        raise FileNotFoundError(f"{SHAPES_WEIGHTS} is missing (an incomplete install?): reinstall seglib, "
+    path = SHAPES_WEIGHTS if batch_norm else PLAIN_SHAPES_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (an incomplete install?): reinstall seglib, "
                                 "or train it again with scripts/pretrain_shapes_vgg.py")
-    model = vgg16(1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=True, pool5_grid=3)
-    model.load_state_dict(torch.load(SHAPES_WEIGHTS, weights_only=True))
+    model = vgg16(1 / 8, num_classes=len(SHAPES_CLASSES), batch_norm=batch_norm, pool5_grid=3)
+    model.load_state_dict(torch.load(path, weights_only=True))
     return model
