@@ -7,7 +7,8 @@ for seed 0 at 1x, the label maps of the first validation images in
 ``seglib/results/comparison_predictions.npz``; lesson 08 reads both. At 1x it also trains the
 ``CONTROLS`` rows (equal rates on shapes, touching without the weight map), stored as
 ``"control: <name>"``. Rows already stored are kept, so seeds can run in separate processes (one per
-core). About 4 minutes a seed at 1x on an idle core, 6 at 2x, 12 at 4x.
+core). About 3 minutes a seed at 1x on an idle core; 10-12 minutes at 2x and about 23 at 4x with
+another seed running on the second core.
 
     python benchmarks/bench_comparison.py [--seeds 0 1 2 3 4] [--multiples 1 2 4]
 """
