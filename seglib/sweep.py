@@ -122,11 +122,10 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
+def _update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
     """Read the JSON object at ``path`` (``{}`` if there is none), let ``change`` edit it in place, write it
     back with :func:`seglib.core.atomic_write` (indent 1), all under ``path``'s lock: parallel benchmark
-    processes never lose each other's results. Returns what was written.
-    Used by seglib.sweep.main and benchmarks/bench_comparison.py (not built in a lesson)."""
+    processes never lose each other's results. Returns what was written."""
     path = Path(path)
     with _locked(path):
         raw = json.loads(path.read_text()) if path.exists() else {}
@@ -136,9 +135,8 @@ def update_json(path: str | Path, change: Callable[[dict], None]) -> dict:
     return raw
 
 
-def machine() -> str:
-    """How the stored numbers were measured: ``"x86_64 CPU, 1 torch thread, torch 2.x"``.
-    Used by seglib.sweep.main and benchmarks/bench_comparison.py (not built in a lesson)."""
+def _machine() -> str:
+    """How the stored numbers were measured: ``"x86_64 CPU, 1 torch thread, torch 2.x"``."""
     return f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__}"
 
 
@@ -154,8 +152,8 @@ def _store(path: Path, name: str, steps: int, protocol: dict, multiple: int, see
                  for m, s in scores.items()}
         by_seed = raw.setdefault("runs", {}).setdefault(str(multiple), {})
         by_seed[str(seed)] = {**by_seed.get(str(seed), {}), **clean} if merge else clean
-        raw.update(name=name, steps=steps, protocol=protocol, machine=machine())
-    update_json(path, add)
+        raw.update(name=name, steps=steps, protocol=protocol, machine=_machine())
+    _update_json(path, add)
 
 
 def main(name: str, scores: Callable[..., Scores], *, steps: int, protocol: dict,
