@@ -115,10 +115,14 @@ def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch)
 
 
 def test_the_stored_comparison_is_a_sweep_with_every_row_on_seeds_0_to_4():
+    """Every row on seeds 0-4 at 1x; every network on every task at 2x and 4x too (controls: 1x only)."""
     s = sweep.load("comparison")
-    every = [row_name(t, n) for t in TASKS for n in NETWORKS] + [f"control: {name}" for name in CONTROLS]
-    assert s.steps == STEPS and s.seeds(1) == [0, 1, 2, 3, 4]
+    table = [row_name(t, n) for t in TASKS for n in NETWORKS]
+    every = table + [f"control: {name}" for name in CONTROLS]
+    assert s.steps == STEPS and s.multiples == [1, 2, 4]
+    assert all(s.seeds(x) == [0, 1, 2, 3, 4] for x in s.multiples)
     assert all(set(s.runs[1][seed]) == set(every) for seed in s.seeds(1))
+    assert all(set(s.runs[x][seed]) == set(table) for x in (2, 4) for seed in s.seeds(x))
     assert all(TASKS[t].column in s.runs[1][0][row_name(t, n)] for t in TASKS for n in NETWORKS)
 
 
