@@ -9,8 +9,8 @@ cross-entropy, class-balanced weights, a class weight alone (background x 10), t
 1-pixel outline) with plain cross-entropy, and two other networks with the weight map: the padded
 U-Net and the 5 x 5 local net. Each row is scored on the held-out images and on the same images
 elastically bent: touching pairs kept apart, COCO mask AP and cell IoU, raw and with every
-component grown back by 1 pixel. The 2x and 4x budgets train only the rows in BUDGETS. Stored in
-seglib/results/unet.json; the real nuclei tile is benchmarks/bench_unet_nuclei.py.
+component grown back by 1 pixel. Stored in seglib/results/unet.json row by row: a run resumes with
+the rows a (seed, multiple) lacks. The real nuclei tile is benchmarks/bench_unet_nuclei.py.
 
     python benchmarks/bench_unet.py [--seeds 0 1 2 3 4] [--multiples 1 2 4]
 """
@@ -22,18 +22,14 @@ from seglib.cells import SYNTHETIC_RUNS, bent, border_scores, scores, synthetic_
 
 EPOCHS, N_TRAIN, N_VAL = 10, 30, 20
 STEPS = EPOCHS * N_TRAIN // 2  # batch 2
-BUDGETS = {2: ("plain CE", "weight map", "weight map, no elastic", "3-class target", "local net, weight map"),
-           4: ("weight map", "3-class target", "local net, weight map")}
-"""The rows trained at 2x and 4x too (the compute budget allowed no more): the orderings the lesson
-states beyond 1x. Every row runs at 1x."""
 
 
-def run(seed: int, multiple: int) -> sweep.Scores:
+def run(seed: int, multiple: int, stored: sweep.Scores, args) -> sweep.Scores:
     train_data, val = synthetic_cells(N_TRAIN, 10 * seed), synthetic_cells(N_VAL, 10 * seed + 1)
     val_bent = bent(*val, seed)
     table = {}
     for name, spec in SYNTHETIC_RUNS.items():
-        if multiple > 1 and name not in BUDGETS[multiple]:
+        if name in stored:
             continue
         model = train_run(spec, *train_data, epochs=EPOCHS * multiple, seed=seed)
         row = scores(model, *val)
@@ -49,6 +45,5 @@ if __name__ == "__main__":
                protocol={"data": "touching, 68 px, cell_gap 1, gap_contrast 0.5, 30 train / 20 val",
                          "net": "UNet(3, 2|3, channels=8, depth=3) unpadded unless named",
                          "epochs_1x": EPOCHS,
-                         "optimizer": "adam 1e-3 constant", "batch": 2, "elastic std": 10.0,
-                         "rows beyond 1x": {str(k): list(v) for k, v in BUDGETS.items()}},
-               metrics=["separation", "AP", "AP grown", "IoU"])
+                         "optimizer": "adam 1e-3 constant", "batch": 2, "elastic std": 10.0},
+               metrics=["separation", "AP", "AP grown", "IoU"], by_row=True)

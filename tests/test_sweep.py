@@ -81,12 +81,12 @@ def test_values_skip_models_without_the_metric(tmp_path):
     assert "chance" in s.table(["mIoU", "what"])
 
 
-def _bench_comparison():
-    """benchmarks/bench_comparison.py as a module (benchmarks are scripts, not a package)."""
+def _bench(name: str = "bench_comparison"):
+    """benchmarks/NAME.py as a module (benchmarks are scripts, not a package)."""
     import importlib.util
     from pathlib import Path
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_comparison.py"
-    spec = importlib.util.spec_from_file_location("bench_comparison", path)
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -94,7 +94,7 @@ def _bench_comparison():
 
 def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch):
     """Rows are added to a stored (seed, multiple) one by one; the controls and pictures belong to 1x."""
-    bench, calls = _bench_comparison(), []
+    bench, calls = _bench(), []
 
     def fake(label, network, task, seed, **options):
         calls.append((label, options))
@@ -112,6 +112,36 @@ def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch)
     bench.scores(0, 1, {}, None)
     pictures = np.load(tmp_path / "comparison_predictions.npz")
     assert sorted(pictures) == sorted(every) and pictures[every[0]].shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize("name, runs", [("bench_unet", "SYNTHETIC_RUNS"), ("bench_unet_nuclei", "NUCLEI_RUNS")])
+def test_lesson_07_benchmarks_train_only_the_rows_not_stored(monkeypatch, name, runs):
+    """A (seed, multiple) with some rows stored gets the others, every row at every budget, for
+    multiple x the lesson's epochs."""
+    from seglib import cells
+    bench, trained = _bench(name), []
+    monkeypatch.setattr(bench, "train_run", lambda spec, *data, epochs, seed: trained.append((spec, epochs)))
+    monkeypatch.setattr(bench, "scores", lambda model, *val: {"AP": 0.5})
+    for helper in ("synthetic_cells", "bent", "border_scores", "nuclei_split", "nuclei_tile"):
+        if hasattr(bench, helper):
+            monkeypatch.setattr(bench, helper, lambda *a, **k: ((None, None), (None, None)))
+    every = getattr(cells, runs)
+    first, *rest = every
+    rows = bench.run(1, 4, {first: {"AP": 0.1}}, None)
+    assert list(rows) == rest and [spec for spec, _ in trained] == [every[r] for r in rest]
+    assert {epochs for _, epochs in trained} == {4 * bench.EPOCHS}
+    trained.clear()
+    assert bench.run(1, 4, dict.fromkeys(every, {}), None) == {} and not trained
+
+
+def test_the_stored_lesson_07_sweeps_hold_every_row_on_seeds_0_to_4_at_every_budget():
+    from seglib import cells
+    for name, runs in (("unet", cells.SYNTHETIC_RUNS), ("unet_nuclei", cells.NUCLEI_RUNS)):
+        s = sweep.load(name)
+        assert s.multiples == [1, 2, 4], name
+        for x in s.multiples:
+            assert s.seeds(x) == [0, 1, 2, 3, 4], (name, x)
+            assert all(set(s.runs[x][seed]) == set(runs) for seed in s.seeds(x)), (name, x)
 
 
 def test_the_stored_comparison_is_a_sweep_with_every_row_on_seeds_0_to_4():
