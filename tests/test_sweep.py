@@ -114,13 +114,16 @@ def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch)
     assert sorted(pictures) == sorted(every) and pictures[every[0]].shape == (3, 8, 8)
 
 
-@pytest.mark.parametrize("name, runs", [("bench_unet", "SYNTHETIC_RUNS"), ("bench_unet_nuclei", "NUCLEI_RUNS")])
+@pytest.mark.parametrize("name, runs", [("bench_unet", "SYNTHETIC_RUNS"),
+                                        ("bench_unet_nuclei", "NUCLEI_RUNS")])
 def test_lesson_07_benchmarks_train_only_the_rows_not_stored(monkeypatch, name, runs):
     """A (seed, multiple) with some rows stored gets the others, every row at every budget, for
     multiple x the lesson's epochs."""
     from seglib import cells
     bench, trained = _bench(name), []
-    monkeypatch.setattr(bench, "train_run", lambda spec, *data, epochs, seed: trained.append((spec, epochs)))
+    def train_run(spec, *data, epochs, seed):
+        trained.append((spec, epochs))
+    monkeypatch.setattr(bench, "train_run", train_run)
     monkeypatch.setattr(bench, "scores", lambda model, *val: {"AP": 0.5})
     for helper in ("synthetic_cells", "bent", "border_scores", "nuclei_split", "nuclei_tile"):
         if hasattr(bench, helper):
