@@ -147,6 +147,16 @@ def test_the_stored_lesson_07_sweeps_hold_every_row_on_seeds_0_to_4_at_every_bud
             assert all(set(s.runs[x][seed]) == set(runs) for seed in s.seeds(x)), (name, x)
 
 
+def test_the_stored_lesson_06_sweep_holds_every_rival_on_seeds_0_to_4_at_every_budget():
+    bench = _bench("bench_deconvnet")
+    s = sweep.load("deconvnet")
+    assert s.multiples == [1, 2, 4] and s.steps == bench.STEPS
+    for x in s.multiples:
+        assert s.seeds(x) == [0, 1, 2, 3, 4], x
+        assert all(set(bench.PLAN[x]) <= set(s.runs[x][seed]) for seed in s.seeds(x)), x
+    assert set(bench.PLAN[4]) == set(bench.MODELS)
+
+
 def test_the_stored_comparison_is_a_sweep_with_every_row_on_seeds_0_to_4():
     """Every row on seeds 0-4 at 1x; every network on every task at 2x and 4x too (controls: 1x only)."""
     s = sweep.load("comparison")
