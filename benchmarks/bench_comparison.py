@@ -4,7 +4,7 @@ For each seed, multiple, task (``seglib.compare.TASKS``) and network (``seglib.c
 trains for multiple x ``STEPS`` steps, scores on held-out images and stores the scores as the row
 ``"task/network"`` of the sweep ``seglib/results/comparison.json`` (``seglib.sweep``'s format), and,
 for seed 0 at 1x, the label maps of the first validation images in
-``seglib/results/comparison_predictions.npz``; lesson 08 reads both. At 1x it also trains the
+``seglib/results/comparison_predictions.npz``; lesson 08 reads both. It also trains the
 ``CONTROLS`` rows (equal rates on shapes, touching without the weight map), stored as
 ``"control: <name>"``. Rows already stored are kept, so seeds can run in separate processes (one per
 core). About 3 minutes a seed at 1x on an idle core; 10-12 minutes at 2x and about 23 at 4x with
@@ -51,19 +51,18 @@ def trained_and_scored(label: str, network: str, task: str, seed: int, **options
 
 
 def scores(seed: int, multiple: int, stored: dict, args) -> dict:
-    """Every row not yet in ``stored`` for seed ``seed`` at ``multiple`` x ``STEPS`` (the controls at 1x
-    only); seed 0 at 1x also stores its networks' first label maps."""
+    """Every row not yet in ``stored`` for seed ``seed`` at ``multiple`` x ``STEPS``, the controls included;
+    seed 0 at 1x also stores its networks' first label maps."""
     rows, pictures = {}, {}
     for task in TASKS:
         for network in NETWORKS:
             if (key := row_name(task, network)) not in stored:
                 rows[key], labels = trained_and_scored(key, network, task, seed, steps=multiple * STEPS)
                 pictures[key] = labels[:SHOWN].numpy().astype(np.uint8)
-    if multiple == 1:
-        for name, (network, task, lr, border_weights) in CONTROLS.items():
-            if (key := f"control: {name}") not in stored:
-                rows[key] = trained_and_scored(key, network, task, seed, lr=lr,
-                                               border_weights=border_weights)[0]
+    for name, (network, task, lr, border_weights) in CONTROLS.items():
+        if (key := f"control: {name}") not in stored:
+            rows[key] = trained_and_scored(key, network, task, seed, steps=multiple * STEPS, lr=lr,
+                                           border_weights=border_weights)[0]
     if seed == 0 and multiple == 1 and pictures:
         path = STORED / "comparison_predictions.npz"
         kept = dict(np.load(path)) if path.exists() else {}
@@ -75,7 +74,7 @@ PROTOCOL = {"steps per multiple": STEPS, "batch": BATCH, "validation images": N_
             "tasks": {t: {"lesson": v.lesson, "column": v.column, "size": v.config.size}
                       for t, v in TASKS.items()},
             "rates": {n: lr for n, (_, lr) in NETWORKS.items()},
-            "controls (at 1x)": {name: {"network": n, "task": t, "new layers' rate": lr or NETWORKS[n][1],
+            "controls": {name: {"network": n, "task": t, "new layers' rate": lr or NETWORKS[n][1],
                                         "weight map": w} for name, (n, t, lr, w) in CONTROLS.items()}}
 
 

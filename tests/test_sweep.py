@@ -93,7 +93,8 @@ def _bench(name: str = "bench_comparison"):
 
 
 def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch):
-    """Rows are added to a stored (seed, multiple) one by one; the controls and pictures belong to 1x."""
+    """Rows are added to a stored (seed, multiple) one by one, the controls too, for multiple x the steps;
+    the pictures belong to seed 0 at 1x."""
     bench, calls = _bench(), []
 
     def fake(label, network, task, seed, **options):
@@ -103,8 +104,12 @@ def test_bench_comparison_trains_only_the_rows_not_stored(tmp_path, monkeypatch)
     monkeypatch.setattr(bench, "trained_and_scored", fake)
     monkeypatch.setattr(bench, "STORED", tmp_path)
     every = [row_name(t, n) for t in TASKS for n in NETWORKS]
-    rows = bench.scores(1, 2, {r: {} for r in every[1:]}, None)
-    assert list(rows) == [every[0]] and calls == [(every[0], {"steps": 2 * STEPS})]
+    controls = [f"control: {name}" for name in CONTROLS]
+    rows = bench.scores(1, 2, {r: {} for r in every[1:] + controls[1:]}, None)
+    assert list(rows) == [every[0], controls[0]] and [label for label, _ in calls] == list(rows)
+    assert all(options["steps"] == 2 * STEPS for _, options in calls)
+    _, (network, task, lr, border_weights) = next(iter(CONTROLS.items()))
+    assert calls[1][1] == {"steps": 2 * STEPS, "lr": lr, "border_weights": border_weights}
     calls.clear()
     rows = bench.scores(1, 1, {}, None)
     assert list(rows) == every + [f"control: {name}" for name in CONTROLS] and len(calls) == len(rows)
@@ -158,14 +163,13 @@ def test_the_stored_lesson_06_sweep_holds_every_rival_on_seeds_0_to_4_at_every_b
 
 
 def test_the_stored_comparison_is_a_sweep_with_every_row_on_seeds_0_to_4():
-    """Every row on seeds 0-4 at 1x; every network on every task at 2x and 4x too (controls: 1x only)."""
+    """Every row, the controls included, on seeds 0-4 at 1x, 2x and 4x."""
     s = sweep.load("comparison")
     table = [row_name(t, n) for t in TASKS for n in NETWORKS]
     every = table + [f"control: {name}" for name in CONTROLS]
     assert s.steps == STEPS and s.multiples == [1, 2, 4]
     assert all(s.seeds(x) == [0, 1, 2, 3, 4] for x in s.multiples)
-    assert all(set(s.runs[1][seed]) == set(every) for seed in s.seeds(1))
-    assert all(set(s.runs[x][seed]) == set(table) for x in (2, 4) for seed in s.seeds(x))
+    assert all(set(s.runs[x][seed]) == set(every) for x in s.multiples for seed in s.seeds(x))
     assert all(TASKS[t].column in s.runs[1][0][row_name(t, n)] for t in TASKS for n in NETWORKS)
 
 
