@@ -93,19 +93,17 @@ def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return torch.cat([model.eval()(images[i:i + 50]).softmax(1) for i in range(0, len(images), 50)])
 
 
-PLAN: dict[int, tuple[str, ...]] = {1: tuple(MODELS), 2: tuple(MODELS), 4: tuple(MODELS)}
-"""The models trained at each multiple (``--models``: a subset): every rival at every budget."""
 SAVED = Path(os.environ.get("SEGLIB_BENCH_MODELS", Path(tempfile.gettempdir()) / "bench_deconvnet"))
 """Where each trained model's weights are kept, so derived rows (ensemble, proposals) need no retraining."""
 
 
 def scores(seed: int, multiple: int, names: tuple[str, ...] | None = None,
            stored: dict | None = None) -> dict[str, dict[str, float]]:
-    """The models ``names`` (default ``PLAN[multiple]``) not yet in ``stored``, trained for ``multiple`` x 150
+    """The models ``names`` (default: all of ``MODELS``) not yet in ``stored``, trained for ``multiple`` x 150
     steps on ``seed``'s data and scored; with the stored ones, and the ensemble when both of it are there."""
     train_set, images, masks = data(seed)
     table = dict(stored or {})
-    for name in names or PLAN[multiple]:
+    for name in names or MODELS:
         if name in table:
             continue
         start = time.process_time()
@@ -305,14 +303,14 @@ STUDIES: dict[str, tuple[str, Callable[..., dict], list[str]]] = {
 
 
 def main() -> None:
-    """``sweep.main``, row by row: each study trains what ``PLAN`` (or ``--models``) asks at each (seed,
+    """``sweep.main``, row by row: each study trains what its defaults (or ``--models``) ask at each (seed,
     multiple) and is not stored, and stores its rows beside the stored ones."""
     study = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in STUDIES else "rivals"  # the study comes first
     name, run, metrics = STUDIES[study]
 
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", nargs="?", choices=STUDIES, default="rivals")
-        parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: PLAN[multiple]")
+        parser.add_argument("--models", nargs="+", choices=[*MODELS, *WHAT], help="default: every model")
 
     sweep.main(name, lambda seed, x, stored, args: run(seed, x, tuple(args.models or ()) or None, stored),
                steps=STEPS, protocol=PROTOCOL, description=__doc__.splitlines()[0], metrics=metrics,
